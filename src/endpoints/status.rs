@@ -1,0 +1,39 @@
+//! `wasmcloud.provision.status`: a read-only report (a dry run) for a lattice and/or wadm.
+//! Body: empty (the `default` lattice and wadm), a lattice name, or
+//! `{"lattice": "x", "wadm": true, "multitenant": false}`.
+
+use serde_json::{json, Map};
+
+use super::{provision_reply, EndpointSpec, Handler, Reply};
+use crate::error::ProvisionError;
+use crate::provisioner::{Provisioner, Target};
+use crate::request::StatusRequest;
+
+pub const SPEC: EndpointSpec = EndpointSpec {
+    name: "status",
+    subject: "wasmcloud.provision.status",
+    handler: Handler::Status,
+    description:
+        "Reports what exists, what would be created or updated, and drift; changes nothing",
+    request_schema: "schemas/status_request.json",
+    response_schema: "schemas/provision_response.json",
+};
+
+pub async fn handle(provisioner: &Provisioner, body: &[u8]) -> Result<Reply, ProvisionError> {
+    let request = StatusRequest::parse(body)?;
+    let mut targets = Vec::new();
+    let mut head = Map::new();
+    if let Some(l) = &request.lattice {
+        targets.push(Target::Lattice(l.clone()));
+        head.insert("lattice".into(), json!(l));
+    }
+    if request.wadm {
+        targets.push(Target::Wadm {
+            multitenant: request.multitenant,
+        });
+        head.insert("wadm".into(), json!(true));
+        head.insert("multitenant".into(), json!(request.multitenant));
+    }
+    let reports = provisioner.plan(&targets, None).await?;
+    provision_reply(provisioner, head, reports, true, request.lattice)
+}

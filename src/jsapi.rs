@@ -1,0 +1,257 @@
+//! The three JetStream API calls the provisioner makes: stream info, create and update.
+//!
+//! They go through async-nats's `jetstream::Context::request` (which applies the API
+//! prefix, including a JetStream domain) but carry the stream config as raw JSON rather
+//! than async-nats's typed `stream::Config`. Two reasons:
+//! - an update must start from the stream's *current* full config; a typed round trip
+//!   drops any field the client library does not know (a newer server's setting), which
+//!   would silently reset it;
+//! - the create payload must be exactly the catalog's, field for field.
+//!
+//! There is deliberately no delete or purge here: the provisioner never loses data.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::RequestErrorKind, response::Response};
+use serde_json::{json, Value};
+
+use crate::error::{ErrorKind, ProvisionError};
+
+/// JetStream API error codes the provisioner reacts to.
+pub mod codes {
+    /// Stream not found.
+    pub const STREAM_NOT_FOUND: u64 = 10059;
+    /// Stream name already in use with a different configuration.
+    pub const STREAM_NAME_IN_USE: u64 = 10058;
+    /// JetStream system temporarily unavailable (no meta leader / quorum).
+    pub const CLUSTER_NOT_AVAILABLE: u64 = 10008;
+    /// Insufficient resources / no suitable peers for placement.
+    pub const NO_SUITABLE_PEERS: u64 = 10005;
+    /// Replicas > 1 not supported in non-clustered mode.
+    pub const REPLICAS_NOT_SUPPORTED: u64 = 10074;
+    /// JetStream not enabled for account.
+    pub const NOT_ENABLED_FOR_ACCOUNT: u64 = 10039;
+    /// JetStream not enabled.
+    pub const NOT_ENABLED: u64 = 10076;
+    /// Insufficient resources (storage).
+    pub const INSUFFICIENT_RESOURCES: u64 = 10023;
+    /// Replicas count cannot be negative / larger than cluster.
+    pub const REPLICAS_EXCEED_CLUSTER: u64 = 10040;
+    /// Stream subjects overlap with an existing stream.
+    pub const SUBJECT_OVERLAP: u64 = 10065;
+    /// Account resource limits exceeded.
+    pub const ACCOUNT_LIMITS: u64 = 10027;
+}
+
+/// A failed JetStream API call.
+#[derive(Debug, Clone)]
+pub enum JsError {
+    /// The server answered with an API error.
+    Api {
+        code: u64,
+        err_code: u64,
+        description: String,
+    },
+    /// Nobody listens on the API subject: JetStream is off for this account or domain.
+    NoResponders,
+    /// No answer in time: no quorum, overloaded, or the request was denied by permissions.
+    TimedOut,
+    /// Anything else (connection closed, bad reply).
+    Other(String),
+}
+
+impl JsError {
+    pub fn err_code(&self) -> Option<u64> {
+        match self {
+            JsError::Api { err_code, .. } => Some(*err_code),
+            _ => None,
+        }
+    }
+
+    /// Turns the error into an operator-facing reply error. `action` describes what was
+    /// attempted (`"create stream KV_X"`), `subject` the API subject for permission hints.
+    pub fn explain(&self, action: &str, subject: &str, domain: Option<&str>) -> ProvisionError {
+        let where_js = match domain {
+            Some(d) => format!("JetStream domain `{d}`"),
+            None => "JetStream".to_string(),
+        };
+        match self {
+            JsError::NoResponders => ProvisionError::unavailable(format!(
+                "{where_js} is not available to the provisioner's account (no responders on \
+                 {subject}): enable JetStream on the server (`-js` or a `jetstream {{}}` block) \
+                 and for the account, and check --js-domain"
+            )),
+            JsError::TimedOut => ProvisionError::unavailable(format!(
+                "{where_js} did not answer in time to {action}: the cluster may have lost its \
+                 quorum (check that a majority of JetStream servers is up and `nats server report \
+                 jetstream` shows a meta leader), or the provisioner's user may not publish to \
+                 `{subject}` (check the server log for a permissions violation)"
+            )),
+            JsError::Other(msg) => {
+                ProvisionError::unavailable(format!("could not {action}: {msg}"))
+            }
+            JsError::Api {
+                code,
+                err_code,
+                description,
+            } => {
+                let (kind, hint) = match *err_code {
+                    codes::CLUSTER_NOT_AVAILABLE => (
+                        ErrorKind::Unavailable,
+                        "JetStream has no quorum (no meta leader): bring a majority of the \
+                         cluster's JetStream servers back, then retry"
+                            .to_string(),
+                    ),
+                    codes::NOT_ENABLED | codes::NOT_ENABLED_FOR_ACCOUNT => (
+                        ErrorKind::Unavailable,
+                        "enable JetStream on the server and for the provisioner's account"
+                            .to_string(),
+                    ),
+                    codes::REPLICAS_NOT_SUPPORTED => (
+                        ErrorKind::Conflict,
+                        "this server is not clustered, so streams can have only 1 replica: \
+                         ask for `replicas: 1`, or run a JetStream cluster"
+                            .to_string(),
+                    ),
+                    codes::NO_SUITABLE_PEERS | codes::REPLICAS_EXCEED_CLUSTER => (
+                        ErrorKind::Conflict,
+                        "the cluster has too few JetStream servers (matching the placement) for \
+                         the replicas asked for: lower the replicas, relax the placement, or \
+                         add servers"
+                            .to_string(),
+                    ),
+                    codes::INSUFFICIENT_RESOURCES | codes::ACCOUNT_LIMITS => (
+                        ErrorKind::Conflict,
+                        "the account or server has no room for this stream: raise the \
+                         account's JetStream limits or lower max_bytes"
+                            .to_string(),
+                    ),
+                    codes::SUBJECT_OVERLAP => (
+                        ErrorKind::Conflict,
+                        "another stream already captures these subjects: find it with \
+                         `nats stream ls` and remove the overlap by hand"
+                            .to_string(),
+                    ),
+                    codes::STREAM_NAME_IN_USE => (
+                        ErrorKind::Conflict,
+                        "a stream of this name exists with another config; run `plan` to see \
+                         how it differs"
+                            .to_string(),
+                    ),
+                    _ if *code == 503 => (
+                        ErrorKind::Unavailable,
+                        "JetStream is temporarily unavailable; retry".to_string(),
+                    ),
+                    _ if *code == 403 || description.contains("permission") => (
+                        ErrorKind::Forbidden,
+                        format!("grant the provisioner's user publish on `{subject}`"),
+                    ),
+                    _ => (
+                        ErrorKind::Internal,
+                        "unexpected JetStream error; see the server log".to_string(),
+                    ),
+                };
+                ProvisionError::new(
+                    kind,
+                    format!(
+                        "could not {action}: {description} (JetStream error {err_code}): {hint}"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// The stream part of a `STREAM.INFO` answer that the provisioner uses.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The stream's full current config, every field as the server stores it.
+    pub config: Value,
+    /// Number of messages held (reported, never touched).
+    pub messages: u64,
+}
+
+impl StreamInfo {
+    fn from_response(v: Value) -> Result<Self, JsError> {
+        let config = v
+            .get("config")
+            .cloned()
+            .filter(Value::is_object)
+            .ok_or_else(|| JsError::Other("stream info without a config".into()))?;
+        let messages = v["state"]["messages"].as_u64().unwrap_or(0);
+        Ok(StreamInfo { config, messages })
+    }
+
+    pub fn replicas(&self) -> u64 {
+        self.config["num_replicas"].as_u64().unwrap_or(1)
+    }
+}
+
+/// The JetStream API as the provisioner uses it.
+#[derive(Clone)]
+pub struct JetStreamApi {
+    context: jetstream::Context,
+    domain: Option<String>,
+}
+
+impl JetStreamApi {
+    pub fn new(client: async_nats::Client, domain: Option<String>, timeout: Duration) -> Self {
+        let mut context = match &domain {
+            Some(d) => jetstream::with_domain(client, d),
+            None => jetstream::new(client),
+        };
+        context.set_timeout(timeout);
+        JetStreamApi { context, domain }
+    }
+
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// The full API subject, for messages and permission hints.
+    pub fn subject(&self, op: &str, stream: &str) -> String {
+        // A server in a domain maps `$JS.<d>.API` to `$JS.API` before checking
+        // permissions, so hints always name `$JS.API` (spec/permissions.md).
+        format!("$JS.API.STREAM.{op}.{stream}")
+    }
+
+    async fn call(&self, op: &str, stream: &str, body: &Value) -> Result<Value, JsError> {
+        let subject = format!("STREAM.{op}.{stream}");
+        let response: Result<Response<Value>, _> = self.context.request(subject, body).await;
+        match response {
+            Ok(Response::Ok(v)) => Ok(v),
+            Ok(Response::Err { error }) => Err(JsError::Api {
+                code: error.code() as u64,
+                err_code: error.error_code().0,
+                description: error.to_string(),
+            }),
+            Err(e) => Err(match e.kind() {
+                RequestErrorKind::NoResponders => JsError::NoResponders,
+                RequestErrorKind::TimedOut => JsError::TimedOut,
+                _ => JsError::Other(e.to_string()),
+            }),
+        }
+    }
+
+    /// The stream's info, or `None` when it does not exist.
+    pub async fn stream_info(&self, stream: &str) -> Result<Option<StreamInfo>, JsError> {
+        match self.call("INFO", stream, &json!({})).await {
+            Ok(v) => StreamInfo::from_response(v).map(Some),
+            Err(e) if e.err_code() == Some(codes::STREAM_NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a stream from a full config. The server treats a create with an identical
+    /// config as success, so racing creates of the same desired config all succeed.
+    pub async fn stream_create(&self, config: &Value) -> Result<StreamInfo, JsError> {
+        let name = config["name"].as_str().unwrap_or_default();
+        StreamInfo::from_response(self.call("CREATE", name, config).await?)
+    }
+
+    /// Updates a stream. `config` must be derived from the stream's current config.
+    pub async fn stream_update(&self, config: &Value) -> Result<StreamInfo, JsError> {
+        let name = config["name"].as_str().unwrap_or_default();
+        StreamInfo::from_response(self.call("UPDATE", name, config).await?)
+    }
+}

@@ -1,0 +1,45 @@
+//! # wasmcloud-provisioner
+//!
+//! wasmCloud hosts (1.9.x) and wadm (0.21.x) create their JetStream KV buckets and streams
+//! at first start, which means every host and every wadm needs the power to create and
+//! overwrite JetStream resources. This crate holds that power in one place instead: a
+//! service on `wasmcloud.provision.>` (NATS Services API, ADR-32) that creates exactly
+//! those resources on request, so hosts and wadm can run with least-privilege accounts.
+//!
+//! ## Architecture
+//!
+//! ```text
+//!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules)    ── 400
+//!                        │
+//!   endpoints/<name>.rs  ▼  parse → apply → reply
+//!                     provisioner.rs (targets → desired resources)
+//!                        │      ▲
+//!   catalog.rs ──────────┘      │ one table: names, exact configs, must-hold checks,
+//!                               │ who needs what (permissions derive from it)
+//!                     reconcile.rs: observe (STREAM.INFO) → PlanItem → apply
+//!                        │   warm cache (KnownStreams) + single-flight creates
+//!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
+//!   service.rs: micro registration, a task per request, graceful drain, ADR-32 errors
+//!   advisories.rs: stream deleted/updated advisories invalidate the cache
+//! ```
+//!
+//! Rules the code keeps:
+//! - the catalog is the single source of truth; nothing else knows a resource's settings;
+//! - never delete, purge or recreate; an update starts from the stream's current config
+//!   and changes only `num_replicas`;
+//! - a resource that would break an app is reported (drift), never "fixed" silently;
+//! - bad input is refused before anything touches JetStream.
+
+pub mod advisories;
+pub mod catalog;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod jsapi;
+pub mod metrics;
+pub mod provisioner;
+pub mod reconcile;
+pub mod report;
+pub mod request;
+pub mod service;
+pub mod settings;

@@ -1,0 +1,90 @@
+//! What the service and the CLI both do: make the catalog concrete for a request and hand
+//! it to the reconciler. Endpoints and CLI commands are thin layers over these methods, so
+//! `apply`/`plan` on the command line and a request to the service behave the same.
+
+use std::sync::Arc;
+
+use crate::catalog::{self, Desired};
+use crate::error::ProvisionError;
+use crate::reconcile::{Reconciler, ResourceReport};
+use crate::settings::Settings;
+
+/// Shared state of a running provisioner.
+pub struct Provisioner {
+    pub reconciler: Arc<Reconciler>,
+    /// The operator's settings (flags and config file).
+    pub settings: Settings,
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Lattice(String),
+    Wadm { multitenant: bool },
+}
+
+impl Provisioner {
+    pub fn new(reconciler: Arc<Reconciler>, settings: Settings) -> Self {
+        Provisioner {
+            reconciler,
+            settings,
+        }
+    }
+
+    pub fn js_domain(&self) -> Option<&str> {
+        self.reconciler.js().domain()
+    }
+
+    /// The desired resources of a target, with a request's replicas applied.
+    pub fn desired(&self, target: &Target, replicas: Option<usize>) -> Vec<Desired> {
+        let settings = match replicas {
+            Some(r) => std::borrow::Cow::Owned(self.settings.with_replicas(r)),
+            None => std::borrow::Cow::Borrowed(&self.settings),
+        };
+        match target {
+            Target::Lattice(l) => catalog::lattice_resources(l, &settings),
+            Target::Wadm { multitenant } => catalog::wadm_resources(*multitenant, &settings),
+        }
+    }
+
+    /// Ensures the targets' resources; drift is reported in the reports, not as an error.
+    pub async fn apply(
+        &self,
+        targets: &[Target],
+        replicas: Option<usize>,
+    ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        let desired = targets
+            .iter()
+            .flat_map(|t| self.desired(t, replicas))
+            .collect();
+        self.reconciler.apply(desired).await
+    }
+
+    /// Plans the targets' resources and changes nothing.
+    pub async fn plan(
+        &self,
+        targets: &[Target],
+        replicas: Option<usize>,
+    ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        let desired = targets
+            .iter()
+            .flat_map(|t| self.desired(t, replicas))
+            .collect();
+        let items = self.reconciler.plan(desired).await?;
+        Ok(items.iter().map(ResourceReport::planned).collect())
+    }
+
+    /// Apply or plan.
+    pub async fn run(
+        &self,
+        targets: &[Target],
+        replicas: Option<usize>,
+        dry_run: bool,
+    ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        if dry_run {
+            self.plan(targets, replicas).await
+        } else {
+            self.apply(targets, replicas).await
+        }
+    }
+}

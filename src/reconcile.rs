@@ -1,0 +1,624 @@
+//! Desired vs. observed: observe each resource, plan one step for it, apply the plan.
+//!
+//! A [`PlanItem`] is a value: the same code prints it for a dry run and the `plan`
+//! command, and hands it to the executor for a real run. The steps are:
+//! - `Create`: the stream does not exist; create it with the catalog's config.
+//! - `Exists`: it exists and everything the apps need holds.
+//! - `Update`: it exists but has fewer replicas than wanted; raise them by an update that
+//!   starts from the stream's *current* full config (never from defaults).
+//! - `Drift`: it exists but would break an app; report want vs. have, change nothing.
+//!
+//! The executor never deletes, purges or recreates a stream.
+//!
+//! Two things keep the hot path cheap when a fleet of hosts starts at once:
+//! - a cache of the stream configs this instance has seen ([`KnownStreams`]); a warm
+//!   request is planned from it without any JetStream call. Entries expire after a bounded
+//!   time and are dropped at once when JetStream advises that the stream was deleted or
+//!   updated, so an out-of-band change is noticed;
+//! - single flight: concurrent requests that need the same resource share one
+//!   observe-and-create, so a burst for a new lattice creates each stream once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{join_all, BoxFuture, FutureExt, Shared};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::catalog::{self, App, Desired, Kind};
+use crate::error::{ErrorKind, ProvisionError};
+use crate::jsapi::{codes, JetStreamApi, JsError, StreamInfo};
+
+/// What to do with one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Create,
+    Exists,
+    Update { from: u64, to: u64 },
+    Drift,
+}
+
+/// One difference between the desired and the observed config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub field: String,
+    pub want: Value,
+    pub have: Value,
+    /// The app that breaks (drift only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaks: Option<App>,
+    pub why: String,
+}
+
+/// The planned step for one resource, with what it was planned from.
+#[derive(Debug, Clone)]
+pub struct PlanItem {
+    pub desired: Desired,
+    pub observed: Option<Arc<StreamInfo>>,
+    pub step: Step,
+    /// Must-hold checks that fail: the resource breaks an app.
+    pub drift: Vec<Finding>,
+    /// Differences the apps tolerate, reported so the operator knows.
+    pub notes: Vec<Finding>,
+}
+
+/// Plans one resource from what was observed.
+pub fn plan_item(desired: Desired, observed: Option<Arc<StreamInfo>>) -> PlanItem {
+    let Some(info) = observed.clone() else {
+        return PlanItem {
+            desired,
+            observed,
+            step: Step::Create,
+            drift: Vec::new(),
+            notes: Vec::new(),
+        };
+    };
+    let have = &info.config;
+    let drift: Vec<Finding> = desired
+        .must_hold
+        .iter()
+        .filter_map(|check| {
+            catalog::violated(check, have).map(|have| Finding {
+                field: check.field.to_string(),
+                want: catalog::wanted(check),
+                have,
+                breaks: Some(check.breaks),
+                why: check.why.to_string(),
+            })
+        })
+        .collect();
+    let mut notes = tolerated_differences(&desired, have, &drift);
+    let want_replicas = desired.settings.replicas() as u64;
+    let have_replicas = info.replicas();
+    let step = if !drift.is_empty() {
+        Step::Drift
+    } else if have_replicas < want_replicas {
+        Step::Update {
+            from: have_replicas,
+            to: want_replicas,
+        }
+    } else {
+        if have_replicas > want_replicas {
+            notes.push(Finding {
+                field: "num_replicas".into(),
+                want: json!(want_replicas),
+                have: json!(have_replicas),
+                breaks: None,
+                why: "more replicas than asked for; the provisioner never lowers replicas, \
+                      do it by hand if you mean it"
+                    .into(),
+            });
+        }
+        Step::Exists
+    };
+    PlanItem {
+        desired,
+        observed,
+        step,
+        drift,
+        notes,
+    }
+}
+
+/// Fields the catalog sets that differ on the live stream without breaking an app.
+fn tolerated_differences(desired: &Desired, have: &Value, drift: &[Finding]) -> Vec<Finding> {
+    let Some(want) = desired.config.as_object() else {
+        return Vec::new();
+    };
+    want.iter()
+        .filter(|(field, _)| field.as_str() != "num_replicas" && field.as_str() != "name")
+        .filter(|(field, _)| !drift.iter().any(|d| &d.field == *field))
+        .filter_map(|(field, want_value)| {
+            let have_value = have.get(field).cloned().unwrap_or(Value::Null);
+            if &have_value == want_value || field == "sources" {
+                return None;
+            }
+            let why = match field.as_str() {
+                "storage" => "storage cannot change on a live stream; tolerated by the apps",
+                "placement" => "placement is only applied when the stream is created",
+                _ => "differs from what the apps would create; tolerated by them",
+            };
+            Some(Finding {
+                field: field.clone(),
+                want: want_value.clone(),
+                have: have_value,
+                breaks: None,
+                why: why.into(),
+            })
+        })
+        .collect()
+}
+
+/// What was done (or, in a dry run, would be done) to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Exists,
+    Updated,
+    Drift,
+    WouldCreate,
+    WouldUpdate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Exists => "exists",
+            Action::Updated => "updated",
+            Action::Drift => "drift",
+            Action::WouldCreate => "would_create",
+            Action::WouldUpdate => "would_update",
+        }
+    }
+
+    /// Whether a dry run with this outcome means "something would change".
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            Action::Created | Action::Updated | Action::WouldCreate | Action::WouldUpdate
+        )
+    }
+}
+
+/// The per-resource outcome carried in every reply.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceReport {
+    /// Bucket or stream name as users know it.
+    pub name: String,
+    pub kind: Kind,
+    pub stream: String,
+    pub action: Action,
+    /// Replicas the stream has after this request (or has now, in a dry run).
+    pub replicas: u64,
+    pub desired_replicas: u64,
+    /// Replicas before an update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_replicas: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Finding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Finding>,
+    /// True when answered from this instance's cache, without a JetStream call.
+    #[serde(skip)]
+    pub warm: bool,
+}
+
+impl ResourceReport {
+    fn from_plan(item: &PlanItem, action: Action, replicas: u64) -> Self {
+        let previous_replicas = match item.step {
+            Step::Update { from, .. } => Some(from),
+            _ => None,
+        };
+        ResourceReport {
+            name: item.desired.name.clone(),
+            kind: item.desired.row.kind,
+            stream: item.desired.stream.clone(),
+            action,
+            replicas,
+            desired_replicas: item.desired.settings.replicas() as u64,
+            previous_replicas,
+            drift: item.drift.clone(),
+            notes: item.notes.clone(),
+            warm: false,
+        }
+    }
+
+    /// The dry-run report of a planned item.
+    pub fn planned(item: &PlanItem) -> Self {
+        let current = item.observed.as_ref().map(|i| i.replicas()).unwrap_or(0);
+        let action = match item.step {
+            Step::Create => Action::WouldCreate,
+            Step::Exists => Action::Exists,
+            Step::Update { .. } => Action::WouldUpdate,
+            Step::Drift => Action::Drift,
+        };
+        Self::from_plan(item, action, current)
+    }
+}
+
+/// A change the provisioner made, handed to whoever listens (audit events).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub report: ResourceReport,
+    /// The config before the change (`None` for a create).
+    pub before: Option<Value>,
+    pub after: Value,
+}
+
+/// Receives every change as it is made.
+pub type ChangeListener = Arc<dyn Fn(&Change) + Send + Sync>;
+
+/// Stream configs this instance has seen, with when it saw them.
+#[derive(Default)]
+pub struct KnownStreams {
+    entries: Mutex<HashMap<String, (Arc<StreamInfo>, Instant)>>,
+}
+
+impl KnownStreams {
+    fn get(&self, stream: &str, max_age: Duration) -> Option<Arc<StreamInfo>> {
+        let entries = self.entries.lock().ok()?;
+        let (info, seen) = entries.get(stream)?;
+        (seen.elapsed() < max_age).then(|| info.clone())
+    }
+
+    fn put(&self, stream: &str, info: Arc<StreamInfo>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(stream.to_string(), (info, Instant::now()));
+        }
+    }
+
+    /// Forgets one stream (it was deleted or changed out of band).
+    pub fn forget(&self, stream: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(stream);
+        }
+    }
+
+    /// Forgets everything (after a reconnect, events may have been missed).
+    pub fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+type EnsureResult = Result<ResourceReport, ProvisionError>;
+type SharedEnsure = Shared<BoxFuture<'static, EnsureResult>>;
+
+/// The engine: plans and applies desired resources against one JetStream account.
+pub struct Reconciler {
+    js: JetStreamApi,
+    known: Arc<KnownStreams>,
+    /// How long a seen config is trusted without a re-check.
+    cache_ttl: Duration,
+    inflight: Mutex<HashMap<String, SharedEnsure>>,
+    listener: Option<ChangeListener>,
+}
+
+impl Reconciler {
+    /// `known` is shared with whoever invalidates it (advisories, reconnects).
+    pub fn new(js: JetStreamApi, known: Arc<KnownStreams>, cache_ttl: Duration) -> Self {
+        Reconciler {
+            js,
+            known,
+            cache_ttl,
+            inflight: Mutex::new(HashMap::new()),
+            listener: None,
+        }
+    }
+
+    /// Calls `listener` for every create and update this reconciler makes.
+    pub fn with_listener(mut self, listener: ChangeListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    pub fn js(&self) -> &JetStreamApi {
+        &self.js
+    }
+
+    pub fn known(&self) -> &KnownStreams {
+        &self.known
+    }
+
+    /// Observes every resource (fresh, never from the cache) and plans it. Changes
+    /// nothing.
+    pub async fn plan(&self, desired: Vec<Desired>) -> Result<Vec<PlanItem>, ProvisionError> {
+        let observed = join_all(desired.iter().map(|d| self.observe(&d.stream))).await;
+        desired
+            .into_iter()
+            .zip(observed)
+            .map(|(d, o)| o.map(|o| plan_item(d, o.map(Arc::new))))
+            .collect()
+    }
+
+    /// Ensures every resource exists and is usable. Independent resources are handled
+    /// concurrently; a resource is handled after those it sources from. On failure the
+    /// error carries the outcome of every resource.
+    pub async fn apply(
+        self: &Arc<Self>,
+        desired: Vec<Desired>,
+    ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        let mut reports: Vec<Option<EnsureResult>> = vec![None; desired.len()];
+        // Warm path: everything planned from the cache as existing needs no call.
+        let mut pending = Vec::new();
+        for (i, d) in desired.into_iter().enumerate() {
+            match self.known.get(&d.stream, self.cache_ttl) {
+                Some(info) => {
+                    let item = plan_item(d, Some(info));
+                    if item.step == Step::Exists {
+                        let mut report = ResourceReport::planned(&item);
+                        report.warm = true;
+                        reports[i] = Some(Ok(report));
+                    } else {
+                        pending.push((i, item.desired));
+                    }
+                }
+                None => pending.push((i, d)),
+            }
+        }
+        // Cold path, in waves: a resource whose sources are still pending waits.
+        while !pending.is_empty() {
+            let waiting: Vec<String> = pending.iter().map(|(_, d)| d.stream.clone()).collect();
+            let (ready, later): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|(_, d)| !d.depends_on.iter().any(|dep| waiting.contains(dep)));
+            if ready.is_empty() {
+                return Err(ProvisionError::internal(
+                    "the catalog has a dependency cycle; this is a bug",
+                ));
+            }
+            let results = join_all(ready.iter().map(|(_, d)| self.ensure_shared(d.clone()))).await;
+            let mut failed_sources = Vec::new();
+            for ((i, d), result) in ready.into_iter().zip(results) {
+                if result.is_err() {
+                    failed_sources.push(d.stream.clone());
+                }
+                reports[i] = Some(result);
+            }
+            pending = Vec::new();
+            for (i, d) in later {
+                if let Some(dep) = d.depends_on.iter().find(|dep| failed_sources.contains(dep)) {
+                    reports[i] = Some(Err(ProvisionError::new(
+                        ErrorKind::Conflict,
+                        format!("not created because its source {dep} failed"),
+                    )));
+                } else {
+                    pending.push((i, d));
+                }
+            }
+        }
+        collect_reports(reports)
+    }
+
+    /// Joins a running ensure of the same resource and config, or starts one.
+    fn ensure_shared(self: &Arc<Self>, desired: Desired) -> SharedEnsure {
+        let key = format!("{}\u{0}{}", desired.stream, desired.config);
+        let mut inflight = match self.inflight.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(running) = inflight.get(&key) {
+            return running.clone();
+        }
+        let this = Arc::clone(self);
+        let key_for_task = key.clone();
+        let fut = async move {
+            let result = this.ensure(desired).await;
+            if let Ok(mut inflight) = this.inflight.lock() {
+                inflight.remove(&key_for_task);
+            }
+            result
+        }
+        .boxed()
+        .shared();
+        inflight.insert(key, fut.clone());
+        fut
+    }
+
+    /// Observe, plan and apply one resource.
+    async fn ensure(&self, desired: Desired) -> EnsureResult {
+        let observed = self.observe(&desired.stream).await?;
+        let item = plan_item(desired, observed.map(Arc::new));
+        match item.step.clone() {
+            Step::Exists => {
+                if let Some(info) = &item.observed {
+                    self.known.put(&item.desired.stream, info.clone());
+                }
+                Ok(ResourceReport::from_plan(
+                    &item,
+                    Action::Exists,
+                    item.observed.as_ref().map(|i| i.replicas()).unwrap_or(0),
+                ))
+            }
+            Step::Drift => Ok(ResourceReport::planned(&item)),
+            Step::Create => self.create(item).await,
+            Step::Update { to, .. } => self.raise_replicas(item, to).await,
+        }
+    }
+
+    async fn create(&self, item: PlanItem) -> EnsureResult {
+        let stream = item.desired.stream.clone();
+        match self.js.stream_create(&item.desired.config).await {
+            Ok(info) => {
+                let info = Arc::new(info);
+                self.known.put(&stream, info.clone());
+                let report = ResourceReport::from_plan(&item, Action::Created, info.replicas());
+                self.notify(&report, None, &info.config);
+                Ok(report)
+            }
+            // Someone else created it first with a config of their own (a host or wadm
+            // racing us): whether that is fine is a question for the planner.
+            Err(e) if e.err_code() == Some(codes::STREAM_NAME_IN_USE) => {
+                let observed = self.observe(&stream).await?;
+                let again = plan_item(item.desired, observed.map(Arc::new));
+                match again.step {
+                    Step::Exists => {
+                        if let Some(info) = &again.observed {
+                            self.known.put(&stream, info.clone());
+                        }
+                        let replicas = again.observed.as_ref().map(|i| i.replicas()).unwrap_or(0);
+                        Ok(ResourceReport::from_plan(&again, Action::Exists, replicas))
+                    }
+                    Step::Update { to, .. } => Box::pin(self.raise_replicas(again, to)).await,
+                    Step::Drift => Ok(ResourceReport::planned(&again)),
+                    Step::Create => Err(e.explain(
+                        &format!("create stream {stream}"),
+                        &self.js.subject("CREATE", &stream),
+                        self.js.domain(),
+                    )),
+                }
+            }
+            Err(e) => Err(e.explain(
+                &format!("create stream {stream}"),
+                &self.js.subject("CREATE", &stream),
+                self.js.domain(),
+            )),
+        }
+    }
+
+    /// Raises `num_replicas` by an update built from the stream's current full config:
+    /// only that one field changes, so nothing else can be reset.
+    async fn raise_replicas(&self, item: PlanItem, to: u64) -> EnsureResult {
+        let stream = item.desired.stream.clone();
+        let Some(current) = item.observed.as_ref() else {
+            return Err(ProvisionError::internal(format!(
+                "planned an update of {stream} without observing it; this is a bug"
+            )));
+        };
+        let mut config = current.config.clone();
+        config["num_replicas"] = json!(to);
+        match self.js.stream_update(&config).await {
+            Ok(info) => {
+                let info = Arc::new(info);
+                self.known.put(&stream, info.clone());
+                let report = ResourceReport::from_plan(&item, Action::Updated, info.replicas());
+                self.notify(&report, Some(&current.config), &info.config);
+                Ok(report)
+            }
+            Err(e) => Err(e.explain(
+                &format!("raise the replicas of {stream} to {to}"),
+                &self.js.subject("UPDATE", &stream),
+                self.js.domain(),
+            )),
+        }
+    }
+
+    async fn observe(&self, stream: &str) -> Result<Option<StreamInfo>, ProvisionError> {
+        self.js.stream_info(stream).await.map_err(|e: JsError| {
+            e.explain(
+                &format!("look up stream {stream}"),
+                &self.js.subject("INFO", stream),
+                self.js.domain(),
+            )
+        })
+    }
+
+    fn notify(&self, report: &ResourceReport, before: Option<&Value>, after: &Value) {
+        if let Some(listener) = &self.listener {
+            listener(&Change {
+                report: report.clone(),
+                before: before.cloned(),
+                after: after.clone(),
+            });
+        }
+    }
+}
+
+/// All reports, or the first error carrying every outcome in its details.
+fn collect_reports(
+    reports: Vec<Option<EnsureResult>>,
+) -> Result<Vec<ResourceReport>, ProvisionError> {
+    let reports: Vec<EnsureResult> = reports
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ProvisionError::internal("resource was not handled"))))
+        .collect();
+    let Some(first_error) = reports.iter().find_map(|r| r.as_ref().err()).cloned() else {
+        return Ok(reports.into_iter().filter_map(Result::ok).collect());
+    };
+    let outcomes: Vec<Value> = reports
+        .iter()
+        .map(|r| match r {
+            Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
+            Err(e) => json!({ "action": "failed", "error": e.body()["error"] }),
+        })
+        .collect();
+    Err(first_error.with_details(json!({ "resources": outcomes })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn info(config: Value) -> Option<Arc<StreamInfo>> {
+        Some(Arc::new(StreamInfo {
+            config,
+            messages: 0,
+        }))
+    }
+
+    #[test]
+    fn missing_is_created_and_identical_exists() {
+        let s = Settings::default();
+        let d = catalog::lattice_resources("default", &s).remove(0);
+        assert_eq!(plan_item(d.clone(), None).step, Step::Create);
+        let same = plan_item(d.clone(), info(d.config.clone()));
+        assert_eq!(same.step, Step::Exists);
+        assert!(same.notes.is_empty(), "{:?}", same.notes);
+    }
+
+    #[test]
+    fn fewer_replicas_are_raised_more_are_reported() {
+        let s = Settings::default().with_replicas(3);
+        let d = catalog::lattice_resources("default", &s).remove(0);
+        let mut have = d.config.clone();
+        have["num_replicas"] = json!(1);
+        let item = plan_item(d.clone(), info(have.clone()));
+        assert_eq!(item.step, Step::Update { from: 1, to: 3 });
+        have["num_replicas"] = json!(5);
+        let item = plan_item(d, info(have));
+        assert_eq!(item.step, Step::Exists);
+        assert_eq!(item.notes[0].field, "num_replicas");
+    }
+
+    #[test]
+    fn drift_names_field_want_have_and_app() {
+        let s = Settings::default();
+        let d = catalog::wadm_resources(false, &s)
+            .into_iter()
+            .find(|d| d.stream == "wadm_events")
+            .unwrap();
+        let mut have = d.config.clone();
+        have["subjects"] = json!(["wadm.evt.>"]);
+        let item = plan_item(d, info(have));
+        assert_eq!(item.step, Step::Drift);
+        assert_eq!(item.drift[0].field, "subjects");
+        assert_eq!(item.drift[0].have, json!(["wadm.evt.>"]));
+        assert_eq!(item.drift[0].breaks, Some(App::Wadm));
+    }
+
+    #[test]
+    fn tolerated_differences_are_notes_not_drift() {
+        let s = Settings::default();
+        let d = catalog::lattice_resources("x", &s).remove(1);
+        let mut have = d.config.clone();
+        have["storage"] = json!("memory");
+        have["description"] = json!("mine");
+        let item = plan_item(d, info(have));
+        assert_eq!(item.step, Step::Exists);
+        let fields: Vec<_> = item.notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, vec!["storage"]);
+    }
+}

@@ -1,0 +1,231 @@
+//! The micro service: registration through async-nats's Services API, one task per
+//! request, and a graceful drain.
+//!
+//! Replies: success is the endpoint's JSON; an error carries the ADR-32 headers
+//! `Nats-Service-Error` and `Nats-Service-Error-Code` *and* a JSON body
+//! `{"error": {"code", "message"}}`. async-nats's own error reply has an empty body, so
+//! the headers are set here and errors are counted in [`Metrics`] (STATS `data`).
+//!
+//! Shutdown: async-nats's `Service::stop()` does not drain, so on SIGINT/SIGTERM this
+//! module stops the service (unsubscribing every endpoint), handles the requests already
+//! delivered, waits for every request task to reply, flushes, and returns.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::service::{Request, ServiceExt};
+use async_nats::HeaderMap;
+use futures::stream::{select_all, StreamExt};
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::endpoints::{self, EndpointSpec, ENDPOINTS};
+use crate::error::ProvisionError;
+use crate::metrics::Metrics;
+use crate::provisioner::Provisioner;
+
+/// Service name in `$SRV` discovery.
+pub const SERVICE_NAME: &str = "wasmcloud-provisioner";
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Longest wait for in-flight requests at shutdown.
+    pub drain_timeout: Duration,
+    /// Extra service metadata (domain, replicas, …).
+    pub metadata: HashMap<String, String>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            drain_timeout: Duration::from_secs(30),
+            metadata: HashMap::new(),
+        }
+    }
+}
+
+/// Runs the service until `shutdown` resolves, then drains. Returns once every accepted
+/// request has its reply.
+pub async fn serve(
+    client: async_nats::Client,
+    provisioner: Arc<Provisioner>,
+    metrics: Arc<Metrics>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), async_nats::Error> {
+    let stats_metrics = metrics.clone();
+    let service = client
+        .service_builder()
+        .description(
+            "Creates the JetStream KV buckets and streams that wasmCloud hosts and wadm need, \
+             so that they can run with least privilege",
+        )
+        .metadata(options.metadata.clone())
+        .stats_handler(move |endpoint, _stats| stats_metrics.data(&endpoint))
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await?;
+
+    let mut streams = Vec::new();
+    for spec in ENDPOINTS {
+        let endpoint = service
+            .endpoint_builder()
+            .name(spec.name)
+            .metadata(spec.metadata())
+            .add(spec.subject)
+            .await?;
+        streams.push(endpoint.map(move |request| (spec, request)).boxed());
+    }
+    let mut requests = select_all(streams);
+    info!(
+        service = SERVICE_NAME,
+        version = env!("CARGO_PKG_VERSION"),
+        endpoints = ENDPOINTS.len(),
+        "listening on {}.>",
+        endpoints::SUBJECT_PREFIX
+    );
+
+    let tracker = TaskTracker::new();
+    let spawn = |spec: &'static EndpointSpec, request: Request| {
+        let provisioner = provisioner.clone();
+        let metrics = metrics.clone();
+        tracker.spawn(handle(provisioner, metrics, spec, request));
+    };
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            next = requests.next() => match next {
+                Some((spec, request)) => spawn(spec, request),
+                None => {
+                    warn!("every endpoint subscription ended; stopping");
+                    break;
+                }
+            },
+        }
+    }
+
+    info!("stopping: no new requests; finishing those in flight");
+    // Unsubscribes every endpoint; requests already delivered still come out of the
+    // streams, which then end.
+    service.stop().await?;
+    let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(collect_deadline);
+    loop {
+        tokio::select! {
+            next = requests.next() => match next {
+                Some((spec, request)) => spawn(spec, request),
+                None => break,
+            },
+            _ = &mut collect_deadline => {
+                warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
+                break;
+            }
+        }
+    }
+    tracker.close();
+    if tokio::time::timeout(options.drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            in_flight = tracker.len(),
+            "requests still running after the drain timeout; exiting without their replies"
+        );
+    }
+    client.flush().await?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Handles one request in its own task: one span with subject, lattice, outcome and
+/// duration.
+async fn handle(
+    provisioner: Arc<Provisioner>,
+    metrics: Arc<Metrics>,
+    spec: &'static EndpointSpec,
+    request: Request,
+) {
+    let started = Instant::now();
+    let subject = request.message.subject.to_string();
+    let span = tracing::info_span!(
+        "request",
+        endpoint = spec.name,
+        subject = %subject,
+        lattice = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        duration_us = tracing::field::Empty,
+    );
+    async move {
+        let result =
+            endpoints::dispatch(&provisioner, spec, &subject, &request.message.payload).await;
+        let span = tracing::Span::current();
+        let sent = match result {
+            Ok(reply) => {
+                if let Some(l) = &reply.lattice {
+                    span.record("lattice", l.as_str());
+                }
+                let outcome = summarize(&reply.reports);
+                span.record("outcome", outcome.as_str());
+                metrics.record_reports(spec.name, &reply.reports);
+                let body = serde_json::to_vec(&reply.body).unwrap_or_default();
+                request.respond(Ok(body.into())).await
+            }
+            Err(error) => {
+                span.record("outcome", format!("error {}", error.code()).as_str());
+                metrics.record_error(spec.name, error.code(), &error.header_text());
+                if error.code() >= 500 {
+                    warn!(code = error.code(), "{}", error.message);
+                } else {
+                    debug!(code = error.code(), "{}", error.message);
+                }
+                respond_error(&request, &error).await
+            }
+        };
+        span.record("duration_us", started.elapsed().as_micros() as u64);
+        match sent {
+            Ok(()) => info!("answered"),
+            // A request published without a reply subject was still carried out.
+            Err(e) => debug!("no reply sent: {e}"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Sends an error reply with the ADR-32 headers and a JSON body.
+async fn respond_error(
+    request: &Request,
+    error: &ProvisionError,
+) -> Result<(), async_nats::PublishError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        async_nats::service::NATS_SERVICE_ERROR,
+        error.header_text().as_str(),
+    );
+    headers.insert(
+        async_nats::service::NATS_SERVICE_ERROR_CODE,
+        error.code().to_string().as_str(),
+    );
+    let body = serde_json::to_vec(&error.body()).unwrap_or_default();
+    request.respond_with_headers(Ok(body.into()), headers).await
+}
+
+/// `created=1 exists=1` for logs.
+fn summarize(reports: &[crate::reconcile::ResourceReport]) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in reports {
+        *counts.entry(r.action.as_str()).or_default() += 1;
+    }
+    let warm = if !reports.is_empty() && reports.iter().all(|r| r.warm) {
+        " warm"
+    } else {
+        ""
+    };
+    let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{}{warm}", parts.join(" "))
+}

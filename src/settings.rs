@@ -1,0 +1,198 @@
+//! The settings an operator chooses: replicas, storage, size limit and placement.
+//!
+//! These are the only stream settings where the provisioner may differ from what the apps
+//! would create, because both apps bind an existing resource without comparing them (see
+//! `shared/spec/resources.md` §2). Everything else comes from the catalog.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::catalog;
+
+/// Where a stream keeps its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    File,
+    Memory,
+}
+
+impl Storage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::File => "file",
+            Storage::Memory => "memory",
+        }
+    }
+}
+
+/// JetStream placement: the cluster and server tags a new stream's replicas go to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl Placement {
+    pub fn is_empty(&self) -> bool {
+        self.cluster.is_none() && self.tags.is_empty()
+    }
+}
+
+/// Settings for one resource, or for all of them. `None` means "not chosen here".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+    /// Size limit in bytes; -1 (the apps' choice) for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+impl ResourceSettings {
+    /// Fills the unset fields of `self` from `fallback`.
+    fn or(&self, fallback: &ResourceSettings) -> ResourceSettings {
+        ResourceSettings {
+            replicas: self.replicas.or(fallback.replicas),
+            storage: self.storage.or(fallback.storage),
+            max_bytes: self.max_bytes.or(fallback.max_bytes),
+            placement: self
+                .placement
+                .clone()
+                .or_else(|| fallback.placement.clone()),
+        }
+    }
+
+    /// Replicas wanted: the apps' choice of 1 unless the operator chose otherwise.
+    pub fn replicas(&self) -> usize {
+        self.replicas.unwrap_or(1)
+    }
+
+    /// Writes the chosen values into a stream config (create payload).
+    pub fn apply_to(&self, config: &mut Value) {
+        config["num_replicas"] = json!(self.replicas());
+        if let Some(storage) = self.storage {
+            config["storage"] = json!(storage.as_str());
+        }
+        if let Some(max_bytes) = self.max_bytes {
+            config["max_bytes"] = json!(max_bytes);
+        }
+        if let Some(placement) = self.placement.as_ref().filter(|p| !p.is_empty()) {
+            config["placement"] = json!(placement);
+        }
+    }
+
+    /// Checks values that JetStream would refuse with a less helpful message.
+    pub fn validate(&self, scope: &str) -> Result<(), String> {
+        if let Some(r) = self.replicas {
+            if !(1..=5).contains(&r) {
+                return Err(format!(
+                    "{scope}: replicas must be between 1 and 5 (JetStream's limit), got {r}"
+                ));
+            }
+        }
+        if let Some(b) = self.max_bytes {
+            if b == 0 || b < -1 {
+                return Err(format!(
+                    "{scope}: max_bytes must be -1 (unlimited) or a positive number of bytes, got {b}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// All operator choices: defaults for every resource, and overrides per catalog key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub all: ResourceSettings,
+    /// Keyed by catalog key (`latticedata`, `configdata`, `wadm_state`, …).
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceSettings>,
+}
+
+impl Settings {
+    /// The effective settings of one catalog row.
+    pub fn for_resource(&self, key: &str) -> ResourceSettings {
+        match self.resources.get(key) {
+            Some(own) => own.or(&self.all),
+            None => self.all.clone(),
+        }
+    }
+
+    /// A copy where `replicas` wins over every configured value (a request's choice).
+    pub fn with_replicas(&self, replicas: usize) -> Settings {
+        let mut s = self.clone();
+        s.all.replicas = Some(replicas);
+        for r in s.resources.values_mut() {
+            r.replicas = None;
+        }
+        s
+    }
+
+    /// Rejects unknown resource keys and out-of-range values, naming what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        self.all.validate("all resources")?;
+        for (key, r) in &self.resources {
+            if catalog::row(key).is_none() {
+                let known: Vec<_> = catalog::CATALOG.iter().map(|r| r.key).collect();
+                return Err(format!(
+                    "unknown resource `{key}` in settings; known resources: {}",
+                    known.join(", ")
+                ));
+            }
+            r.validate(key)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_resource_settings_override_the_defaults() {
+        let mut s = Settings::default();
+        s.all.replicas = Some(3);
+        s.all.max_bytes = Some(1 << 30);
+        s.resources.insert(
+            "wadm_state".into(),
+            ResourceSettings {
+                replicas: Some(5),
+                ..Default::default()
+            },
+        );
+        let own = s.for_resource("wadm_state");
+        assert_eq!(own.replicas(), 5);
+        assert_eq!(own.max_bytes, Some(1 << 30));
+        assert_eq!(s.for_resource("latticedata").replicas(), 3);
+        assert_eq!(s.with_replicas(1).for_resource("wadm_state").replicas(), 1);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut s = Settings::default();
+        s.resources
+            .insert("nope".into(), ResourceSettings::default());
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .contains("unknown resource `nope`"));
+        let mut s = Settings::default();
+        s.all.replicas = Some(7);
+        assert!(s.validate().unwrap_err().contains("between 1 and 5"));
+    }
+}

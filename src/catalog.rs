@@ -445,6 +445,14 @@ impl Row {
         if !subjects.is_empty() {
             c.insert("subjects".into(), json!(subjects));
         }
+        // A subject starting with a wildcard (wadm --multitenant's `*.wasmbus.evt.*.>`)
+        // overlaps `$JS.>`; nats-server 2.10.28+/2.11.2+ refuse such a stream (error 10052)
+        // unless it is `no_ack`. wadm 0.21 sends no_ack false and so cannot create it on
+        // those servers; it binds an existing one by its subjects alone. The apps publish
+        // into it without reply subjects, so no_ack changes nothing for them.
+        if subjects.iter().any(|s| s.starts_with(['*', '>'])) {
+            c.insert("no_ack".into(), json!(true));
+        }
         c.insert("description".into(), json!(description));
         c.insert("retention".into(), json!(retention.as_str()));
         c.insert("max_age".into(), json!(max_age_secs * NANOS));
@@ -701,6 +709,10 @@ mod tests {
         let s = Settings::default();
         let w = row("wasmbus_events").unwrap().desired("", true, &s);
         assert_eq!(w.config["subjects"], json!(["*.wasmbus.evt.*.>"]));
+        // Overlaps `$JS.>`: servers since 2.10.28/2.11.2 only accept it with no_ack.
+        assert_eq!(w.config["no_ack"], true);
+        let single = row("wasmbus_events").unwrap().desired("", false, &s);
+        assert!(single.config.get("no_ack").is_none());
         let c = row("wadm_event_consumer").unwrap().desired("", true, &s);
         let first = &c.config["sources"][0];
         assert_eq!(first["name"], "wasmbus_events");

@@ -161,6 +161,11 @@ impl Schema {
         let validator = self.validator.as_ref().map_err(|e| {
             ProvisionError::internal(format!("the {what} schema does not compile: {e}"))
         })?;
+        // Every schema's `lattice` follows the one name rule; its own message says more
+        // than a regex mismatch does.
+        if let Some(Value::String(lattice)) = value.get("lattice") {
+            validate_lattice(lattice)?;
+        }
         let problems: Vec<String> = validator
             .iter_errors(&value)
             .take(5)
@@ -409,7 +414,8 @@ mod tests {
             (b">", "contains '>'"),
             (b" ", "contains ' '"),
             (b"\"\"", "empty"),
-            (b"{\"lattice\":\"\"}", "schema"),
+            (b"{\"lattice\":\"\"}", "empty"),
+            (b"{\"lattice\":\"a.b\"}", "contains '.'"),
             (b"{\"lattice\":5}", "schema"),
             (b"{\"lattice\":\"x\",\"extra\":1}", "schema"),
             (b"{\"replicas\":2}", "schema"),

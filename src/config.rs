@@ -1,13 +1,21 @@
-//! Configuration: connection flags and environment, the optional TOML config file, and
-//! how they combine. Precedence: command-line flag, then environment variable, then the
-//! config file, then the built-in default.
+//! Configuration: connection flags and environment, the optional TOML config file, natscli
+//! contexts, and how they combine. Precedence, per setting: command-line flag, then
+//! environment variable, then the config file, then the NATS context, then the built-in
+//! default.
+//!
+//! Authentication is taken as a whole from the first of those sources that has any (so a
+//! `--creds` flag is never mixed with a password from a context); TLS settings, the server
+//! URL and the JetStream domain are taken one by one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
+use crate::context::{self, LoadedContext, NatsContext};
+use crate::policy::LatticePolicyArgs;
 use crate::reconcile::KnownStreams;
 use crate::settings::{Placement, ResourceSettings, Settings, Storage};
 
@@ -20,18 +28,33 @@ pub struct ConnectArgs {
     /// NATS server URL(s), comma-separated [default: nats://127.0.0.1:4222]
     #[arg(long, short = 's', env = "NATS_URL", global = true)]
     pub server: Option<String>,
+    /// natscli context to connect with (default: the one `nats context select` chose)
+    #[arg(long, env = "NATS_CONTEXT", global = true)]
+    pub context: Option<String>,
     /// User name (with --password)
     #[arg(long, env = "NATS_USER", global = true)]
     pub user: Option<String>,
     /// Password (with --user)
     #[arg(long, env = "NATS_PASSWORD", global = true, hide_env_values = true)]
     pub password: Option<String>,
+    /// Authentication token
+    #[arg(long, env = "NATS_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     /// Credentials file (user JWT + seed), as for operator mode
     #[arg(long, env = "NATS_CREDS", global = true)]
     pub creds: Option<PathBuf>,
     /// File holding an nkey seed (SU…)
     #[arg(long, env = "NATS_NKEY", global = true)]
     pub nkey: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that signed the server's certificate
+    #[arg(long, env = "NATS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that verify clients (with --tls-key)
+    #[arg(long, env = "NATS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) (with --tls-cert)
+    #[arg(long, env = "NATS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
     /// JetStream domain of the resources ($JS.<domain>.API)
     #[arg(long, env = "WASMCLOUD_JS_DOMAIN", global = true)]
     pub js_domain: Option<String>,
@@ -69,6 +92,12 @@ pub struct FileConfig {
     /// JetStream domain.
     #[serde(default)]
     pub js_domain: Option<String>,
+    /// Lattice name globs this provisioner serves (`--allow-lattice`); empty: all.
+    #[serde(default)]
+    pub allow_lattices: Vec<String>,
+    /// Most lattices that may exist (`--max-lattices`).
+    #[serde(default)]
+    pub max_lattices: Option<usize>,
     /// Settings for every resource.
     #[serde(default)]
     pub all: ResourceSettings,
@@ -82,10 +111,18 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct FileConnection {
     pub server: Option<String>,
+    /// natscli context to start from.
+    pub context: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    pub token: Option<String>,
     pub creds: Option<PathBuf>,
     pub nkey: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// TLS handshake before the server's greeting (servers with `handshake_first`).
+    pub tls_first: Option<bool>,
 }
 
 impl FileConfig {
@@ -98,24 +135,351 @@ impl FileConfig {
     }
 }
 
+/// How the provisioner authenticates.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    Token(String),
+    /// A `.creds` file (user JWT and seed).
+    Creds(PathBuf),
+    /// A file holding a user nkey seed.
+    Nkey(PathBuf),
+    /// A user JWT and its seed given inline (natscli's `user_jwt` and `user_seed`).
+    JwtAndSeed {
+        jwt: String,
+        seed: String,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    /// Never prints a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Auth {
+    /// For logs and `config check`: the method, without secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::None => "none".into(),
+            Auth::UserPassword { user, .. } => format!("user {user:?} with a password"),
+            Auth::Token(_) => "token".into(),
+            Auth::Creds(p) => format!("credentials file {}", p.display()),
+            Auth::Nkey(p) => format!("nkey seed file {}", p.display()),
+            Auth::JwtAndSeed { .. } => "user JWT and seed from the context".into(),
+        }
+    }
+
+    /// The one method of a source, or an error naming the clash. `source` names the source
+    /// for messages ("flags", "the config file", "context prod").
+    fn from_parts(
+        source: &str,
+        user: Option<String>,
+        password: Option<String>,
+        token: Option<String>,
+        creds: Option<PathBuf>,
+        nkey: Option<PathBuf>,
+        jwt_and_seed: Option<(String, String)>,
+    ) -> Result<Auth, String> {
+        let mut found = Vec::new();
+        match (user, password) {
+            (Some(user), Some(password)) => found.push(Auth::UserPassword { user, password }),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(format!(
+                    "{source}: user and password go together (--user/--password): give both or \
+                     neither"
+                ))
+            }
+            (None, None) => {}
+        }
+        if let Some(t) = token {
+            found.push(Auth::Token(t));
+        }
+        if let Some(c) = creds {
+            found.push(Auth::Creds(c));
+        }
+        if let Some(n) = nkey {
+            found.push(Auth::Nkey(n));
+        }
+        if let Some((jwt, seed)) = jwt_and_seed {
+            found.push(Auth::JwtAndSeed { jwt, seed });
+        }
+        match found.len() {
+            0 => Ok(Auth::None),
+            1 => Ok(found.remove(0)),
+            _ => Err(format!(
+                "{source}: more than one way to authenticate ({}): keep one",
+                found
+                    .iter()
+                    .map(Auth::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+/// TLS settings. With none of them, TLS is still used when the URL says `tls://` or the
+/// server requires it, verified against the system's trusted CAs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub first: bool,
+}
+
+impl Tls {
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some() || self.first
+    }
+}
+
 /// Everything resolved: what to connect to and which settings to apply.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub servers: String,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub creds: Option<PathBuf>,
-    pub nkey: Option<PathBuf>,
+    pub auth: Auth,
+    pub tls: Tls,
+    /// Prefix of reply inboxes (natscli's `inbox_prefix`), for accounts that only allow
+    /// subscriptions below a custom prefix.
+    pub inbox_prefix: Option<String>,
     pub js_domain: Option<String>,
+    /// The natscli context used, if any: (name, file).
+    pub context: Option<(String, PathBuf)>,
     pub settings: Settings,
+    /// `allow_lattices` and `max_lattices` from the config file.
+    pub file_lattice_policy: LatticePolicyArgs,
 }
 
-/// Combines flags, environment and config file.
+impl Resolved {
+    /// The lattice policy: the flags (and their environment variables) where given, the
+    /// config file's values otherwise.
+    pub fn lattice_policy(&self, flags: &LatticePolicyArgs) -> LatticePolicyArgs {
+        LatticePolicyArgs {
+            allow_lattice: if flags.allow_lattice.is_empty() {
+                self.file_lattice_policy.allow_lattice.clone()
+            } else {
+                flags.allow_lattice.clone()
+            },
+            max_lattices: flags.max_lattices.or(self.file_lattice_policy.max_lattices),
+        }
+    }
+
+    /// Files the connection needs that do not exist.
+    pub fn missing_files(&self) -> Vec<String> {
+        let mut files: Vec<(&str, &PathBuf)> = Vec::new();
+        match &self.auth {
+            Auth::Creds(p) => files.push(("credentials file", p)),
+            Auth::Nkey(p) => files.push(("nkey seed file", p)),
+            _ => {}
+        }
+        for (what, p) in [
+            ("TLS CA file", &self.tls.ca),
+            ("TLS certificate", &self.tls.cert),
+            ("TLS key", &self.tls.key),
+        ] {
+            if let Some(p) = p {
+                files.push((what, p));
+            }
+        }
+        files
+            .into_iter()
+            .filter(|(_, p)| !p.is_file())
+            .map(|(what, p)| format!("{what} {} does not exist", p.display()))
+            .collect()
+    }
+
+    /// What each catalog resource is created with, after every source was combined:
+    /// replicas, storage, max_bytes and placement, keyed by catalog key.
+    pub fn effective_resources(&self) -> Vec<Value> {
+        let desired = crate::catalog::lattice_resources("<lattice>", &self.settings)
+            .into_iter()
+            .chain(crate::catalog::wadm_resources(false, &self.settings));
+        desired
+            .map(|d| {
+                json!({
+                    "key": d.row.key,
+                    "name": d.name,
+                    "stream": d.stream,
+                    "replicas": d.config["num_replicas"],
+                    "storage": d.config["storage"],
+                    "max_bytes": d.config["max_bytes"],
+                    "placement": d.config.get("placement").cloned().unwrap_or(Value::Null),
+                })
+            })
+            .collect()
+    }
+    /// The effective connection settings, without secrets (for `config check`).
+    pub fn describe_connection(&self) -> Value {
+        json!({
+            "servers": self.servers,
+            "context": self.context.as_ref().map(|(name, path)| json!({"name": name, "file": path})),
+            "auth": self.auth.describe(),
+            "tls": {
+                "ca": self.tls.ca,
+                "cert": self.tls.cert,
+                "key": self.tls.key,
+                "handshake_first": self.tls.first,
+            },
+            "inbox_prefix": self.inbox_prefix,
+            "js_domain": self.js_domain,
+        })
+    }
+}
+
+/// Combines flags, environment, config file and NATS context.
 pub fn resolve(connect: &ConnectArgs, settings: &SettingsArgs) -> Result<Resolved, String> {
     let file = match &connect.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
+    // A context named by flag or file must exist; otherwise natscli's selected one is used.
+    let context_name = connect
+        .context
+        .clone()
+        .or_else(|| file.connection.context.clone());
+    let loaded = context::load(context_name.as_deref())?;
+    combine(connect, settings, file, loaded)
+}
+
+/// [`resolve`] with the config file and the context already read.
+pub fn combine(
+    connect: &ConnectArgs,
+    settings: &SettingsArgs,
+    file: FileConfig,
+    loaded: Option<LoadedContext>,
+) -> Result<Resolved, String> {
+    let resolved_settings = resolve_settings(&file, settings)?;
+    let ctx = loaded
+        .as_ref()
+        .map(|l| l.settings.clone())
+        .unwrap_or_default();
+    let js_domain = connect
+        .js_domain
+        .clone()
+        .or(file.js_domain.clone())
+        .or_else(|| NatsContext::get(&ctx.jetstream_domain))
+        .filter(|d| !d.is_empty());
+    if let Some(d) = &js_domain {
+        if !d
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "JetStream domain {d:?} is invalid: use A-Z, a-z, 0-9, `_` and `-`"
+            ));
+        }
+    }
+    let f = &file.connection;
+    let flag_auth = Auth::from_parts(
+        "the flags and environment",
+        connect.user.clone(),
+        connect.password.clone(),
+        connect.token.clone(),
+        connect.creds.clone(),
+        connect.nkey.clone(),
+        None,
+    )?;
+    let file_auth = Auth::from_parts(
+        "[connection] in the config file",
+        f.user.clone(),
+        f.password.clone(),
+        f.token.clone(),
+        f.creds.clone(),
+        f.nkey.clone(),
+        None,
+    )?;
+    let auth = match (flag_auth, file_auth) {
+        (Auth::None, Auth::None) => context_auth(loaded.as_ref())?,
+        (Auth::None, from_file) => from_file,
+        (from_flags, _) => from_flags,
+    };
+    let tls = Tls {
+        ca: connect
+            .tls_ca
+            .clone()
+            .or(f.tls_ca.clone())
+            .or_else(|| NatsContext::path(&ctx.ca)),
+        cert: connect
+            .tls_cert
+            .clone()
+            .or(f.tls_cert.clone())
+            .or_else(|| NatsContext::path(&ctx.cert)),
+        key: connect
+            .tls_key
+            .clone()
+            .or(f.tls_key.clone())
+            .or_else(|| NatsContext::path(&ctx.key)),
+        first: f.tls_first.unwrap_or(ctx.tls_first),
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err(
+            "a client certificate needs its key: give --tls-cert and --tls-key together".into(),
+        );
+    }
+    Ok(Resolved {
+        servers: connect
+            .server
+            .clone()
+            .or(f.server.clone())
+            .or_else(|| NatsContext::get(&ctx.url))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
+        auth,
+        tls,
+        inbox_prefix: NatsContext::get(&ctx.inbox_prefix),
+        js_domain,
+        context: loaded.map(|l| (l.name, l.path)),
+        settings: resolved_settings,
+        file_lattice_policy: LatticePolicyArgs {
+            allow_lattice: file.allow_lattices.clone(),
+            max_lattices: file.max_lattices,
+        },
+    })
+}
+
+/// natscli uses the first of user, creds, nkey, user_jwt that is set, and adds a token on
+/// top; this tool takes one method, so a context with several is reported.
+fn context_auth(loaded: Option<&LoadedContext>) -> Result<Auth, String> {
+    let Some(l) = loaded else {
+        return Ok(Auth::None);
+    };
+    let c = &l.settings;
+    let jwt_and_seed = match (
+        NatsContext::get(&c.user_jwt),
+        NatsContext::get(&c.user_seed),
+    ) {
+        (Some(jwt), Some(seed)) => Some((jwt, seed)),
+        (None, None) => None,
+        _ => {
+            return Err(format!(
+                "NATS context {:?}: `user_jwt` needs `user_seed` (bearer JWTs are not supported)",
+                l.name
+            ))
+        }
+    };
+    // natscli ignores a password without a user; so does this.
+    let user = NatsContext::get(&c.user);
+    let password = user.as_ref().map(|_| c.password.clone());
+    Auth::from_parts(
+        &format!("NATS context {:?}", l.name),
+        user,
+        password,
+        NatsContext::get(&c.token),
+        NatsContext::path(&c.creds),
+        NatsContext::path(&c.nkey),
+        jwt_and_seed,
+    )
+}
+
+/// The resource settings: flags over the file's values.
+fn resolve_settings(file: &FileConfig, settings: &SettingsArgs) -> Result<Settings, String> {
     let mut resolved_settings = Settings {
         all: file.all.clone(),
         resources: file.resources.clone(),
@@ -156,34 +520,7 @@ pub fn resolve(connect: &ConnectArgs, settings: &SettingsArgs) -> Result<Resolve
             .for_each(|r| r.placement = None);
     }
     resolved_settings.validate()?;
-    let js_domain = connect
-        .js_domain
-        .clone()
-        .or(file.js_domain)
-        .filter(|d| !d.is_empty());
-    if let Some(d) = &js_domain {
-        if !d
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(format!(
-                "JetStream domain {d:?} is invalid: use A-Z, a-z, 0-9, `_` and `-`"
-            ));
-        }
-    }
-    Ok(Resolved {
-        servers: connect
-            .server
-            .clone()
-            .or(file.connection.server)
-            .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
-        user: connect.user.clone().or(file.connection.user),
-        password: connect.password.clone().or(file.connection.password),
-        creds: connect.creds.clone().or(file.connection.creds),
-        nkey: connect.nkey.clone().or(file.connection.nkey),
-        js_domain,
-        settings: resolved_settings,
-    })
+    Ok(resolved_settings)
 }
 
 /// Connects with the resolved options. `known`, when given, is forgotten on every
@@ -197,27 +534,58 @@ pub async fn connect(
         .name(name)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None);
-    if let Some(creds) = &resolved.creds {
-        options = options.credentials_file(creds).await.map_err(|e| {
+    if let Some((context, path)) = &resolved.context {
+        tracing::info!(context = %context, file = %path.display(), "using NATS context");
+    }
+    options = match &resolved.auth {
+        Auth::None => options,
+        Auth::UserPassword { user, password } => {
+            options.user_and_password(user.clone(), password.clone())
+        }
+        Auth::Token(token) => options.token(token.clone()),
+        Auth::Creds(creds) => options.credentials_file(creds).await.map_err(|e| {
             format!(
                 "cannot use credentials file {}: {e} (check the path and that it holds a user \
                  JWT and seed)",
                 creds.display()
             )
-        })?;
-    }
-    if let Some(nkey) = &resolved.nkey {
-        let seed = std::fs::read_to_string(nkey)
-            .map_err(|e| format!("cannot read nkey seed file {}: {e}", nkey.display()))?;
-        // A trailing newline in the file makes authentication fail.
-        options = options.nkey(seed.trim().to_string());
-    }
-    match (&resolved.user, &resolved.password) {
-        (Some(u), Some(p)) => options = options.user_and_password(u.clone(), p.clone()),
-        (Some(_), None) | (None, Some(_)) => {
-            return Err("--user and --password go together: give both or neither".into())
+        })?,
+        Auth::Nkey(nkey) => {
+            let seed = std::fs::read_to_string(nkey)
+                .map_err(|e| format!("cannot read nkey seed file {}: {e}", nkey.display()))?;
+            // A trailing newline in the file makes authentication fail.
+            options.nkey(seed.trim().to_string())
         }
-        _ => {}
+        Auth::JwtAndSeed { jwt, seed } => options
+            .credentials(&crate::creds::format_creds(jwt.trim(), seed.trim()))
+            .map_err(|e| format!("the context's user_jwt/user_seed cannot be used: {e}"))?,
+    };
+    let tls = &resolved.tls;
+    for (what, path) in [
+        ("TLS CA file (--tls-ca)", &tls.ca),
+        ("TLS certificate (--tls-cert)", &tls.cert),
+        ("TLS key (--tls-key)", &tls.key),
+    ] {
+        if let Some(p) = path {
+            if !p.is_file() {
+                return Err(format!("{what} {}: no such file", p.display()));
+            }
+        }
+    }
+    if let Some(ca) = &tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    if tls.first {
+        options = options.tls_first();
+    }
+    if tls.is_set() {
+        options = options.require_tls(true);
+    }
+    if let Some(prefix) = &resolved.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
     }
     options = options.event_callback(move |event| {
         let known = known.clone();
@@ -253,20 +621,156 @@ pub async fn connect(
                 resolved.servers
             )
         })?
-        .map_err(|e| explain_connect_error(&resolved.servers, &e))?;
+        .map_err(|e| explain_connect_error(resolved, &e))?;
     Ok(client)
 }
 
-fn explain_connect_error(servers: &str, e: &async_nats::ConnectError) -> String {
+fn explain_connect_error(resolved: &Resolved, e: &async_nats::ConnectError) -> String {
     use async_nats::ConnectErrorKind as K;
-    let hint = match e.kind() {
-        K::AuthorizationViolation | K::Authentication => {
-            "authentication failed: check --user/--password, --creds or --nkey"
-        }
-        K::Tls => "TLS failed: check the server's certificate and the CA",
-        K::TimedOut => "timed out: check the URL and that the server is reachable",
-        K::Io => "the server refused or dropped the connection: check the URL and port",
-        _ => "check the URL and credentials",
+    let from = match &resolved.context {
+        Some((name, _)) => format!(" (settings from NATS context {name:?})"),
+        None => String::new(),
     };
-    format!("could not connect to {servers}: {e} ({hint})")
+    // async-nats reports a failed certificate check as an I/O error.
+    let message = e.to_string().to_lowercase();
+    let tls_failed = e.kind() == K::Tls
+        || ["certificate", "tls", "handshake"]
+            .iter()
+            .any(|w| message.contains(w));
+    let hint = match e.kind() {
+        _ if tls_failed => "TLS failed: check the server's certificate, that --tls-ca names \
+                            the CA that signed it, the host name in the URL, and \
+                            --tls-cert/--tls-key if the server verifies clients"
+            .to_string(),
+        K::AuthorizationViolation | K::Authentication => format!(
+            "authentication failed with {}: check --user/--password, --token, --creds or \
+             --nkey, and that the user exists on the server",
+            resolved.auth.describe()
+        ),
+        K::TimedOut => "timed out: check the URL and that the server is reachable".to_string(),
+        K::Io => "the server refused or dropped the connection: check the URL and port, and \
+                  whether the server requires TLS (tls:// URL, --tls-ca)"
+            .to_string(),
+        _ => "check the URL, the credentials and the TLS settings".to_string(),
+    };
+    format!(
+        "could not connect to {}{from}: {e} ({hint})",
+        resolved.servers
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_source_gives_one_auth_method() {
+        let args = ConnectArgs {
+            creds: Some("a.creds".into()),
+            token: Some("t".into()),
+            ..Default::default()
+        };
+        let err =
+            combine(&args, &SettingsArgs::default(), FileConfig::default(), None).unwrap_err();
+        assert!(err.contains("more than one way to authenticate"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_auth_is_taken_whole() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            js_domain = "file"
+            [connection]
+            server = "nats://file:4222"
+            user = "u"
+            password = "p"
+            tls_ca = "/file/ca.pem"
+            "#,
+        )
+        .unwrap();
+        let args = ConnectArgs {
+            token: Some("t".into()),
+            js_domain: Some("flag".into()),
+            ..Default::default()
+        };
+        let r = combine(&args, &SettingsArgs::default(), file, None).unwrap();
+        assert_eq!(r.auth, Auth::Token("t".into()));
+        assert_eq!(r.servers, "nats://file:4222");
+        assert_eq!(r.js_domain.as_deref(), Some("flag"));
+        assert_eq!(r.tls.ca, Some(PathBuf::from("/file/ca.pem")));
+    }
+
+    #[test]
+    fn context_fills_what_flags_and_file_leave_open() {
+        let settings = context::parse(
+            r#"{"url":"nats://ctx:4222","creds":"/ctx/u.creds","ca":"/ctx/ca.pem",
+                "jetstream_domain":"hub","inbox_prefix":"_X","tls_first":true}"#,
+        )
+        .unwrap();
+        let loaded = LoadedContext {
+            name: "prod".into(),
+            path: "/cfg/nats/context/prod.json".into(),
+            settings,
+        };
+        let flags = ConnectArgs {
+            server: Some("nats://flag:4222".into()),
+            ..Default::default()
+        };
+        let r = combine(
+            &flags,
+            &SettingsArgs::default(),
+            FileConfig::default(),
+            Some(loaded.clone()),
+        )
+        .unwrap();
+        assert_eq!(r.servers, "nats://flag:4222");
+        assert_eq!(r.auth, Auth::Creds("/ctx/u.creds".into()));
+        assert_eq!(r.tls.ca, Some(PathBuf::from("/ctx/ca.pem")));
+        assert!(r.tls.first);
+        assert_eq!(r.js_domain.as_deref(), Some("hub"));
+        assert_eq!(r.inbox_prefix.as_deref(), Some("_X"));
+        assert_eq!(r.context.as_ref().map(|c| c.0.as_str()), Some("prod"));
+        // Credentials from the flags replace the context's as a whole.
+        let flags = ConnectArgs {
+            user: Some("a".into()),
+            password: Some("b".into()),
+            ..Default::default()
+        };
+        let r = combine(
+            &flags,
+            &SettingsArgs::default(),
+            FileConfig::default(),
+            Some(loaded),
+        )
+        .unwrap();
+        assert_eq!(
+            r.auth,
+            Auth::UserPassword {
+                user: "a".into(),
+                password: "b".into()
+            }
+        );
+        assert_eq!(r.servers, "nats://ctx:4222");
+    }
+
+    #[test]
+    fn client_cert_needs_its_key() {
+        let args = ConnectArgs {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        let err =
+            combine(&args, &SettingsArgs::default(), FileConfig::default(), None).unwrap_err();
+        assert!(err.contains("--tls-key"), "{err}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_descriptions() {
+        let auth = Auth::UserPassword {
+            user: "prov".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{auth:?}").contains("hunter2"));
+        assert!(!Auth::Token("s3cret".into()).describe().contains("s3cret"));
+    }
 }

@@ -21,6 +21,9 @@
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
 //!   service.rs: micro registration, a task per request, graceful drain, ADR-32 errors
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
+//!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
+//!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
+//!   creds.rs: user JWTs and .creds files for operator mode
 //! ```
 //!
 //! Rules the code keeps:
@@ -31,8 +34,11 @@
 //! - bad input is refused before anything touches JetStream.
 
 pub mod advisories;
+pub mod audit;
 pub mod catalog;
 pub mod config;
+pub mod context;
+pub mod creds;
 pub mod endpoints;
 pub mod error;
 pub mod jsapi;

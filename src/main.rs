@@ -8,9 +8,13 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use wasmcloud_provisioner::audit::{self, AuditPublisher, Instance, Origin};
 use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
+use wasmcloud_provisioner::creds::{self, AccountSigner};
 use wasmcloud_provisioner::jsapi::JetStreamApi;
 use wasmcloud_provisioner::metrics::Metrics;
+use wasmcloud_provisioner::permissions::{self, Format, Role, TemplateOptions};
+use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
 use wasmcloud_provisioner::service::{self, ServeOptions};
@@ -31,16 +35,27 @@ const EXIT_DRIFT: u8 = 3;
     version,
     about = "Creates the JetStream buckets and streams that wasmCloud hosts and wadm need, so \
              they can run with least privilege",
-    after_help = "Exit codes: 0 ok, 1 error, 2 `plan` found changes, 3 drift found.\n\
-                  Examples:\n  wasmcloud-provisioner serve --replicas 3\n  \
+    after_help = "Connection: flags, then environment, then --config, then the NATS context \
+                  (--context, or the one `nats context select` chose).\n\
+                  Exit codes: 0 ok; 1 error (connection, JetStream, invalid arguments or \
+                  config); 2 `plan` found something to create or update; 3 drift found (left \
+                  untouched).\n\
+                  Examples:\n  \
+                  wasmcloud-provisioner serve --context prod --replicas 3\n  \
                   wasmcloud-provisioner apply --lattice default --wadm\n  \
-                  wasmcloud-provisioner plan --lattice default --json"
+                  wasmcloud-provisioner plan --lattice default --json\n  \
+                  wasmcloud-provisioner permissions --role host --lattice default --format nsc\n  \
+                  wasmcloud-provisioner creds --role host --lattice default --account-seed \
+                  account.nk --out host.creds\n  \
+                  wasmcloud-provisioner config check examples/provisioner.toml"
 )]
 struct Cli {
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
     settings: SettingsArgs,
+    #[command(flatten)]
+    lattice_policy: LatticePolicyArgs,
     /// Log format on stderr (RUST_LOG sets the level, default info)
     #[arg(long, value_enum, default_value = "text", global = true)]
     log_format: LogFormat,
@@ -69,6 +84,8 @@ enum Command {
         /// Seconds to wait for a JetStream API answer
         #[arg(long, default_value_t = 5)]
         js_timeout: u64,
+        #[command(flatten)]
+        host_auth: HostAuthArgs,
     },
     /// Ensure the resources once and exit (for CI pipelines that pre-create).
     ///
@@ -79,6 +96,82 @@ enum Command {
     ///
     /// Example: wasmcloud-provisioner plan --lattice default --wadm --json
     Plan(TargetArgs),
+    /// Print the least-privilege NATS permissions of a host, wadm or this service, derived
+    /// from the resource catalog (`--js-domain` adds the `$JS.<domain>.API` forms).
+    ///
+    /// Example: wasmcloud-provisioner permissions --role host --lattice default --format conf
+    Permissions(PermissionsArgs),
+    /// Mint a user for operator mode: a new user nkey and a user JWT carrying exactly the
+    /// role's permissions, signed by the account (or one of its signing keys), written as a
+    /// `.creds` file that async-nats, natscli and the wasmCloud host accept.
+    ///
+    /// Example: wasmcloud-provisioner creds --role host --lattice default --account-seed
+    /// account.nk --expiry 90d --out host.creds
+    Creds(CredsArgs),
+    /// Work with the config file.
+    ///
+    /// Example: wasmcloud-provisioner config check examples/provisioner.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file and print the effective settings: connection (without
+    /// secrets), lattice policy, and what each resource is created with after flags,
+    /// environment, file and context are combined. Exits 0 when valid, 1 otherwise.
+    ///
+    /// Example: wasmcloud-provisioner config check /etc/wasmcloud-provisioner.toml --json
+    Check {
+        /// The TOML file to check
+        file: std::path::PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct CredsArgs {
+    /// Whose permissions the user gets
+    #[arg(long, value_enum)]
+    role: Role,
+    /// Lattice (repeatable; host: the lattices it joins [default: default])
+    #[arg(long = "lattice", short = 'l')]
+    lattices: Vec<String>,
+    /// File with the seed (SA…) of the account, or of one of its signing keys
+    #[arg(long)]
+    account_seed: std::path::PathBuf,
+    /// The account's public key (A…), when --account-seed is a signing key
+    #[arg(long)]
+    account: Option<String>,
+    /// How long the JWT is valid, e.g. 90d, 12h, 2w, 1y [default: no expiry]
+    #[arg(long)]
+    expiry: Option<String>,
+    /// User name in the JWT [default: wasmcloud-host-<lattice>, wadm, …]
+    #[arg(long)]
+    name: Option<String>,
+    /// Where to write the .creds file (created readable by its owner only)
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Replace --out if it exists
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args)]
+struct PermissionsArgs {
+    /// Whose permissions
+    #[arg(long, value_enum)]
+    role: Role,
+    /// Lattice (repeatable). Host: the lattices it joins [default: default]. Provisioner:
+    /// name these lattices' streams exactly instead of any stream. Ignored for wadm.
+    #[arg(long = "lattice", short = 'l')]
+    lattices: Vec<String>,
+    /// `conf`: a `permissions` block for a nats-server user; `json`: the same as JSON;
+    /// `nsc`: `nsc add user` / `nsc edit user` command lines (operator mode)
+    #[arg(long, value_enum, default_value = "conf")]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -101,7 +194,14 @@ struct TargetArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which `plan` uses for "changes found": map it to 1.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
     // The one-shot commands print their own report; logs stay quiet unless asked for.
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
@@ -135,26 +235,68 @@ fn init_logging(format: LogFormat, default_level: &str) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        // One object per line: the event's fields at the top, the request span's fields
+        // (endpoint, subject, lattice, outcome, duration_us) under "span".
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 
 async fn run(cli: Cli) -> Result<u8, String> {
     request::compile_schemas()?;
+    let command = match cli.command {
+        Command::Config(ConfigCommand::Check { file, json }) => {
+            return config_check(&cli.connect, &cli.settings, &cli.lattice_policy, file, json)
+        }
+        other => other,
+    };
     let resolved = config::resolve(&cli.connect, &cli.settings)?;
-    match cli.command {
+    let policy = LatticePolicy::from_args(&resolved.lattice_policy(&cli.lattice_policy))?;
+    match command {
         Command::Serve {
             cache_ttl,
             drain_timeout,
             js_timeout,
-        } => serve(resolved, cache_ttl, drain_timeout, js_timeout).await,
-        Command::Apply(t) => once(resolved, t, false).await,
-        Command::Plan(t) => once(resolved, t, true).await,
+            host_auth,
+        } => {
+            let guard = Guard {
+                policy,
+                host_auth: HostAuth::from_args(&host_auth)?,
+            };
+            serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
+        }
+        Command::Apply(t) => once(resolved, policy, t, false).await,
+        Command::Plan(t) => once(resolved, policy, t, true).await,
+        Command::Permissions(p) => print_permissions(&resolved, p),
+        Command::Creds(c) => mint_creds(&resolved, c),
+        Command::Config(_) => Err("unreachable: config is handled above".into()),
     }
+}
+
+/// The service's access policy: lattices served and host bootstrap authentication.
+struct Guard {
+    policy: LatticePolicy,
+    host_auth: HostAuth,
+}
+
+/// `permissions`: prints a role's template.
+fn print_permissions(resolved: &Resolved, args: PermissionsArgs) -> Result<u8, String> {
+    let options = TemplateOptions {
+        lattices: args.lattices,
+        js_domain: resolved.js_domain.clone(),
+    };
+    let template = permissions::template(args.role, &options)?;
+    print!("{}", template.render(args.format));
+    Ok(EXIT_OK)
 }
 
 async fn serve(
     resolved: Resolved,
+    guard: Guard,
     cache_ttl: u64,
     drain_timeout: u64,
     js_timeout: u64,
@@ -169,7 +311,11 @@ async fn serve(
         resolved.js_domain.clone(),
         Duration::from_secs(js_timeout),
     );
-    let reconciler = Arc::new(Reconciler::new(js, known, Duration::from_secs(cache_ttl)));
+    let instance = Instance::new(service::SERVICE_NAME);
+    let audit = AuditPublisher::start(client.clone(), instance, resolved.js_domain.clone());
+    let reconciler = Arc::new(
+        Reconciler::new(js, known, Duration::from_secs(cache_ttl)).with_listener(audit.listener()),
+    );
     let settings = resolved.settings.clone();
     let mut metadata = std::collections::HashMap::from([
         (
@@ -178,11 +324,20 @@ async fn serve(
         ),
         ("replicas".to_string(), settings.all.replicas().to_string()),
         ("subjects".to_string(), "wasmcloud.provision.>".to_string()),
+        ("instance_id".to_string(), audit.instance().id.clone()),
+        (
+            "audit_events".to_string(),
+            format!("{}.<action>", audit::EVENTS_PREFIX),
+        ),
     ]);
     if let Some(storage) = settings.all.storage {
         metadata.insert("storage".to_string(), storage.as_str().to_string());
     }
-    let provisioner = Arc::new(Provisioner::new(reconciler, settings));
+    let provisioner = Arc::new(
+        Provisioner::new(reconciler, settings)
+            .with_policy(guard.policy)
+            .with_host_auth(guard.host_auth),
+    );
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(drain_timeout),
         metadata,
@@ -196,6 +351,7 @@ async fn serve(
     )
     .await
     .map_err(|e| format!("the service failed: {e}"))?;
+    audit.close(Duration::from_secs(5)).await;
     Ok(EXIT_OK)
 }
 
@@ -222,7 +378,12 @@ async fn shutdown_signal() {
 }
 
 /// `apply` and `plan`.
-async fn once(resolved: Resolved, args: TargetArgs, dry_run: bool) -> Result<u8, String> {
+async fn once(
+    resolved: Resolved,
+    policy: LatticePolicy,
+    args: TargetArgs,
+    dry_run: bool,
+) -> Result<u8, String> {
     let mut targets = Vec::new();
     for l in &args.lattices {
         request::validate_lattice(l).map_err(|e| e.message)?;
@@ -242,13 +403,24 @@ async fn once(resolved: Resolved, args: TargetArgs, dry_run: bool) -> Result<u8,
         resolved.js_domain.clone(),
         Duration::from_secs(args.js_timeout),
     );
-    let reconciler = Arc::new(Reconciler::new(
-        js,
-        Arc::new(KnownStreams::default()),
-        Duration::ZERO,
-    ));
-    let provisioner = Provisioner::new(reconciler, resolved.settings.clone());
-    let result = provisioner.run(&targets, None, dry_run).await;
+    // `apply` publishes audit events like the service does.
+    let audit = AuditPublisher::start(
+        client.clone(),
+        Instance::new("wasmcloud-provisioner-cli"),
+        resolved.js_domain.clone(),
+    );
+    let reconciler = Arc::new(
+        Reconciler::new(js, Arc::new(KnownStreams::default()), Duration::ZERO)
+            .with_listener(audit.listener()),
+    );
+    let provisioner = Provisioner::new(reconciler, resolved.settings.clone()).with_policy(policy);
+    let command = if dry_run { "plan" } else { "apply" };
+    let result = audit::with_origin(
+        Origin::cli(command),
+        provisioner.run(&targets, None, dry_run),
+    )
+    .await;
+    audit.close(Duration::from_secs(5)).await;
     let _ = client.flush().await;
     let reports = match result {
         Ok(reports) => reports,
@@ -284,4 +456,145 @@ fn exit_code(reports: &[ResourceReport], dry_run: bool) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+/// `creds`: mints a user JWT with the role's template and writes a `.creds` file.
+fn mint_creds(resolved: &Resolved, args: CredsArgs) -> Result<u8, String> {
+    let options = TemplateOptions {
+        lattices: args.lattices,
+        js_domain: resolved.js_domain.clone(),
+    };
+    let template = permissions::template(args.role, &options)?;
+    let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
+    let expires_at = match &args.expiry {
+        Some(e) => Some(creds::unix_now() + creds::parse_expiry(e)?.as_secs() as i64),
+        None => None,
+    };
+    let name = args.name.unwrap_or_else(|| template.user_name());
+    let user = signer.mint_user(&name, &template.permissions, expires_at)?;
+    creds::write_creds(
+        &args.out,
+        &creds::format_creds(&user.jwt, &user.seed),
+        args.force,
+    )?;
+    let expiry = match expires_at
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        }) {
+        Some(t) => format!("expires {t}"),
+        None => "never expires".to_string(),
+    };
+    println!(
+        "wrote {}: user {name} ({}) of account {}, {expiry}",
+        args.out.display(),
+        user.public_key,
+        signer.account()
+    );
+    println!(
+        "its permissions are the role's template: `{}` prints them",
+        template.command_line(Format::Json)
+    );
+    Ok(EXIT_OK)
+}
+
+/// `config check <file>`: validates the file and prints the effective settings.
+fn config_check(
+    connect: &ConnectArgs,
+    settings: &config::SettingsArgs,
+    lattice_flags: &LatticePolicyArgs,
+    file: std::path::PathBuf,
+    json: bool,
+) -> Result<u8, String> {
+    let connect = ConnectArgs {
+        config: Some(file.clone()),
+        ..connect.clone()
+    };
+    let resolved = config::resolve(&connect, settings)?;
+    let lattices = resolved.lattice_policy(lattice_flags);
+    LatticePolicy::from_args(&lattices)?;
+    let missing = resolved.missing_files();
+    if !missing.is_empty() {
+        return Err(format!("{}: {}", file.display(), missing.join("; ")));
+    }
+    let resources = resolved.effective_resources();
+    if json {
+        let body = json!({
+            "file": file,
+            "valid": true,
+            "connection": resolved.describe_connection(),
+            "lattices": {
+                "allow": lattices.allow_lattice,
+                "max": lattices.max_lattices,
+            },
+            "resources": resources,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{} is valid. Effective settings (flags > environment > file > context):",
+        file.display()
+    );
+    let c = resolved.describe_connection();
+    println!("  servers:      {}", resolved.servers);
+    if let Some((name, path)) = &resolved.context {
+        println!("  context:      {name} ({})", path.display());
+    }
+    println!("  auth:         {}", resolved.auth.describe());
+    if resolved.tls.is_set() {
+        println!("  tls:          {}", c["tls"]);
+    }
+    println!(
+        "  js_domain:    {}",
+        resolved.js_domain.as_deref().unwrap_or("(none)")
+    );
+    let allow = if lattices.allow_lattice.is_empty() {
+        "all".to_string()
+    } else {
+        lattices.allow_lattice.join(", ")
+    };
+    let max = lattices
+        .max_lattices
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "unlimited".into());
+    println!("  lattices:     {allow} (at most {max})");
+    println!();
+    let rows: Vec<[String; 5]> = resources
+        .iter()
+        .map(|r| {
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            [
+                text(&r["key"]),
+                text(&r["replicas"]),
+                text(&r["storage"]),
+                text(&r["max_bytes"]),
+                text(&r["placement"]),
+            ]
+        })
+        .collect();
+    let headers = ["RESOURCE", "REPLICAS", "STORAGE", "MAX_BYTES", "PLACEMENT"];
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for cells in std::iter::once(headers.map(String::from)).chain(rows) {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(EXIT_OK)
 }

@@ -3,6 +3,12 @@
 //! async-nats counts an error only when it sends the error itself, and then with an empty
 //! body. Error replies here carry a JSON body, so the service counts them here instead:
 //! `data.errors` (by code) and `data.last_error` are the authoritative error figures.
+//!
+//! `data.resources` counts per-resource outcomes, also those inside error replies: a 409
+//! for drift lists every resource of the request, so `drift` counts drifted resources
+//! whether the request was a dry run or not, and `failed` counts resources whose JetStream
+//! call failed. The keys are always present (zero until something happens), so a
+//! dashboard sees a stable shape.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -10,12 +16,26 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::ProvisionError;
 use crate::reconcile::{Action, ResourceReport};
 
+/// Every key of `data.resources`: the [`Action`]s, and `failed` for a resource whose
+/// JetStream call failed.
+pub const OUTCOMES: &[&str] = &[
+    "created",
+    "exists",
+    "updated",
+    "drift",
+    "would_create",
+    "would_update",
+    "failed",
+];
+
 /// Counters for one endpoint.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EndpointCounters {
-    /// Resources by outcome: created, exists, updated, drift, would_create, would_update.
+    /// Resources by outcome: created, exists, updated, drift, would_create, would_update,
+    /// failed.
     pub resources: BTreeMap<&'static str, u64>,
     /// Requests answered from the cache without a JetStream call.
     pub warm: u64,
@@ -25,6 +45,18 @@ pub struct EndpointCounters {
     pub errors: BTreeMap<u16, u64>,
     /// The last error, as `code:message`.
     pub last_error: String,
+}
+
+impl Default for EndpointCounters {
+    fn default() -> Self {
+        EndpointCounters {
+            resources: OUTCOMES.iter().map(|o| (*o, 0)).collect(),
+            warm: 0,
+            cold: 0,
+            errors: BTreeMap::new(),
+            last_error: String::new(),
+        }
+    }
 }
 
 /// Counters of every endpoint, keyed by endpoint name.
@@ -64,6 +96,27 @@ impl Metrics {
         });
     }
 
+    /// Records an error reply: its code, and the outcome of every resource its details
+    /// list (drift, failed, and those done before the failure).
+    pub fn record_failure(&self, endpoint: &str, error: &ProvisionError) {
+        self.record_error(endpoint, error.code(), &error.header_text());
+        let Some(resources) = error
+            .details
+            .as_ref()
+            .and_then(|d| d.get("resources"))
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        self.with(endpoint, |c| {
+            for action in resources.iter().filter_map(|r| r["action"].as_str()) {
+                if let Some(known) = OUTCOMES.iter().find(|o| **o == action) {
+                    *c.resources.entry(known).or_default() += 1;
+                }
+            }
+        });
+    }
+
     /// Counts an action outside a report (used by tests and by drift replies).
     pub fn record_action(&self, endpoint: &str, action: Action) {
         self.with(endpoint, |c| {
@@ -79,5 +132,39 @@ impl Metrics {
         };
         let counters = map.get(endpoint).cloned().unwrap_or_default();
         serde_json::to_value(counters).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use serde_json::json;
+
+    #[test]
+    fn every_outcome_key_is_present_from_the_start() {
+        let m = Metrics::default();
+        let data = m.data("lattice");
+        for o in OUTCOMES {
+            assert_eq!(data["resources"][o], 0, "{o}");
+        }
+        assert_eq!(data["warm"], 0);
+        assert_eq!(data["errors"], json!({}));
+    }
+
+    #[test]
+    fn error_replies_count_their_resources() {
+        let m = Metrics::default();
+        let error =
+            ProvisionError::new(ErrorKind::Conflict, "drift").with_details(json!({"resources": [
+                {"action": "drift"}, {"action": "exists"}, {"action": "failed"}, {"action": "?"}
+            ]}));
+        m.record_failure("wadm", &error);
+        let data = m.data("wadm");
+        assert_eq!(data["resources"]["drift"], 1);
+        assert_eq!(data["resources"]["exists"], 1);
+        assert_eq!(data["resources"]["failed"], 1);
+        assert_eq!(data["errors"]["409"], 1);
+        assert_eq!(data["last_error"], "409:drift");
     }
 }

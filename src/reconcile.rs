@@ -246,6 +246,8 @@ pub struct Change {
     /// The config before the change (`None` for a create).
     pub before: Option<Value>,
     pub after: Value,
+    /// The request (or command) that caused it, when known.
+    pub origin: Option<Arc<crate::audit::Origin>>,
 }
 
 /// Receives every change as it is made.
@@ -414,8 +416,10 @@ impl Reconciler {
         }
         let this = Arc::clone(self);
         let key_for_task = key.clone();
+        // Captured here: the shared future may later be polled by another request's task.
+        let origin = crate::audit::current_origin();
         let fut = async move {
-            let result = this.ensure(desired).await;
+            let result = this.ensure(desired, origin).await;
             if let Ok(mut inflight) = this.inflight.lock() {
                 inflight.remove(&key_for_task);
             }
@@ -428,7 +432,11 @@ impl Reconciler {
     }
 
     /// Observe, plan and apply one resource.
-    async fn ensure(&self, desired: Desired) -> EnsureResult {
+    async fn ensure(
+        &self,
+        desired: Desired,
+        origin: Option<Arc<crate::audit::Origin>>,
+    ) -> EnsureResult {
         let observed = self.observe(&desired.stream).await?;
         let item = plan_item(desired, observed.map(Arc::new));
         match item.step.clone() {
@@ -443,19 +451,23 @@ impl Reconciler {
                 ))
             }
             Step::Drift => Ok(ResourceReport::planned(&item)),
-            Step::Create => self.create(item).await,
-            Step::Update { to, .. } => self.raise_replicas(item, to).await,
+            Step::Create => self.create(item, origin).await,
+            Step::Update { to, .. } => self.raise_replicas(item, to, origin).await,
         }
     }
 
-    async fn create(&self, item: PlanItem) -> EnsureResult {
+    async fn create(
+        &self,
+        item: PlanItem,
+        origin: Option<Arc<crate::audit::Origin>>,
+    ) -> EnsureResult {
         let stream = item.desired.stream.clone();
         match self.js.stream_create(&item.desired.config).await {
             Ok(info) => {
                 let info = Arc::new(info);
                 self.known.put(&stream, info.clone());
                 let report = ResourceReport::from_plan(&item, Action::Created, info.replicas());
-                self.notify(&report, None, &info.config);
+                self.notify(&report, None, &info.config, origin);
                 Ok(report)
             }
             // Someone else created it first with a config of their own (a host or wadm
@@ -471,7 +483,9 @@ impl Reconciler {
                         let replicas = again.observed.as_ref().map(|i| i.replicas()).unwrap_or(0);
                         Ok(ResourceReport::from_plan(&again, Action::Exists, replicas))
                     }
-                    Step::Update { to, .. } => Box::pin(self.raise_replicas(again, to)).await,
+                    Step::Update { to, .. } => {
+                        Box::pin(self.raise_replicas(again, to, origin)).await
+                    }
                     Step::Drift => Ok(ResourceReport::planned(&again)),
                     Step::Create => Err(e.explain(
                         &format!("create stream {stream}"),
@@ -490,7 +504,12 @@ impl Reconciler {
 
     /// Raises `num_replicas` by an update built from the stream's current full config:
     /// only that one field changes, so nothing else can be reset.
-    async fn raise_replicas(&self, item: PlanItem, to: u64) -> EnsureResult {
+    async fn raise_replicas(
+        &self,
+        item: PlanItem,
+        to: u64,
+        origin: Option<Arc<crate::audit::Origin>>,
+    ) -> EnsureResult {
         let stream = item.desired.stream.clone();
         let Some(current) = item.observed.as_ref() else {
             return Err(ProvisionError::internal(format!(
@@ -504,7 +523,7 @@ impl Reconciler {
                 let info = Arc::new(info);
                 self.known.put(&stream, info.clone());
                 let report = ResourceReport::from_plan(&item, Action::Updated, info.replicas());
-                self.notify(&report, Some(&current.config), &info.config);
+                self.notify(&report, Some(&current.config), &info.config, origin);
                 Ok(report)
             }
             Err(e) => Err(e.explain(
@@ -525,12 +544,19 @@ impl Reconciler {
         })
     }
 
-    fn notify(&self, report: &ResourceReport, before: Option<&Value>, after: &Value) {
+    fn notify(
+        &self,
+        report: &ResourceReport,
+        before: Option<&Value>,
+        after: &Value,
+        origin: Option<Arc<crate::audit::Origin>>,
+    ) {
         if let Some(listener) = &self.listener {
             listener(&Change {
                 report: report.clone(),
                 before: before.cloned(),
                 after: after.clone(),
+                origin,
             });
         }
     }

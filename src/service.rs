@@ -21,6 +21,7 @@ use futures::stream::{select_all, StreamExt};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::audit::{self, Origin};
 use crate::endpoints::{self, EndpointSpec, ENDPOINTS};
 use crate::error::ProvisionError;
 use crate::metrics::Metrics;
@@ -161,8 +162,13 @@ async fn handle(
         duration_us = tracing::field::Empty,
     );
     async move {
-        let result =
-            endpoints::dispatch(&provisioner, spec, &subject, &request.message.payload).await;
+        // Changes made for this request name it in their audit events.
+        let origin = Origin::request(spec.name, &subject, request.message.headers.as_ref());
+        let result = audit::with_origin(
+            origin,
+            endpoints::dispatch(&provisioner, spec, &subject, &request.message.payload),
+        )
+        .await;
         let span = tracing::Span::current();
         let sent = match result {
             Ok(reply) => {
@@ -177,7 +183,10 @@ async fn handle(
             }
             Err(error) => {
                 span.record("outcome", format!("error {}", error.code()).as_str());
-                metrics.record_error(spec.name, error.code(), &error.header_text());
+                if let Some(l) = error.details.as_ref().and_then(|d| d["lattice"].as_str()) {
+                    span.record("lattice", l);
+                }
+                metrics.record_failure(spec.name, &error);
                 if error.code() >= 500 {
                     warn!(code = error.code(), "{}", error.message);
                 } else {

@@ -123,6 +123,12 @@ pub enum Access {
     EphemeralPull,
     /// Direct get and STREAM.MSG.GET reads (wadm status).
     DirectRead,
+    /// Core publishes on the stream's own subjects (wadm's commands, events, status and
+    /// notifications are published into its streams).
+    Publish,
+    /// Core subscriptions on the stream's own subjects (wadm also listens to host events
+    /// live, besides consuming them from `wadm_event_consumer`).
+    Subscribe,
 }
 
 /// One resource that hosts or wadm need.
@@ -196,7 +202,7 @@ pub static CATALOG: &[Row] = &[
             sources: &[],
             subjects_checked_by_wadm: true,
         },
-        access: &[Access::Info],
+        access: &[Access::Info, Access::Publish],
     },
     Row {
         key: "wadm_commands",
@@ -215,7 +221,7 @@ pub static CATALOG: &[Row] = &[
             sources: &[],
             subjects_checked_by_wadm: true,
         },
-        access: &[Access::Info, Access::DurablePull],
+        access: &[Access::Info, Access::DurablePull, Access::Publish],
     },
     Row {
         key: "wadm_status",
@@ -234,7 +240,7 @@ pub static CATALOG: &[Row] = &[
             sources: &[],
             subjects_checked_by_wadm: false,
         },
-        access: &[Access::Info, Access::DirectRead],
+        access: &[Access::Info, Access::DirectRead, Access::Publish],
     },
     Row {
         key: "wasmbus_events",
@@ -254,7 +260,7 @@ pub static CATALOG: &[Row] = &[
             sources: &[],
             subjects_checked_by_wadm: true,
         },
-        access: &[Access::Info],
+        access: &[Access::Info, Access::Subscribe],
     },
     Row {
         key: "wadm_notify",
@@ -273,7 +279,7 @@ pub static CATALOG: &[Row] = &[
             sources: &[],
             subjects_checked_by_wadm: false,
         },
-        access: &[Access::Info, Access::EphemeralPull],
+        access: &[Access::Info, Access::EphemeralPull, Access::Publish],
     },
     Row {
         key: "wadm_event_consumer",
@@ -309,6 +315,48 @@ pub static CATALOG: &[Row] = &[
         },
         access: &[Access::Info, Access::DurablePull],
     },
+];
+
+/// Subjects an app uses for its own messaging, outside the resources above: control and
+/// RPC traffic, host events. Together with each row's [`Access`] they make the apps'
+/// permission templates; `{lattice}` is replaced per lattice. These are the lists proven
+/// with host 1.9.2 and wadm 0.21.1 (`shared/spec/permissions.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct Messaging {
+    pub app: App,
+    /// Core publishes.
+    pub publish: &'static [&'static str],
+    /// Core subscriptions.
+    pub subscribe: &'static [&'static str],
+}
+
+pub static MESSAGING: &[Messaging] = &[
+    Messaging {
+        app: App::Host,
+        // Events and heartbeats; link notifications to providers; wRPC calls.
+        publish: &[
+            "wasmbus.evt.{lattice}.>",
+            "wasmbus.rpc.{lattice}.>",
+            "{lattice}.>",
+        ],
+        // The control interface; wRPC serving.
+        subscribe: &["wasmbus.ctl.v1.{lattice}.>", "{lattice}.>"],
+    },
+    Messaging {
+        app: App::Wadm,
+        // wadm drives hosts of every lattice through their control interface.
+        publish: &["wasmbus.ctl.v1.*.>"],
+        // wadm's own API.
+        subscribe: &["wadm.api.>"],
+    },
+];
+
+/// Streams an app looks up (`STREAM.INFO`) but that are never created: wadm 0.21 checks for
+/// its legacy mirrors at start to migrate from them, and without the permission logs a
+/// violation and waits 5 s.
+pub static LOOKED_UP_ONLY: &[(App, &str)] = &[
+    (App::Wadm, "wadm_mirror"),
+    (App::Wadm, "wadm_multitenant_mirror"),
 ];
 
 /// Looks a row up by its key.

@@ -216,7 +216,11 @@ impl JetStreamApi {
     }
 
     async fn call(&self, op: &str, stream: &str, body: &Value) -> Result<Value, JsError> {
-        let subject = format!("STREAM.{op}.{stream}");
+        self.request(format!("STREAM.{op}.{stream}"), body).await
+    }
+
+    /// One API request; `subject` is relative to the API prefix (`STREAM.INFO.x`).
+    async fn request(&self, subject: String, body: &Value) -> Result<Value, JsError> {
         let response: Result<Response<Value>, _> = self.context.request(subject, body).await;
         match response {
             Ok(Response::Ok(v)) => Ok(v),
@@ -239,6 +243,32 @@ impl JetStreamApi {
             Ok(v) => StreamInfo::from_response(v).map(Some),
             Err(e) if e.err_code() == Some(codes::STREAM_NOT_FOUND) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The names of every stream in the account, page by page (`STREAM.NAMES`).
+    pub async fn stream_names(&self) -> Result<Vec<String>, JsError> {
+        let mut names: Vec<String> = Vec::new();
+        loop {
+            let page = self
+                .request("STREAM.NAMES".into(), &json!({ "offset": names.len() }))
+                .await?;
+            let streams: Vec<String> = page["streams"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let total = page["total"].as_u64().unwrap_or(0) as usize;
+            if streams.is_empty() {
+                return Ok(names);
+            }
+            names.extend(streams);
+            if names.len() >= total {
+                return Ok(names);
+            }
         }
     }
 

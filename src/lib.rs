@@ -24,6 +24,8 @@
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
 //!   creds.rs: user JWTs and .creds files for operator mode
+//!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
+//!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //! ```
 //!
 //! Rules the code keeps:
@@ -43,6 +45,8 @@ pub mod endpoints;
 pub mod error;
 pub mod jsapi;
 pub mod metrics;
+pub mod permissions;
+pub mod policy;
 pub mod provisioner;
 pub mod reconcile;
 pub mod report;

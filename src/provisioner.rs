@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::catalog::{self, Desired};
 use crate::error::ProvisionError;
+use crate::policy::{HostAuth, LatticePolicy};
 use crate::reconcile::{Reconciler, ResourceReport};
 use crate::settings::Settings;
 
@@ -14,6 +15,10 @@ pub struct Provisioner {
     pub reconciler: Arc<Reconciler>,
     /// The operator's settings (flags and config file).
     pub settings: Settings,
+    /// Which lattices are served and how many may exist; applies to every entry point.
+    pub policy: LatticePolicy,
+    /// Who may bootstrap a host.
+    pub host_auth: HostAuth,
 }
 
 /// What a request asks for.
@@ -28,7 +33,31 @@ impl Provisioner {
         Provisioner {
             reconciler,
             settings,
+            policy: LatticePolicy::default(),
+            host_auth: HostAuth::default(),
         }
+    }
+
+    pub fn with_policy(mut self, policy: LatticePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn with_host_auth(mut self, host_auth: HostAuth) -> Self {
+        self.host_auth = host_auth;
+        self
+    }
+
+    /// The lattices among the targets, each checked against the allowed names (403).
+    fn allowed_lattices<'a>(&self, targets: &'a [Target]) -> Result<Vec<&'a str>, ProvisionError> {
+        let mut lattices = Vec::new();
+        for t in targets {
+            if let Target::Lattice(l) = t {
+                self.policy.check_allowed(l)?;
+                lattices.push(l.as_str());
+            }
+        }
+        Ok(lattices)
     }
 
     pub fn js_domain(&self) -> Option<&str> {
@@ -53,11 +82,16 @@ impl Provisioner {
         targets: &[Target],
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        let lattices = self.allowed_lattices(targets)?;
+        // Held until the new lattices exist, so that the cap counts them.
+        let _admission = self.policy.admit(&lattices, self.reconciler.js()).await?;
         let desired = targets
             .iter()
             .flat_map(|t| self.desired(t, replicas))
             .collect();
-        self.reconciler.apply(desired).await
+        let reports = self.reconciler.apply(desired).await?;
+        self.policy.record(&lattices);
+        Ok(reports)
     }
 
     /// Plans the targets' resources and changes nothing.
@@ -66,6 +100,7 @@ impl Provisioner {
         targets: &[Target],
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        self.allowed_lattices(targets)?;
         let desired = targets
             .iter()
             .flat_map(|t| self.desired(t, replicas))

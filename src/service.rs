@@ -166,7 +166,13 @@ async fn handle(
         let origin = Origin::request(spec.name, &subject, request.message.headers.as_ref());
         let result = audit::with_origin(
             origin,
-            endpoints::dispatch(&provisioner, spec, &subject, &request.message.payload),
+            endpoints::dispatch(
+                &provisioner,
+                spec,
+                &subject,
+                request.message.headers.as_ref(),
+                &request.message.payload,
+            ),
         )
         .await;
         let span = tracing::Span::current();

@@ -4,6 +4,7 @@
 //! This module holds the table the service registers from and the reply conventions every
 //! endpoint shares.
 
+pub mod host;
 pub mod lattice;
 pub mod status;
 pub mod wadm;
@@ -26,6 +27,8 @@ pub enum Handler {
     LatticeScoped,
     Wadm,
     Status,
+    Host,
+    HostScoped,
 }
 
 /// One endpoint as registered with the Services API.
@@ -67,13 +70,16 @@ pub static ENDPOINTS: &[EndpointSpec] = &[
     lattice::SCOPED_SPEC,
     wadm::SPEC,
     status::SPEC,
+    host::SPEC,
+    host::SCOPED_SPEC,
 ];
 
-/// Runs the handler of one request.
+/// Runs the handler of one request. `headers` carry e.g. a host's signature.
 pub async fn dispatch(
     provisioner: &Provisioner,
     spec: &EndpointSpec,
     subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
     body: &[u8],
 ) -> Result<Reply, ProvisionError> {
     match spec.handler {
@@ -81,6 +87,8 @@ pub async fn dispatch(
         Handler::LatticeScoped => lattice::handle_scoped(provisioner, subject, body).await,
         Handler::Wadm => wadm::handle(provisioner, body).await,
         Handler::Status => status::handle(provisioner, body).await,
+        Handler::Host => host::handle(provisioner, headers, body).await,
+        Handler::HostScoped => host::handle_scoped(provisioner, subject, headers, body).await,
     }
 }
 

@@ -25,23 +25,30 @@ pub mod codes {
     pub const STREAM_NAME_IN_USE: u64 = 10058;
     /// JetStream system temporarily unavailable (no meta leader / quorum).
     pub const CLUSTER_NOT_AVAILABLE: u64 = 10008;
-    /// Insufficient resources / no suitable peers for placement.
+    /// No suitable peers for placement: too few servers (matching the placement), or, with
+    /// "peer offline" in the description, servers the stream needs are down.
     pub const NO_SUITABLE_PEERS: u64 = 10005;
-    /// Replicas > 1 not supported in non-clustered mode.
+    /// Replicas > 1 not supported in non-clustered mode (HTTP-like code 500 on the wire).
     pub const REPLICAS_NOT_SUPPORTED: u64 = 10074;
+    /// Stream is offline: every server holding it is down.
+    pub const STREAM_OFFLINE: u64 = 10118;
     /// JetStream not enabled for account.
     pub const NOT_ENABLED_FOR_ACCOUNT: u64 = 10039;
     /// JetStream not enabled.
     pub const NOT_ENABLED: u64 = 10076;
     /// Insufficient resources (storage).
     pub const INSUFFICIENT_RESOURCES: u64 = 10023;
-    /// Replicas count cannot be negative / larger than cluster.
-    pub const REPLICAS_EXCEED_CLUSTER: u64 = 10040;
     /// Stream subjects overlap with an existing stream.
     pub const SUBJECT_OVERLAP: u64 = 10065;
     /// Account resource limits exceeded.
     pub const ACCOUNT_LIMITS: u64 = 10027;
 }
+
+/// Why a stream on a server that is not clustered cannot have more than 1 replica.
+pub const NOT_CLUSTERED_HINT: &str =
+    "the JetStream server is not clustered, so a stream can have only 1 replica: ask for \
+     replicas 1 (the request's `replicas`, --replicas or the config file), or run a JetStream \
+     cluster of at least as many servers as replicas";
 
 /// A failed JetStream API call.
 #[derive(Debug, Clone)]
@@ -82,10 +89,10 @@ impl JsError {
                  and for the account, and check --js-domain"
             )),
             JsError::TimedOut => ProvisionError::unavailable(format!(
-                "{where_js} did not answer in time to {action}: the cluster may have lost its \
-                 quorum (check that a majority of JetStream servers is up and `nats server report \
-                 jetstream` shows a meta leader), or the provisioner's user may not publish to \
-                 `{subject}` (check the server log for a permissions violation)"
+                "{where_js} did not answer in time to {action}: JetStream may have no quorum \
+                 (check that a majority of the cluster's JetStream servers is up and `nats \
+                 server report jetstream` shows a meta leader), or the provisioner's user may \
+                 not publish to `{subject}` (check the server log for a permissions violation)"
             )),
             JsError::Other(msg) => {
                 ProvisionError::unavailable(format!("could not {action}: {msg}"))
@@ -107,13 +114,26 @@ impl JsError {
                         "enable JetStream on the server and for the provisioner's account"
                             .to_string(),
                     ),
-                    codes::REPLICAS_NOT_SUPPORTED => (
-                        ErrorKind::Conflict,
-                        "this server is not clustered, so streams can have only 1 replica: \
-                         ask for `replicas: 1`, or run a JetStream cluster"
+                    codes::REPLICAS_NOT_SUPPORTED => {
+                        (ErrorKind::Conflict, NOT_CLUSTERED_HINT.to_string())
+                    }
+                    // Placement counts offline servers as candidates but needs a majority of
+                    // the replicas online: "peer offline" means quorum, not cluster size.
+                    codes::NO_SUITABLE_PEERS if description.contains("offline") => (
+                        ErrorKind::Unavailable,
+                        "JetStream has no quorum for this stream: fewer than a majority of \
+                         the servers it would be placed on are up (or, in a cluster that has \
+                         just started, have reported in yet); bring the cluster's JetStream \
+                         servers back, then retry"
                             .to_string(),
                     ),
-                    codes::NO_SUITABLE_PEERS | codes::REPLICAS_EXCEED_CLUSTER => (
+                    codes::STREAM_OFFLINE => (
+                        ErrorKind::Unavailable,
+                        "every JetStream server holding this stream is down, so JetStream has \
+                         no quorum for it: bring those servers back, then retry"
+                            .to_string(),
+                    ),
+                    codes::NO_SUITABLE_PEERS => (
                         ErrorKind::Conflict,
                         "the cluster has too few JetStream servers (matching the placement) for \
                          the replicas asked for: lower the replicas, relax the placement, or \
@@ -163,12 +183,26 @@ impl JsError {
 }
 
 /// The stream part of a `STREAM.INFO` answer that the provisioner uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StreamInfo {
     /// The stream's full current config, every field as the server stores it.
     pub config: Value,
     /// Number of messages held (reported, never touched).
     pub messages: u64,
+    /// Whether the server holding the stream is part of a JetStream cluster (the answer
+    /// names the cluster; a single server's answer has `cluster` without a name, or none).
+    /// A single server accepts an update to more than 1 replica and stores the number,
+    /// although it keeps one copy, so the provisioner checks this itself.
+    pub clustered: bool,
+    /// For a create: whether this call created the stream. A clustered server answers an
+    /// identical create of an existing stream with success and without `did_create`; a
+    /// single server always sets it.
+    pub did_create: bool,
+    /// At most half of the stream's peers are online: it exists, but nobody can write to
+    /// it until a majority is back. The answer then comes from a replica without a leader,
+    /// or from a leader that has not noticed yet. (A leader-less answer while the peers
+    /// are online is an election in progress, not a lost quorum.)
+    pub quorum_lost: bool,
 }
 
 impl StreamInfo {
@@ -179,12 +213,29 @@ impl StreamInfo {
             .filter(Value::is_object)
             .ok_or_else(|| JsError::Other("stream info without a config".into()))?;
         let messages = v["state"]["messages"].as_u64().unwrap_or(0);
-        Ok(StreamInfo { config, messages })
+        Ok(StreamInfo {
+            config,
+            messages,
+            clustered: v["cluster"]["name"].as_str().is_some_and(|n| !n.is_empty()),
+            did_create: v["did_create"].as_bool().unwrap_or(false),
+            quorum_lost: quorum_lost(&v["cluster"]),
+        })
     }
 
     pub fn replicas(&self) -> u64 {
         self.config["num_replicas"].as_u64().unwrap_or(1)
     }
+}
+
+/// Whether a stream's `cluster` info shows at most half of its peers online. `replicas`
+/// lists every peer but the leader; without a leader, the answering replica lists itself.
+fn quorum_lost(cluster: &Value) -> bool {
+    let leader = usize::from(cluster["leader"].as_str().is_some_and(|l| !l.is_empty()));
+    let Some(replicas) = cluster["replicas"].as_array().filter(|p| !p.is_empty()) else {
+        return false;
+    };
+    let offline = replicas.iter().filter(|p| p["offline"] == true).count();
+    offline * 2 >= replicas.len() + leader
 }
 
 /// The JetStream API as the provisioner uses it.
@@ -283,5 +334,41 @@ impl JetStreamApi {
     pub async fn stream_update(&self, config: &Value) -> Result<StreamInfo, JsError> {
         let name = config["name"].as_str().unwrap_or_default();
         StreamInfo::from_response(self.call("UPDATE", name, config).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(answer: Value) -> StreamInfo {
+        let mut answer = answer;
+        answer["config"] = json!({ "name": "S", "num_replicas": 3 });
+        StreamInfo::from_response(answer).expect("valid answer")
+    }
+
+    #[test]
+    fn a_single_server_is_not_clustered() {
+        // STREAM.INFO of a single server names a leader but no cluster; its create
+        // answer has no `cluster` at all.
+        assert!(!info(json!({ "cluster": { "leader": "n1" } })).clustered);
+        assert!(!info(json!({})).clustered);
+        assert!(info(json!({ "cluster": { "name": "c1", "leader": "n2" } })).clustered);
+    }
+
+    #[test]
+    fn quorum_is_lost_only_without_leader_and_with_most_peers_offline() {
+        let peer = |name: &str, offline: bool| json!({ "name": name, "offline": offline });
+        let lost = json!({ "name": "c1", "replicas": [peer("n1", false), peer("n2", true), peer("n3", true)] });
+        assert!(info(json!({ "cluster": lost })).quorum_lost);
+        // An election in progress: no leader, but the peers are up.
+        let electing = json!({ "name": "c1", "replicas": [peer("n1", false), peer("n2", false), peer("n3", true)] });
+        assert!(!info(json!({ "cluster": electing })).quorum_lost);
+        // A leader that has not noticed yet that both followers are gone.
+        let stale = json!({ "name": "c1", "leader": "n1", "replicas": [peer("n2", true), peer("n3", true)] });
+        assert!(info(json!({ "cluster": stale })).quorum_lost);
+        let one_down = json!({ "name": "c1", "leader": "n1", "replicas": [peer("n2", false), peer("n3", true)] });
+        assert!(!info(json!({ "cluster": one_down })).quorum_lost);
+        assert!(!info(json!({ "cluster": { "name": "c1", "leader": "n1" } })).quorum_lost);
     }
 }

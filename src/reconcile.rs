@@ -94,6 +94,15 @@ pub fn plan_item(desired: Desired, observed: Option<Arc<StreamInfo>>) -> PlanIte
     let step = if !drift.is_empty() {
         Step::Drift
     } else if have_replicas < want_replicas {
+        if !info.clustered && want_replicas > 1 {
+            notes.push(Finding {
+                field: "num_replicas".into(),
+                want: json!(want_replicas),
+                have: json!(have_replicas),
+                breaks: None,
+                why: crate::jsapi::NOT_CLUSTERED_HINT.into(),
+            });
+        }
         Step::Update {
             from: have_replicas,
             to: want_replicas,
@@ -437,7 +446,15 @@ impl Reconciler {
         desired: Desired,
         origin: Option<Arc<crate::audit::Origin>>,
     ) -> EnsureResult {
-        let observed = self.observe(&desired.stream).await?;
+        let answer = self.js.stream_info(&desired.stream).await;
+        // JetStream leaves a look-up unanswered while another instance's create of the same
+        // stream is under way (two instances and a burst, nats-server 2.12.8). A create is
+        // answered and never changes an existing stream: identical is reported as
+        // existing, different goes through the planner.
+        if matches!(answer, Err(JsError::TimedOut)) {
+            return self.create(plan_item(desired, None), origin).await;
+        }
+        let observed = self.judge(&desired.stream, answer)?;
         let item = plan_item(desired, observed.map(Arc::new));
         match item.step.clone() {
             Step::Exists => {
@@ -463,6 +480,17 @@ impl Reconciler {
     ) -> EnsureResult {
         let stream = item.desired.stream.clone();
         match self.js.stream_create(&item.desired.config).await {
+            // A clustered server answers an identical create of a stream that exists (made
+            // by another instance a moment ago) with success but without `did_create`.
+            Ok(info) if !info.did_create && info.clustered => {
+                let info = Arc::new(info);
+                self.known.put(&stream, info.clone());
+                Ok(ResourceReport::from_plan(
+                    &item,
+                    Action::Exists,
+                    info.replicas(),
+                ))
+            }
             Ok(info) => {
                 let info = Arc::new(info);
                 self.known.put(&stream, info.clone());
@@ -516,6 +544,18 @@ impl Reconciler {
                 "planned an update of {stream} without observing it; this is a bug"
             )));
         };
+        // A server that is not clustered accepts this update and stores the number, yet
+        // keeps one copy: refuse instead of reporting replicas that do not exist.
+        if !current.clustered && to > 1 {
+            return Err(ProvisionError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "cannot raise the replicas of {stream} from {} to {to}: {}",
+                    current.replicas(),
+                    crate::jsapi::NOT_CLUSTERED_HINT
+                ),
+            ));
+        }
         let mut config = current.config.clone();
         config["num_replicas"] = json!(to);
         match self.js.stream_update(&config).await {
@@ -535,13 +575,34 @@ impl Reconciler {
     }
 
     async fn observe(&self, stream: &str) -> Result<Option<StreamInfo>, ProvisionError> {
-        self.js.stream_info(stream).await.map_err(|e: JsError| {
+        let answer = self.js.stream_info(stream).await;
+        self.judge(stream, answer)
+    }
+
+    /// What a look-up's answer means: the stream's info, none, or an error for the
+    /// operator.
+    fn judge(
+        &self,
+        stream: &str,
+        answer: Result<Option<StreamInfo>, JsError>,
+    ) -> Result<Option<StreamInfo>, ProvisionError> {
+        let info = answer.map_err(|e: JsError| {
             e.explain(
                 &format!("look up stream {stream}"),
                 &self.js.subject("INFO", stream),
                 self.js.domain(),
             )
-        })
+        })?;
+        match info {
+            // The answer came from a replica that lost its quorum: the stream exists but
+            // nobody can use it, so "exists" would be a lie.
+            Some(info) if info.quorum_lost => Err(ProvisionError::unavailable(format!(
+                "most of the {} replicas of stream {stream} are offline, so JetStream has no \
+                 quorum for it: bring those JetStream servers back, then retry",
+                info.replicas()
+            ))),
+            other => Ok(other),
+        }
     }
 
     fn notify(
@@ -591,7 +652,8 @@ mod tests {
     fn info(config: Value) -> Option<Arc<StreamInfo>> {
         Some(Arc::new(StreamInfo {
             config,
-            messages: 0,
+            clustered: true,
+            ..Default::default()
         }))
     }
 

@@ -384,6 +384,9 @@ pub fn parse_host_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProvisionE
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -162,6 +162,9 @@ async fn handle(
         duration_us = tracing::field::Empty,
     );
     async move {
+        // With `answered` below, lets a log reader check that every request taken was
+        // answered (the SIGTERM test does).
+        debug!("received");
         // Changes made for this request name it in their audit events.
         let origin = Origin::request(spec.name, &subject, request.message.headers.as_ref());
         let result = audit::with_origin(

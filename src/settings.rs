@@ -100,6 +100,17 @@ impl ResourceSettings {
                     "{scope}: replicas must be between 1 and 5 (JetStream's limit), got {r}"
                 ));
             }
+            // As the request schemas: an even count tolerates no more failed servers than
+            // the odd count below it (a majority of 4 is 3), it only costs a copy.
+            if r % 2 == 0 {
+                return Err(format!(
+                    "{scope}: replicas must be 1, 3 or 5, got {r}: {r} replicas survive no more \
+                     failed servers than {}; use {} or {}",
+                    r - 1,
+                    r - 1,
+                    r + 1
+                ));
+            }
         }
         if let Some(b) = self.max_bytes {
             if b == 0 || b < -1 {
@@ -194,5 +205,7 @@ mod tests {
         let mut s = Settings::default();
         s.all.replicas = Some(7);
         assert!(s.validate().unwrap_err().contains("between 1 and 5"));
+        s.all.replicas = Some(4);
+        assert!(s.validate().unwrap_err().contains("1, 3 or 5"));
     }
 }

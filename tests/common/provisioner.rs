@@ -76,9 +76,21 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
     let before = ready_instances(&observer).await;
 
     let known = Arc::new(KnownStreams::default());
+    let forget = known.clone();
     let client = super::connect_with(
         url,
-        async_nats::ConnectOptions::new().name("wasmcloud-provisioner-test"),
+        async_nats::ConnectOptions::new()
+            .name("wasmcloud-provisioner-test")
+            // As `config::connect` does for `serve`: advisories sent while disconnected are
+            // lost, so a reconnect forgets what was seen.
+            .event_callback(move |event| {
+                let forget = forget.clone();
+                async move {
+                    if matches!(event, async_nats::Event::Connected) {
+                        forget.forget_all();
+                    }
+                }
+            }),
     )
     .await;
     advisories::watch(client.clone(), known.clone())

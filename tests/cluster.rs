@@ -280,7 +280,7 @@ async fn lattice(client: &async_nats::Client, body: Value) -> Reply {
     call(client, "wasmcloud.provision.lattice", body.to_string()).await
 }
 
-/// Retries `f` until it returns `Some`, for at most `timeout`.
+/// Retries `f` until it returns `Ok`, for at most `timeout`.
 async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
     F: FnMut() -> Fut,
@@ -290,8 +290,7 @@ where
     loop {
         match f().await {
             Ok(v) => return v,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
+            Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => panic!("{what}: still not so after {timeout:?}: {e}"),

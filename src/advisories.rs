@@ -1,14 +1,20 @@
 //! Keeps the warm-path cache honest: JetStream publishes an advisory whenever a stream is
 //! deleted or its config updated, and the provisioner forgets that stream at once, so the
-//! next request observes it again (and recreates a deleted bucket).
+//! next request checks it again (and recreates a deleted bucket, or reports drift).
+//!
+//! `service::serve` subscribes itself and handles the advisories in its request loop,
+//! ahead of any request that arrived after them. On a single server the advisory of a
+//! delete or update leaves the server before the answer to the API call that caused it,
+//! so a request sent after that answer finds the stream already forgotten. In a cluster
+//! the advisory comes from the stream's leader and may trail the answer by a moment.
 //!
 //! Advisories are best effort (they are lost while disconnected, and a user may lack the
-//! permission to subscribe), so the cache also has a bounded lifetime and is cleared on
-//! every reconnect (see `config::connect`).
+//! permission to subscribe), so verdicts also have a bounded lifetime (`--cache-ttl`) and
+//! are all forgotten on every reconnect (see `config::connect`).
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use tracing::{debug, info};
 
 use crate::reconcile::KnownStreams;
@@ -19,24 +25,38 @@ pub const SUBJECTS: [&str; 2] = [
     "$JS.EVENT.ADVISORY.STREAM.UPDATED.*",
 ];
 
-/// Subscribes to the advisories and forgets each named stream. Runs until the client is
-/// closed.
-pub async fn watch(
-    client: async_nats::Client,
-    known: Arc<KnownStreams>,
-) -> Result<(), async_nats::SubscribeError> {
+/// Subscribes to the deletion and update advisories (plain `$JS.EVENT…` subjects: a
+/// JetStream domain does not change them).
+pub async fn subscribe(
+    client: &async_nats::Client,
+) -> Result<impl Stream<Item = async_nats::Message> + Unpin + Send, async_nats::SubscribeError> {
     let mut subscriptions = Vec::new();
     for subject in SUBJECTS {
         subscriptions.push(client.subscribe(subject).await?);
     }
     info!("watching stream advisories to keep the cache fresh");
+    Ok(futures::stream::select_all(subscriptions))
+}
+
+/// Forgets the stream an advisory names.
+pub fn forget(known: &KnownStreams, advisory: &async_nats::Message) {
+    if let Some(stream) = advisory.subject.rsplit('.').next() {
+        debug!(stream, subject = %advisory.subject, "stream changed out of band; forgetting it");
+        known.forget(stream);
+    }
+}
+
+/// Subscribes and forgets each named stream from a task of its own, for a reconciler
+/// used without `service::serve` (which watches by itself, in order with its requests).
+/// Runs until the client is closed.
+pub async fn watch(
+    client: async_nats::Client,
+    known: Arc<KnownStreams>,
+) -> Result<(), async_nats::SubscribeError> {
+    let mut advisories = subscribe(&client).await?;
     tokio::spawn(async move {
-        let mut all = futures::stream::select_all(subscriptions);
-        while let Some(message) = all.next().await {
-            if let Some(stream) = message.subject.rsplit('.').next() {
-                debug!(stream, subject = %message.subject, "stream changed out of band; forgetting it");
-                known.forget(stream);
-            }
+        while let Some(advisory) = advisories.next().await {
+            forget(&known, &advisory);
         }
     });
     Ok(())

@@ -404,7 +404,50 @@ pub struct Desired {
     /// Stream names this one sources from; they must exist first.
     pub depends_on: Vec<String>,
     pub settings: ResourceSettings,
+    /// wadm's multitenant mode (changes subjects); false for lattice rows.
+    pub multitenant: bool,
     pub must_hold: Vec<Check>,
+}
+
+/// Which resource a request wants and with which settings, before its config is built.
+///
+/// The config is a pure function of the row, the lattice, the wadm mode and the resource
+/// settings, so two keys with the same stream, mode and settings want the identical config.
+/// That is what the warm path compares (see `reconcile::KnownStreams`): a request whose
+/// resources were all checked with the same key is answered without building any config.
+#[derive(Debug, Clone)]
+pub struct DesiredKey {
+    pub row: &'static Row,
+    /// Bucket or stream name as users know it (the lattice is in it).
+    pub name: String,
+    /// JetStream stream name (`KV_<bucket>` for buckets).
+    pub stream: String,
+    pub multitenant: bool,
+    pub settings: ResourceSettings,
+}
+
+impl DesiredKey {
+    /// Builds the full desired resource: config, dependencies and must-hold checks.
+    pub fn desired(self) -> Desired {
+        let row = self.row;
+        let subjects = row.subjects_named(&self.name, self.multitenant);
+        let mut config = match row.shape {
+            Shape::Kv => kv_config(&self.stream, &subjects),
+            Shape::Stream { .. } => row.stream_config(&self.stream, &subjects, self.multitenant),
+        };
+        self.settings.apply_to(&mut config);
+        let depends_on = row.source_rows().map(|s| s.from.to_string()).collect();
+        Desired {
+            row,
+            name: self.name,
+            stream: self.stream,
+            must_hold: row.must_hold(&config),
+            config,
+            depends_on,
+            settings: self.settings,
+            multitenant: self.multitenant,
+        }
+    }
 }
 
 impl Row {
@@ -423,8 +466,13 @@ impl Row {
 
     /// Subjects of the backing stream.
     pub fn subjects_for(&self, lattice: &str, multitenant: bool) -> Vec<String> {
+        self.subjects_named(&self.name_for(lattice), multitenant)
+    }
+
+    /// [`Row::subjects_for`] from the resource's name (`name_for(lattice)`).
+    fn subjects_named(&self, name: &str, multitenant: bool) -> Vec<String> {
         match self.shape {
-            Shape::Kv => vec![format!("$KV.{}.>", self.name_for(lattice))],
+            Shape::Kv => vec![format!("$KV.{name}.>")],
             Shape::Stream {
                 subjects,
                 subjects_multitenant,
@@ -447,24 +495,31 @@ impl Row {
         multitenant: bool,
         settings: &Settings,
     ) -> Desired {
-        let name = self.name_for(lattice);
-        let stream = self.stream_for(lattice);
-        let subjects = self.subjects_for(lattice, multitenant);
-        let resource_settings = settings.for_resource(self.key);
-        let mut config = match self.shape {
-            Shape::Kv => kv_config(&stream, &subjects),
-            Shape::Stream { .. } => self.stream_config(&stream, &subjects, multitenant),
+        self.desired_key(lattice, multitenant, settings).desired()
+    }
+
+    /// What [`Row::desired`] is built from, without building the config.
+    pub fn desired_key(
+        &'static self,
+        lattice: &str,
+        multitenant: bool,
+        settings: &Settings,
+    ) -> DesiredKey {
+        let lattice = match self.scope {
+            Scope::Lattice => lattice,
+            Scope::Wadm => "",
         };
-        resource_settings.apply_to(&mut config);
-        let depends_on = self.source_rows().map(|s| s.from.to_string()).collect();
-        Desired {
+        let name = self.name_for(lattice);
+        let stream = match self.kind {
+            Kind::Kv => format!("KV_{name}"),
+            Kind::Stream => name.clone(),
+        };
+        DesiredKey {
             row: self,
             name,
             stream,
-            must_hold: self.must_hold(&config),
-            config,
-            depends_on,
-            settings: resource_settings,
+            multitenant: multitenant && self.scope == Scope::Wadm,
+            settings: settings.for_resource(self.key),
         }
     }
 
@@ -647,15 +702,31 @@ fn duplicate_window_secs(max_age_secs: u64) -> u64 {
 
 /// Everything a lattice needs, in creation order.
 pub fn lattice_resources(lattice: &str, settings: &Settings) -> Vec<Desired> {
-    rows(Scope::Lattice)
-        .map(|r| r.desired(lattice, false, settings))
+    lattice_keys(lattice, settings)
+        .into_iter()
+        .map(DesiredKey::desired)
         .collect()
 }
 
 /// Everything wadm needs, in creation order.
 pub fn wadm_resources(multitenant: bool, settings: &Settings) -> Vec<Desired> {
+    wadm_keys(multitenant, settings)
+        .into_iter()
+        .map(DesiredKey::desired)
+        .collect()
+}
+
+/// The keys of [`lattice_resources`], configs not built.
+pub fn lattice_keys(lattice: &str, settings: &Settings) -> Vec<DesiredKey> {
+    rows(Scope::Lattice)
+        .map(|r| r.desired_key(lattice, false, settings))
+        .collect()
+}
+
+/// The keys of [`wadm_resources`], configs not built.
+pub fn wadm_keys(multitenant: bool, settings: &Settings) -> Vec<DesiredKey> {
     rows(Scope::Wadm)
-        .map(|r| r.desired("", multitenant, settings))
+        .map(|r| r.desired_key("", multitenant, settings))
         .collect()
 }
 

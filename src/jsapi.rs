@@ -203,6 +203,9 @@ pub struct StreamInfo {
     /// or from a leader that has not noticed yet. (A leader-less answer while the peers
     /// are online is an election in progress, not a lost quorum.)
     pub quorum_lost: bool,
+    /// How old the stream was when the server answered (`ts` minus `created`, both from
+    /// the server's clock); `None` when the answer lacks either.
+    pub age: Option<Duration>,
 }
 
 impl StreamInfo {
@@ -219,12 +222,34 @@ impl StreamInfo {
             clustered: v["cluster"]["name"].as_str().is_some_and(|n| !n.is_empty()),
             did_create: v["did_create"].as_bool().unwrap_or(false),
             quorum_lost: quorum_lost(&v["cluster"]),
+            age: age(&v),
         })
+    }
+
+    /// Whether this stream came into being during a call that took `call`: a single
+    /// server's create answers `did_create` also for a stream that existed with the same
+    /// config, so the stream's age tells a create from a no-op. A stream that a racer
+    /// created within the same window counts as created by this call (same config either
+    /// way). Unknown age: trust `did_create`.
+    pub fn created_within(&self, call: Duration) -> bool {
+        match self.age {
+            Some(age) => age <= call,
+            None => self.did_create,
+        }
     }
 
     pub fn replicas(&self) -> u64 {
         self.config["num_replicas"].as_u64().unwrap_or(1)
     }
+}
+
+/// `ts - created` of a stream info answer (RFC 3339 times from the server's clock).
+fn age(answer: &Value) -> Option<Duration> {
+    use time::format_description::well_known::Rfc3339;
+    let at = |field: &str| time::OffsetDateTime::parse(answer[field].as_str()?, &Rfc3339).ok();
+    let age = at("ts")? - at("created")?;
+    // Negative only if the server's clock stepped back in between: brand new.
+    Some(Duration::try_from(age).unwrap_or(Duration::ZERO))
 }
 
 /// Whether a stream's `cluster` info shows at most half of its peers online. `replicas`

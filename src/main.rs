@@ -18,7 +18,7 @@ use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, Latti
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
 use wasmcloud_provisioner::service::{self, ServeOptions};
-use wasmcloud_provisioner::{advisories, report, request};
+use wasmcloud_provisioner::{report, request};
 
 /// Exit code: success, nothing (more) to do.
 const EXIT_OK: u8 = 0;
@@ -230,8 +230,11 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colours only on a terminal: a log file or collector gets plain text, and the
+    // escape codes were a measurable part of formatting each request's span.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -302,10 +305,8 @@ async fn serve(
     js_timeout: u64,
 ) -> Result<u8, String> {
     let known = Arc::new(KnownStreams::default());
+    // `service::serve` watches the stream advisories that keep `known` honest.
     let client = config::connect(&resolved, service::SERVICE_NAME, Some(known.clone())).await?;
-    advisories::watch(client.clone(), known.clone())
-        .await
-        .map_err(|e| format!("cannot subscribe to stream advisories: {e}"))?;
     let js = JetStreamApi::new(
         client.clone(),
         resolved.js_domain.clone(),

@@ -71,7 +71,11 @@ impl Metrics {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        f(map.entry(endpoint.to_string()).or_default());
+        // No allocation once the endpoint has counters (every request but its first).
+        match map.get_mut(endpoint) {
+            Some(counters) => f(counters),
+            None => f(map.entry(endpoint.to_string()).or_default()),
+        }
     }
 
     /// Records a successful reply's resource outcomes.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{self, Desired};
+use crate::catalog::{self, Desired, DesiredKey};
 use crate::error::ProvisionError;
 use crate::policy::{HostAuth, LatticePolicy};
 use crate::reconcile::{Reconciler, ResourceReport};
@@ -66,13 +66,22 @@ impl Provisioner {
 
     /// The desired resources of a target, with a request's replicas applied.
     pub fn desired(&self, target: &Target, replicas: Option<usize>) -> Vec<Desired> {
+        self.desired_keys(target, replicas)
+            .into_iter()
+            .map(DesiredKey::desired)
+            .collect()
+    }
+
+    /// What [`Provisioner::desired`] is built from, without building the configs (the
+    /// warm path needs only these).
+    pub fn desired_keys(&self, target: &Target, replicas: Option<usize>) -> Vec<DesiredKey> {
         let settings = match replicas {
             Some(r) => std::borrow::Cow::Owned(self.settings.with_replicas(r)),
             None => std::borrow::Cow::Borrowed(&self.settings),
         };
         match target {
-            Target::Lattice(l) => catalog::lattice_resources(l, &settings),
-            Target::Wadm { multitenant } => catalog::wadm_resources(*multitenant, &settings),
+            Target::Lattice(l) => catalog::lattice_keys(l, &settings),
+            Target::Wadm { multitenant } => catalog::wadm_keys(*multitenant, &settings),
         }
     }
 
@@ -83,13 +92,17 @@ impl Provisioner {
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         let lattices = self.allowed_lattices(targets)?;
-        // Held until the new lattices exist, so that the cap counts them.
-        let _admission = self.policy.admit(&lattices, self.reconciler.js()).await?;
-        let desired = targets
+        // Held until the new lattices exist, so that the cap counts them. Only with a cap,
+        // and boxed: its state would otherwise weigh on every request's task.
+        let _admission = match self.policy.max_lattices() {
+            Some(_) => Some(Box::pin(self.policy.admit(&lattices, self.reconciler.js())).await?),
+            None => None,
+        };
+        let keys = targets
             .iter()
-            .flat_map(|t| self.desired(t, replicas))
+            .flat_map(|t| self.desired_keys(t, replicas))
             .collect();
-        let reports = self.reconciler.apply(desired).await?;
+        let reports = self.reconciler.apply_keys(keys).await?;
         self.policy.record(&lattices);
         Ok(reports)
     }

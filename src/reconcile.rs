@@ -10,25 +10,33 @@
 //!
 //! The executor never deletes, purges or recreates a stream.
 //!
-//! Two things keep the hot path cheap when a fleet of hosts starts at once:
-//! - a cache of the stream configs this instance has seen ([`KnownStreams`]); a warm
-//!   request is planned from it without any JetStream call. Entries expire after a bounded
-//!   time and are dropped at once when JetStream advises that the stream was deleted or
-//!   updated, so an out-of-band change is noticed;
+//! Three things keep the hot path cheap when a fleet of hosts starts at once:
+//! - a cache of verdicts ([`KnownStreams`]): which streams this instance found usable for
+//!   which desired config. A warm request ([`Reconciler::warm`]) is answered from it
+//!   without any JetStream call and without building a stream config. Verdicts expire
+//!   after a bounded time and are dropped at once when JetStream advises that the stream
+//!   was deleted or updated, so an out-of-band change is noticed;
 //! - single flight: concurrent requests that need the same resource share one
-//!   observe-and-create, so a burst for a new lattice creates each stream once.
+//!   observe-and-create, so a burst for a new lattice creates each stream once;
+//! - on a single server, a cold resource is created without looking it up first: the
+//!   server answers an identical create of an existing stream as cheaply as a look-up, and
+//!   refuses a different one (10058), which sends the resource through the planner as
+//!   before. A cluster is asked first, because there an identical create is a proposal
+//!   to the meta group.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::catalog::{self, App, Desired, Kind};
+use crate::catalog::{self, App, Desired, DesiredKey, Kind};
 use crate::error::{ErrorKind, ProvisionError};
 use crate::jsapi::{codes, JetStreamApi, JsError, StreamInfo};
+use crate::settings::ResourceSettings;
 
 /// What to do with one resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,6 +243,22 @@ impl ResourceReport {
         }
     }
 
+    /// An existing resource answered from this instance's verdict on it.
+    fn warm(key: DesiredKey, replicas: u64, notes: Vec<Finding>) -> Self {
+        ResourceReport {
+            desired_replicas: key.settings.replicas() as u64,
+            name: key.name,
+            kind: key.row.kind,
+            stream: key.stream,
+            action: Action::Exists,
+            replicas,
+            previous_replicas: None,
+            drift: Vec::new(),
+            notes,
+            warm: true,
+        }
+    }
+
     /// The dry-run report of a planned item.
     pub fn planned(item: &PlanItem) -> Self {
         let current = item.observed.as_ref().map(|i| i.replicas()).unwrap_or(0);
@@ -262,45 +286,124 @@ pub struct Change {
 /// Receives every change as it is made.
 pub type ChangeListener = Arc<dyn Fn(&Change) + Send + Sync>;
 
-/// Stream configs this instance has seen, with when it saw them.
+/// What this instance found when it last checked a stream: it exists and everything the
+/// apps need holds for the desired config it was checked against. Deliberately small (a
+/// fleet may have thousands of lattices): the outcome, not the stream's config.
+struct Verdict {
+    /// The desired config it was checked against: with the stream name, these determine
+    /// it (see [`DesiredKey`]).
+    multitenant: bool,
+    settings: ResourceSettings,
+    replicas: u64,
+    notes: Vec<Finding>,
+    seen: Instant,
+}
+
+#[derive(Default)]
+struct Verdicts {
+    by_stream: HashMap<String, Verdict>,
+    /// Bumped by every forget. A check that began before a forget may have seen the old
+    /// stream, so it stores nothing (see [`KnownStreams::remember`]).
+    generation: u64,
+}
+
+const TOPOLOGY_UNKNOWN: u8 = 0;
+const TOPOLOGY_SINGLE: u8 = 1;
+const TOPOLOGY_CLUSTERED: u8 = 2;
+
+/// What this instance knows about JetStream without asking: the verdicts on the streams
+/// it checked, with when, and whether the server is clustered.
 #[derive(Default)]
 pub struct KnownStreams {
-    entries: Mutex<HashMap<String, (Arc<StreamInfo>, Instant)>>,
+    verdicts: Mutex<Verdicts>,
+    topology: AtomicU8,
 }
 
 impl KnownStreams {
-    fn get(&self, stream: &str, max_age: Duration) -> Option<Arc<StreamInfo>> {
-        let entries = self.entries.lock().ok()?;
-        let (info, seen) = entries.get(stream)?;
-        (seen.elapsed() < max_age).then(|| info.clone())
+    /// The lock is never held across an await and the map stays consistent whatever
+    /// panicked while holding it, so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, Verdicts> {
+        self.verdicts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn put(&self, stream: &str, info: Arc<StreamInfo>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(stream.to_string(), (info, Instant::now()));
+    /// The verdict on a resource checked with the same desired config less than
+    /// `max_age` ago.
+    fn fresh<'a>(
+        verdicts: &'a Verdicts,
+        key: &DesiredKey,
+        max_age: Duration,
+    ) -> Option<&'a Verdict> {
+        let v = verdicts.by_stream.get(&key.stream)?;
+        let fresh = v.seen.elapsed() < max_age
+            && v.multitenant == key.multitenant
+            && v.settings == key.settings;
+        fresh.then_some(v)
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Stores the verdict of a plan made from what JetStream just said, if the resource is
+    /// usable and nothing was forgotten since `generation` was read.
+    fn remember(&self, generation: u64, item: &PlanItem) {
+        let (Step::Exists, Some(info)) = (&item.step, &item.observed) else {
+            return;
+        };
+        let mut verdicts = self.lock();
+        if verdicts.generation != generation {
+            return;
         }
+        let d = &item.desired;
+        verdicts.by_stream.insert(
+            d.stream.clone(),
+            Verdict {
+                multitenant: d.multitenant,
+                settings: d.settings.clone(),
+                replicas: info.replicas(),
+                notes: item.notes.clone(),
+                seen: Instant::now(),
+            },
+        );
     }
 
     /// Forgets one stream (it was deleted or changed out of band).
     pub fn forget(&self, stream: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(stream);
-        }
+        let mut verdicts = self.lock();
+        verdicts.generation += 1;
+        verdicts.by_stream.remove(stream);
     }
 
-    /// Forgets everything (after a reconnect, events may have been missed).
+    /// Forgets everything, the topology too (after a reconnect, events may have been
+    /// missed, and the server may be another one).
     pub fn forget_all(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
+        let mut verdicts = self.lock();
+        verdicts.generation += 1;
+        verdicts.by_stream.clear();
+        self.topology.store(TOPOLOGY_UNKNOWN, Ordering::Relaxed);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.lock().by_stream.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Learns from any stream answer whether the server is clustered.
+    fn learn_topology(&self, info: &StreamInfo) {
+        let topology = if info.clustered {
+            TOPOLOGY_CLUSTERED
+        } else {
+            TOPOLOGY_SINGLE
+        };
+        self.topology.store(topology, Ordering::Relaxed);
+    }
+
+    /// Known to be a single server (not clustered).
+    fn single_server(&self) -> bool {
+        self.topology.load(Ordering::Relaxed) == TOPOLOGY_SINGLE
     }
 }
 
@@ -354,6 +457,43 @@ impl Reconciler {
             .collect()
     }
 
+    /// The warm path: every resource answered from verdicts, without JetStream and
+    /// without building a config; or the keys back when one of them needs a check.
+    pub fn warm(&self, keys: Vec<DesiredKey>) -> Result<Vec<ResourceReport>, Vec<DesiredKey>> {
+        let verdicts = self.known.lock();
+        let found: Option<Vec<(u64, Vec<Finding>)>> = keys
+            .iter()
+            .map(|k| {
+                KnownStreams::fresh(&verdicts, k, self.cache_ttl)
+                    .map(|v| (v.replicas, v.notes.clone()))
+            })
+            .collect();
+        drop(verdicts);
+        match found {
+            Some(found) => Ok(keys
+                .into_iter()
+                .zip(found)
+                .map(|(key, (replicas, notes))| ResourceReport::warm(key, replicas, notes))
+                .collect()),
+            None => Err(keys),
+        }
+    }
+
+    /// [`Reconciler::warm`], else [`Reconciler::apply`].
+    pub async fn apply_keys(
+        self: &Arc<Self>,
+        keys: Vec<DesiredKey>,
+    ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        match self.warm(keys) {
+            Ok(reports) => Ok(reports),
+            // Boxed: the cold path's state is large, and every request's task would
+            // otherwise carry (and move) it.
+            Err(keys) => {
+                Box::pin(self.apply(keys.into_iter().map(DesiredKey::desired).collect())).await
+            }
+        }
+    }
+
     /// Ensures every resource exists and is usable. Independent resources are handled
     /// concurrently; a resource is handled after those it sources from. On failure the
     /// error carries the outcome of every resource.
@@ -362,20 +502,11 @@ impl Reconciler {
         desired: Vec<Desired>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         let mut reports: Vec<Option<EnsureResult>> = vec![None; desired.len()];
-        // Warm path: everything planned from the cache as existing needs no call.
+        // Warm path: what was checked with the same desired config needs no call.
         let mut pending = Vec::new();
         for (i, d) in desired.into_iter().enumerate() {
-            match self.known.get(&d.stream, self.cache_ttl) {
-                Some(info) => {
-                    let item = plan_item(d, Some(info));
-                    if item.step == Step::Exists {
-                        let mut report = ResourceReport::planned(&item);
-                        report.warm = true;
-                        reports[i] = Some(Ok(report));
-                    } else {
-                        pending.push((i, item.desired));
-                    }
-                }
+            match self.cached_report(&d) {
+                Some(report) => reports[i] = Some(Ok(report)),
                 None => pending.push((i, d)),
             }
         }
@@ -413,15 +544,47 @@ impl Reconciler {
         collect_reports(reports)
     }
 
-    /// Joins a running ensure of the same resource and config, or starts one.
-    fn ensure_shared(self: &Arc<Self>, desired: Desired) -> SharedEnsure {
+    /// The warm report of one resource, if its verdict is fresh.
+    fn cached_report(&self, d: &Desired) -> Option<ResourceReport> {
+        let key = DesiredKey {
+            row: d.row,
+            name: d.name.clone(),
+            stream: d.stream.clone(),
+            multitenant: d.multitenant,
+            settings: d.settings.clone(),
+        };
+        let (replicas, notes) = KnownStreams::fresh(&self.known.lock(), &key, self.cache_ttl)
+            .map(|v| (v.replicas, v.notes.clone()))?;
+        Some(ResourceReport::warm(key, replicas, notes))
+    }
+
+    /// Joins a running ensure of the same resource and config, or starts one. A request
+    /// that joins sees the change another request's flight made as `exists`: the resource
+    /// is created (or updated) once, and reported so once.
+    fn ensure_shared(self: &Arc<Self>, desired: Desired) -> BoxFuture<'static, EnsureResult> {
         let key = format!("{}\u{0}{}", desired.stream, desired.config);
         let mut inflight = match self.inflight.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(running) = inflight.get(&key) {
-            return running.clone();
+            return running
+                .clone()
+                .map(|result| {
+                    result.map(|mut report| {
+                        if matches!(report.action, Action::Created | Action::Updated) {
+                            report.action = Action::Exists;
+                            report.previous_replicas = None;
+                        }
+                        report
+                    })
+                })
+                .boxed();
+        }
+        // A flight that ended after this request missed the cache stored its verdict
+        // before leaving `inflight`: look again, or a burst would start a second flight.
+        if let Some(report) = self.cached_report(&desired) {
+            return futures::future::ready(Ok(report)).boxed();
         }
         let this = Arc::clone(self);
         let key_for_task = key.clone();
@@ -437,7 +600,7 @@ impl Reconciler {
         .boxed()
         .shared();
         inflight.insert(key, fut.clone());
-        fut
+        fut.boxed()
     }
 
     /// Observe, plan and apply one resource.
@@ -446,21 +609,27 @@ impl Reconciler {
         desired: Desired,
         origin: Option<Arc<crate::audit::Origin>>,
     ) -> EnsureResult {
+        let generation = self.known.generation();
+        if self.known.single_server() {
+            return self
+                .create(plan_item(desired, None), generation, origin)
+                .await;
+        }
         let answer = self.js.stream_info(&desired.stream).await;
         // JetStream leaves a look-up unanswered while another instance's create of the same
         // stream is under way (two instances and a burst, nats-server 2.12.8). A create is
         // answered and never changes an existing stream: identical is reported as
         // existing, different goes through the planner.
         if matches!(answer, Err(JsError::TimedOut)) {
-            return self.create(plan_item(desired, None), origin).await;
+            return self
+                .create(plan_item(desired, None), generation, origin)
+                .await;
         }
         let observed = self.judge(&desired.stream, answer)?;
         let item = plan_item(desired, observed.map(Arc::new));
         match item.step.clone() {
             Step::Exists => {
-                if let Some(info) = &item.observed {
-                    self.known.put(&item.desired.stream, info.clone());
-                }
+                self.known.remember(generation, &item);
                 Ok(ResourceReport::from_plan(
                     &item,
                     Action::Exists,
@@ -468,51 +637,58 @@ impl Reconciler {
                 ))
             }
             Step::Drift => Ok(ResourceReport::planned(&item)),
-            Step::Create => self.create(item, origin).await,
-            Step::Update { to, .. } => self.raise_replicas(item, to, origin).await,
+            Step::Create => self.create(item, generation, origin).await,
+            Step::Update { to, .. } => self.raise_replicas(item, to, generation, origin).await,
         }
     }
 
+    /// Creates the stream; an identical stream that exists is reported as existing, a
+    /// different one goes through the planner. `generation` is from before the first
+    /// JetStream call made for this resource.
     async fn create(
         &self,
         item: PlanItem,
+        generation: u64,
         origin: Option<Arc<crate::audit::Origin>>,
     ) -> EnsureResult {
         let stream = item.desired.stream.clone();
+        let sent = Instant::now();
         match self.js.stream_create(&item.desired.config).await {
-            // A clustered server answers an identical create of a stream that exists (made
-            // by another instance a moment ago) with success but without `did_create`.
-            Ok(info) if !info.did_create && info.clustered => {
-                let info = Arc::new(info);
-                self.known.put(&stream, info.clone());
-                Ok(ResourceReport::from_plan(
-                    &item,
-                    Action::Exists,
-                    info.replicas(),
-                ))
-            }
             Ok(info) => {
+                self.known.learn_topology(&info);
+                // An identical create of a stream that exists succeeds: a cluster says so
+                // by leaving out `did_create`, a single server only by the stream's age.
+                let created = if info.clustered {
+                    info.did_create
+                } else {
+                    info.created_within(sent.elapsed())
+                };
                 let info = Arc::new(info);
-                self.known.put(&stream, info.clone());
+                let verified = plan_item(item.desired.clone(), Some(info.clone()));
+                self.known.remember(generation, &verified);
+                if !created {
+                    return Ok(match verified.step {
+                        Step::Drift => ResourceReport::planned(&verified),
+                        _ => ResourceReport::from_plan(&verified, Action::Exists, info.replicas()),
+                    });
+                }
                 let report = ResourceReport::from_plan(&item, Action::Created, info.replicas());
                 self.notify(&report, None, &info.config, origin);
                 Ok(report)
             }
-            // Someone else created it first with a config of their own (a host or wadm
-            // racing us): whether that is fine is a question for the planner.
+            // It exists with another config (made by a host or wadm, or by hand): whether
+            // that is fine is a question for the planner.
             Err(e) if e.err_code() == Some(codes::STREAM_NAME_IN_USE) => {
                 let observed = self.observe(&stream).await?;
                 let again = plan_item(item.desired, observed.map(Arc::new));
                 match again.step {
                     Step::Exists => {
-                        if let Some(info) = &again.observed {
-                            self.known.put(&stream, info.clone());
-                        }
+                        self.known.remember(generation, &again);
                         let replicas = again.observed.as_ref().map(|i| i.replicas()).unwrap_or(0);
                         Ok(ResourceReport::from_plan(&again, Action::Exists, replicas))
                     }
                     Step::Update { to, .. } => {
-                        Box::pin(self.raise_replicas(again, to, origin)).await
+                        Box::pin(self.raise_replicas(again, to, generation, origin)).await
                     }
                     Step::Drift => Ok(ResourceReport::planned(&again)),
                     Step::Create => Err(e.explain(
@@ -536,6 +712,7 @@ impl Reconciler {
         &self,
         item: PlanItem,
         to: u64,
+        generation: u64,
         origin: Option<Arc<crate::audit::Origin>>,
     ) -> EnsureResult {
         let stream = item.desired.stream.clone();
@@ -561,7 +738,10 @@ impl Reconciler {
         match self.js.stream_update(&config).await {
             Ok(info) => {
                 let info = Arc::new(info);
-                self.known.put(&stream, info.clone());
+                self.known.remember(
+                    generation,
+                    &plan_item(item.desired.clone(), Some(info.clone())),
+                );
                 let report = ResourceReport::from_plan(&item, Action::Updated, info.replicas());
                 self.notify(&report, Some(&current.config), &info.config, origin);
                 Ok(report)
@@ -593,6 +773,9 @@ impl Reconciler {
                 self.js.domain(),
             )
         })?;
+        if let Some(info) = &info {
+            self.known.learn_topology(info);
+        }
         match info {
             // The answer came from a replica that lost its quorum: the stream exists but
             // nobody can use it, so "exists" would be a lie.

@@ -21,6 +21,7 @@ use futures::stream::{select_all, StreamExt};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::advisories;
 use crate::audit::{self, Origin};
 use crate::endpoints::{self, EndpointSpec, ENDPOINTS};
 use crate::error::ProvisionError;
@@ -57,6 +58,9 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), async_nats::Error> {
+    // Before the first request: an advisory is always handled before the requests that
+    // arrived after it (see `advisories`).
+    let mut stream_advisories = advisories::subscribe(&client).await?;
     let stats_metrics = metrics.clone();
     let service = client
         .service_builder()
@@ -100,6 +104,9 @@ pub async fn serve(
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
+            Some(advisory) = stream_advisories.next() => {
+                advisories::forget(provisioner.reconciler.known(), &advisory);
+            }
             next = requests.next() => match next {
                 Some((spec, request)) => spawn(spec, request),
                 None => {
@@ -138,7 +145,13 @@ pub async fn serve(
             "requests still running after the drain timeout; exiting without their replies"
         );
     }
-    client.flush().await?;
+    // Bounded: with the server gone, a flush would wait for a reconnect that may never come,
+    // and a stopping service must still exit.
+    match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("could not flush the last replies: {e}"),
+        Err(_) => warn!("could not flush the last replies within 5 s (is NATS reachable?)"),
+    }
     info!("stopped");
     Ok(())
 }
@@ -167,7 +180,9 @@ async fn handle(
         debug!("received");
         // Changes made for this request name it in their audit events.
         let origin = Origin::request(spec.name, &subject, request.message.headers.as_ref());
-        let result = audit::with_origin(
+        // Boxed: a task's size is that of its largest state, and the handlers' states
+        // (the cold paths above all) would be moved around with every request.
+        let result = Box::pin(audit::with_origin(
             origin,
             endpoints::dispatch(
                 &provisioner,
@@ -176,18 +191,25 @@ async fn handle(
                 request.message.headers.as_ref(),
                 &request.message.payload,
             ),
-        )
+        ))
         .await;
         let span = tracing::Span::current();
+        // A warm answer is not logged unless at debug: then nobody reads the span's
+        // fields, and recording them would be most of the cost of answering.
+        let (mut warm, mut quiet) = (false, false);
         let sent = match result {
             Ok(reply) => {
-                if let Some(l) = &reply.lattice {
-                    span.record("lattice", l.as_str());
+                warm = !reply.reports.is_empty() && reply.reports.iter().all(|r| r.warm);
+                quiet = warm && !tracing::enabled!(tracing::Level::DEBUG);
+                if !quiet && !span.is_disabled() {
+                    if let Some(l) = &reply.lattice {
+                        span.record("lattice", l.as_str());
+                    }
+                    let outcome = summarize(&reply.reports);
+                    span.record("outcome", outcome.as_str());
                 }
-                let outcome = summarize(&reply.reports);
-                span.record("outcome", outcome.as_str());
                 metrics.record_reports(spec.name, &reply.reports);
-                let body = serde_json::to_vec(&reply.body).unwrap_or_default();
+                let body = reply.to_json();
                 request.respond(Ok(body.into())).await
             }
             Err(error) => {
@@ -204,8 +226,14 @@ async fn handle(
                 respond_error(&request, &error).await
             }
         };
-        span.record("duration_us", started.elapsed().as_micros() as u64);
+        if !quiet {
+            span.record("duration_us", started.elapsed().as_micros() as u64);
+        }
         match sent {
+            // Warm answers are the bulk of a fleet's start and change nothing: counted in
+            // STATS (`data.warm`), logged only at debug.
+            Ok(()) if quiet => {}
+            Ok(()) if warm => debug!("answered"),
             Ok(()) => info!("answered"),
             // A request published without a reply subject was still carried out.
             Err(e) => debug!("no reply sent: {e}"),

@@ -678,7 +678,8 @@ async fn stats_logs_and_audit_events_describe_each_request() {
         .iter()
         .filter(|l| l["message"] == "answered")
         .collect();
-    assert_eq!(answered.len(), 4, "{logs}");
+    // The warm request is counted in STATS but logged only at debug (the hot path).
+    assert_eq!(answered.len(), 3, "{logs}");
     let first = answered
         .iter()
         .find(|l| l["span"]["endpoint"] == "lattice")

@@ -1,0 +1,482 @@
+//! The warm path stays correct: what the provisioner remembers about a stream is
+//! forgotten as soon as the stream changes out of band, so the very next request checks
+//! it again; a burst for a new lattice creates each stream once; and a warm request makes
+//! no JetStream call. JetStream calls are counted from the server's own records (the API
+//! audit advisories on `$JS.EVENT.ADVISORY.API`), not from the provisioner's.
+//!
+//! The provisioner runs in this process, wired as `wasmcloud-provisioner serve` wires it:
+//! the library's connect (which forgets everything on reconnect) and `service::serve`
+//! (which watches the stream advisories in its request loop).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use common::NatsServer;
+use wasmcloud_provisioner::catalog;
+use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
+use wasmcloud_provisioner::endpoints::ENDPOINTS;
+use wasmcloud_provisioner::jsapi::JetStreamApi;
+use wasmcloud_provisioner::metrics::Metrics;
+use wasmcloud_provisioner::provisioner::{Provisioner, Target};
+use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
+use wasmcloud_provisioner::service::{self, ServeOptions, SERVICE_NAME};
+use wasmcloud_provisioner::settings::Settings;
+
+/// Far above any reply's time: hitting it is a failure, not a slow success.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+const LATTICE: &str = "wasmcloud.provision.lattice";
+
+/// A provisioner service in this process.
+struct Service {
+    metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Service {
+    async fn start(url: &str) -> Service {
+        let connect = ConnectArgs {
+            server: Some(url.to_string()),
+            ..Default::default()
+        };
+        let resolved = config::combine(
+            &connect,
+            &SettingsArgs::default(),
+            FileConfig::default(),
+            None,
+        )
+        .expect("resolve the connection");
+        let known = Arc::new(KnownStreams::default());
+        let client = config::connect(&resolved, SERVICE_NAME, Some(known.clone()))
+            .await
+            .expect("the provisioner connects");
+        let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
+        // serve's default --cache-ttl: every re-check below is caused by an advisory.
+        let reconciler = Arc::new(Reconciler::new(js, known, Duration::from_secs(30)));
+        let provisioner = Arc::new(Provisioner::new(reconciler, Settings::default()));
+        let metrics = Arc::new(Metrics::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = service::serve(
+            client.clone(),
+            provisioner,
+            metrics.clone(),
+            ServeOptions::default(),
+            async {
+                let _ = stopped.await;
+            },
+        );
+        let task = tokio::spawn(async move { serve.await.map_err(|e| e.to_string()) });
+        let service = Service {
+            metrics,
+            stop: Some(stop),
+            task,
+        };
+        service.wait_until_listening(&client).await;
+        service
+    }
+
+    /// Until `$SRV.INFO` lists every endpoint (they are added after the service starts).
+    async fn wait_until_listening(&self, client: &async_nats::Client) {
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            assert!(
+                !self.task.is_finished(),
+                "the service stopped while starting"
+            );
+            if let Ok(Ok(m)) = tokio::time::timeout(
+                Duration::from_millis(500),
+                client.request(format!("$SRV.INFO.{SERVICE_NAME}"), Bytes::new()),
+            )
+            .await
+            {
+                let info: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
+                if info["endpoints"].as_array().map(Vec::len) == Some(ENDPOINTS.len()) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the service never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Requests of an endpoint answered without any JetStream call.
+    fn warm(&self, endpoint: &str) -> u64 {
+        self.metrics.data(endpoint)["warm"].as_u64().unwrap_or(0)
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(REPLY_TIMEOUT, &mut self.task)
+            .await
+            .expect("the service stops")
+            .expect("the service task ran")
+            .expect("the service stopped cleanly");
+    }
+}
+
+/// A reply: the ADR-32 code (200 without error headers) and the JSON body.
+struct Reply {
+    code: u16,
+    body: Value,
+}
+
+impl Reply {
+    /// The report of one resource (a 409 for drift lists them too).
+    fn resource(&self, stream: &str) -> &Value {
+        self.body["resources"]
+            .as_array()
+            .and_then(|list| list.iter().find(|r| r["stream"] == stream))
+            .unwrap_or_else(|| panic!("no resource {stream} in {}", self.body))
+    }
+
+    fn action(&self, stream: &str) -> &str {
+        self.resource(stream)["action"].as_str().unwrap_or("?")
+    }
+}
+
+async fn request(client: &async_nats::Client, lattice: &str) -> Reply {
+    let message = tokio::time::timeout(
+        REPLY_TIMEOUT,
+        client.request(LATTICE, Bytes::from(lattice.to_string())),
+    )
+    .await
+    .expect("a reply in time")
+    .expect("a reply");
+    let code = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR_CODE))
+        .and_then(|c| c.as_str().parse().ok())
+        .unwrap_or(200);
+    let body = serde_json::from_slice(&message.payload).expect("a JSON body");
+    Reply { code, body }
+}
+
+/// A raw JetStream API call from the test's own client.
+async fn js_api(client: &async_nats::Client, subject: String, body: Value) -> Value {
+    let message = client
+        .request(subject.clone(), body.to_string().into())
+        .await
+        .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    serde_json::from_slice(&message.payload).expect("a JSON answer")
+}
+
+/// Subscribes to JetStream's advisory of `what` (`DELETED`, `UPDATED`) for `stream`.
+async fn advisory(client: &async_nats::Client, what: &str, stream: &str) -> async_nats::Subscriber {
+    let subscription = client
+        .subscribe(format!("$JS.EVENT.ADVISORY.STREAM.{what}.{stream}"))
+        .await
+        .expect("subscribe to the stream advisory");
+    client.flush().await.expect("flush");
+    subscription
+}
+
+/// Whether JetStream announced the change. A subscriber that has the advisory also means
+/// the service's connection has it ahead of any request sent from now on, and the service
+/// handles advisories before requests that came after them.
+async fn announced(subscription: &mut async_nats::Subscriber) -> bool {
+    tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .is_ok_and(|m| m.is_some())
+}
+
+fn streams(lattice: &str) -> Vec<String> {
+    catalog::lattice_resources(lattice, &Settings::default())
+        .into_iter()
+        .map(|d| d.stream)
+        .collect()
+}
+
+/// The JetStream API calls the server records, in order.
+struct ApiAudit {
+    subjects: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiAudit {
+    async fn start(client: &async_nats::Client) -> ApiAudit {
+        let mut subscription = client
+            .subscribe("$JS.EVENT.ADVISORY.API")
+            .await
+            .expect("subscribe to the API audit");
+        client.flush().await.expect("flush");
+        let subjects = Arc::new(Mutex::new(Vec::new()));
+        let sink = subjects.clone();
+        let task = tokio::spawn(async move {
+            while let Some(m) = subscription.next().await {
+                let audit: Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                let subject = audit["subject"].as_str().unwrap_or_default().to_string();
+                sink.lock().unwrap().push(subject);
+            }
+        });
+        ApiAudit { subjects, task }
+    }
+
+    /// Every call recorded before a marker call made now: the server publishes its audit
+    /// advisories in order, so once the marker's arrives, all earlier ones have.
+    async fn calls_so_far(&self, client: &async_nats::Client) -> Vec<String> {
+        let marker = format!("STREAM.INFO.audit-marker-{}", nuid::next());
+        js_api(client, format!("$JS.API.{marker}"), json!({})).await;
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            {
+                let subjects = self.subjects.lock().unwrap();
+                if let Some(at) = subjects.iter().position(|s| s.ends_with(&marker)) {
+                    return subjects[..at].to_vec();
+                }
+            }
+            assert!(Instant::now() < deadline, "the marker's audit never came");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ApiAudit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_deleted_out_of_band_is_recreated_on_the_next_request() {
+    let server = NatsServer::start();
+    let service = Service::start(&server.url()).await;
+    let client = common::connect(&server.url()).await;
+    // nats-server 2.12 sends a deletion advisory from the stream's own loop, which the
+    // deletion stops: now and then the advisory is lost (then the cache TTL bounds how
+    // long the service trusts what it saw). A lost one proves nothing here: try again.
+    for attempt in 0..5 {
+        let lattice = format!("gone{attempt}");
+        let [latticedata, configdata] = <[String; 2]>::try_from(streams(&lattice)).unwrap();
+        let first = request(&client, &lattice).await;
+        assert_eq!(first.code, 200, "{}", first.body);
+        assert_eq!(first.action(&latticedata), "created");
+        // Warm: answered from what the service remembers.
+        let warm_before = service.warm("lattice");
+        let warm = request(&client, &lattice).await;
+        assert_eq!(warm.code, 200, "{}", warm.body);
+        assert_eq!(warm.action(&latticedata), "exists");
+        assert_eq!(
+            service.warm("lattice"),
+            warm_before + 1,
+            "the second request was warm"
+        );
+
+        // Someone deletes a bucket by hand; the very next request makes it again.
+        let mut deletion = advisory(&client, "DELETED", &latticedata).await;
+        let deleted = js_api(
+            &client,
+            format!("$JS.API.STREAM.DELETE.{latticedata}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(deleted["success"], true, "{deleted}");
+        if !announced(&mut deletion).await {
+            eprintln!("attempt {attempt}: nats-server lost the deletion advisory; again");
+            continue;
+        }
+        let next = request(&client, &lattice).await;
+        assert_eq!(next.code, 200, "{}", next.body);
+        assert_eq!(next.action(&latticedata), "created", "{}", next.body);
+        assert_eq!(next.action(&configdata), "exists", "{}", next.body);
+        assert_eq!(
+            service.warm("lattice"),
+            warm_before + 1,
+            "the request after the delete was cold"
+        );
+
+        // Made again with the catalog's config.
+        let info = js_api(
+            &client,
+            format!("$JS.API.STREAM.INFO.{latticedata}"),
+            json!({}),
+        )
+        .await;
+        let want = &catalog::lattice_resources(&lattice, &Settings::default())[0].config;
+        for field in [
+            "subjects",
+            "max_msgs_per_subject",
+            "allow_direct",
+            "allow_rollup_hdrs",
+        ] {
+            assert_eq!(info["config"][field], want[field], "{field}: {info}");
+        }
+        // And it is warm again.
+        assert_eq!(
+            request(&client, &lattice).await.action(&latticedata),
+            "exists"
+        );
+        assert_eq!(service.warm("lattice"), warm_before + 2);
+        service.shutdown().await;
+        return;
+    }
+    panic!("nats-server never announced a deletion in 5 attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_band_update_that_breaks_a_bucket_is_reported_on_the_next_request() {
+    let server = NatsServer::start();
+    let service = Service::start(&server.url()).await;
+    let client = common::connect(&server.url()).await;
+    let configdata = streams("changed")[1].clone();
+
+    assert_eq!(request(&client, "changed").await.code, 200);
+    assert_eq!(
+        request(&client, "changed").await.action(&configdata),
+        "exists"
+    );
+    assert_eq!(service.warm("lattice"), 1);
+
+    // Someone turns off direct gets, which least-privilege hosts read through.
+    let info = js_api(
+        &client,
+        format!("$JS.API.STREAM.INFO.{configdata}"),
+        json!({}),
+    )
+    .await;
+    let mut config = info["config"].clone();
+    config["allow_direct"] = json!(false);
+    let mut update = advisory(&client, "UPDATED", &configdata).await;
+    let updated = js_api(
+        &client,
+        format!("$JS.API.STREAM.UPDATE.{configdata}"),
+        config,
+    )
+    .await;
+    assert!(updated.get("error").is_none(), "{updated}");
+    assert!(
+        announced(&mut update).await,
+        "JetStream announces the update"
+    );
+
+    let next = request(&client, "changed").await;
+    assert_eq!(next.code, 409, "drift is a conflict: {}", next.body);
+    assert_eq!(next.action(&configdata), "drift", "{}", next.body);
+    let drift = &next.resource(&configdata)["drift"];
+    assert_eq!(drift[0]["field"], "allow_direct", "{drift}");
+    assert_eq!(drift[0]["breaks"], "host", "{drift}");
+    assert_eq!(
+        service.warm("lattice"),
+        1,
+        "the request after the update was cold"
+    );
+
+    // Reported, not fixed: the stream is as the update left it.
+    let after = js_api(
+        &client,
+        format!("$JS.API.STREAM.INFO.{configdata}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(after["config"]["allow_direct"], false, "{after}");
+    // And the drift is not forgotten by the next request either.
+    assert_eq!(request(&client, "changed").await.code, 409);
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_requests_make_no_jetstream_call_and_a_burst_creates_each_stream_once() {
+    let server = NatsServer::start();
+    let service = Service::start(&server.url()).await;
+    let client = common::connect(&server.url()).await;
+    let audit = ApiAudit::start(&client).await;
+
+    // A burst of concurrent requests for one new lattice: every one succeeds, and the
+    // server saw each stream created once.
+    const BURST: usize = 200;
+    let replies = futures::future::join_all((0..BURST).map(|_| request(&client, "burst"))).await;
+    for reply in &replies {
+        assert_eq!(reply.code, 200, "{}", reply.body);
+    }
+    let calls = audit.calls_so_far(&client).await;
+    let creates: Vec<&String> = calls
+        .iter()
+        .filter(|s| s.starts_with("$JS.API.STREAM.CREATE."))
+        .collect();
+    let mut want: Vec<String> = streams("burst")
+        .iter()
+        .map(|s| format!("$JS.API.STREAM.CREATE.{s}"))
+        .collect();
+    want.sort();
+    let mut got: Vec<String> = creates.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    assert_eq!(got, want, "every API call: {calls:?}");
+    let created = replies
+        .iter()
+        .flat_map(|r| {
+            streams("burst")
+                .into_iter()
+                .map(|s| r.action(&s).to_string())
+        })
+        .filter(|a| a == "created")
+        .count();
+    assert_eq!(created, 2, "each stream is reported created once");
+
+    // Warm requests: no JetStream call at all.
+    let before = audit.calls_so_far(&client).await.len();
+    let warm_before = service.warm("lattice");
+    for _ in 0..50 {
+        let reply = request(&client, "burst").await;
+        assert_eq!(reply.code, 200, "{}", reply.body);
+    }
+    let calls = audit.calls_so_far(&client).await;
+    // `calls_so_far` itself makes one marker call each time.
+    assert_eq!(
+        calls.len(),
+        before + 1,
+        "JetStream calls while warm: {:?}",
+        &calls[before..]
+    );
+    assert_eq!(service.warm("lattice"), warm_before + 50);
+    service.shutdown().await;
+}
+
+/// Without advisories (a reconciler used on its own), what was seen is trusted only for
+/// the cache TTL: a bucket deleted meanwhile is made again once it has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_advisories_a_verdict_expires_after_the_cache_ttl() {
+    let server = NatsServer::start();
+    let client = common::connect(&server.url()).await;
+    let ttl = Duration::from_secs(2);
+    let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
+    let reconciler = Arc::new(Reconciler::new(js, Arc::new(KnownStreams::default()), ttl));
+    let provisioner = Provisioner::new(reconciler, Settings::default());
+    let target = [Target::Lattice("ttl".into())];
+    let latticedata = streams("ttl")[0].clone();
+    let action = |reports: &[wasmcloud_provisioner::reconcile::ResourceReport]| {
+        reports
+            .iter()
+            .find(|r| r.stream == latticedata)
+            .map(|r| (r.action.as_str(), r.warm))
+            .expect("the bucket is reported")
+    };
+
+    let first = provisioner.apply(&target, None).await.expect("apply");
+    assert_eq!(action(&first), ("created", false));
+    let started = Instant::now();
+    js_api(
+        &client,
+        format!("$JS.API.STREAM.DELETE.{latticedata}"),
+        json!({}),
+    )
+    .await;
+    // Within the TTL nobody told this reconciler: it answers from what it saw.
+    let stale = provisioner.apply(&target, None).await.expect("apply");
+    assert!(
+        started.elapsed() < ttl,
+        "too slow to observe the TTL; rerun"
+    );
+    assert_eq!(action(&stale), ("exists", true));
+    tokio::time::sleep(ttl.saturating_sub(started.elapsed()) + Duration::from_millis(100)).await;
+    let again = provisioner.apply(&target, None).await.expect("apply");
+    assert_eq!(action(&again), ("created", false));
+}

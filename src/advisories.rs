@@ -12,9 +12,7 @@
 //! permission to subscribe), so verdicts also have a bounded lifetime (`--cache-ttl`) and
 //! are all forgotten on every reconnect (see `config::connect`).
 
-use std::sync::Arc;
-
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tracing::{debug, info};
 
 use crate::reconcile::KnownStreams;
@@ -44,20 +42,4 @@ pub fn forget(known: &KnownStreams, advisory: &async_nats::Message) {
         debug!(stream, subject = %advisory.subject, "stream changed out of band; forgetting it");
         known.forget(stream);
     }
-}
-
-/// Subscribes and forgets each named stream from a task of its own, for a reconciler
-/// used without `service::serve` (which watches by itself, in order with its requests).
-/// Runs until the client is closed.
-pub async fn watch(
-    client: async_nats::Client,
-    known: Arc<KnownStreams>,
-) -> Result<(), async_nats::SubscribeError> {
-    let mut advisories = subscribe(&client).await?;
-    tokio::spawn(async move {
-        while let Some(advisory) = advisories.next().await {
-            forget(&known, &advisory);
-        }
-    });
-    Ok(())
 }

@@ -280,6 +280,11 @@ impl JetStreamApi {
         JetStreamApi { context, domain }
     }
 
+    /// The connection the JetStream calls go through.
+    pub fn client(&self) -> async_nats::Client {
+        self.context.client()
+    }
+
     pub fn domain(&self) -> Option<&str> {
         self.domain.as_deref()
     }

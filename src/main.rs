@@ -343,8 +343,11 @@ async fn serve(
         drain_timeout: Duration::from_secs(drain_timeout),
         metadata,
     };
+    // Its own connection: drained at shutdown, so that no request on the wire is lost,
+    // while replies still go out on the JetStream connection above.
+    let service_client = config::connect(&resolved, service::SERVICE_NAME, None).await?;
     service::serve(
-        client,
+        service_client,
         provisioner,
         Arc::new(Metrics::default()),
         options,

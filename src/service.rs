@@ -6,12 +6,17 @@
 //! `{"error": {"code", "message"}}`. async-nats's own error reply has an empty body, so
 //! the headers are set here and errors are counted in [`Metrics`] (STATS `data`).
 //!
-//! Shutdown: async-nats's `Service::stop()` does not drain, so on SIGINT/SIGTERM this
-//! module stops the service (unsubscribing every endpoint), handles the requests already
-//! delivered, waits for every request task to reply, flushes, and returns.
+//! Shutdown: async-nats's `Service::stop()` forgets each endpoint's subscription at once,
+//! so requests the server routed to it before it processed the UNSUB are dropped and
+//! their requesters time out (nats-io/nats.rs#1325). The service therefore runs on a
+//! connection of its own, and on SIGINT/SIGTERM this module *drains* that connection: the
+//! server stops routing, every request it had already routed is still delivered and
+//! handled, then the connection closes. Replies sent after that point go out on the
+//! provisioner's JetStream connection, which stays up until every request task is done.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +56,10 @@ impl Default for ServeOptions {
 
 /// Runs the service until `shutdown` resolves, then drains. Returns once every accepted
 /// request has its reply.
+///
+/// `client` is the service's own connection: it is drained at shutdown, so it must not be
+/// the connection of the provisioner's JetStream context (if it is, shutdown falls back
+/// to async-nats's `stop()`, which may drop requests in flight on the wire).
 pub async fn serve(
     client: async_nats::Client,
     provisioner: Arc<Provisioner>,
@@ -92,11 +101,17 @@ pub async fn serve(
         endpoints::SUBJECT_PREFIX
     );
 
+    let js_client = provisioner.reconciler.js().client();
+    let own_connection = !same_connection(&client, &js_client);
+    let route = Arc::new(ReplyRoute {
+        draining: AtomicBool::new(false),
+        fallback: js_client.clone(),
+    });
     let tracker = TaskTracker::new();
     let spawn = |spec: &'static EndpointSpec, request: Request| {
         let provisioner = provisioner.clone();
         let metrics = metrics.clone();
-        tracker.spawn(handle(provisioner, metrics, spec, request));
+        tracker.spawn(handle(provisioner, metrics, route.clone(), spec, request));
     };
 
     tokio::pin!(shutdown);
@@ -118,9 +133,18 @@ pub async fn serve(
     }
 
     info!("stopping: no new requests; finishing those in flight");
-    // Unsubscribes every endpoint; requests already delivered still come out of the
-    // streams, which then end.
-    service.stop().await?;
+    if own_connection {
+        // From here on replies use the JetStream connection: the service connection
+        // closes as soon as its subscriptions are drained.
+        route.draining.store(true, Ordering::SeqCst);
+        client.drain().await?;
+    } else {
+        warn!(
+            "the service shares its connection with JetStream, so it cannot drain it; \
+             requests already on the wire may be lost"
+        );
+        service.stop().await?;
+    }
     let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
     tokio::pin!(collect_deadline);
     loop {
@@ -147,7 +171,7 @@ pub async fn serve(
     }
     // Bounded: with the server gone, a flush would wait for a reconnect that may never come,
     // and a stopping service must still exit.
-    match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+    match tokio::time::timeout(Duration::from_secs(5), js_client.flush()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!("could not flush the last replies: {e}"),
         Err(_) => warn!("could not flush the last replies within 5 s (is NATS reachable?)"),
@@ -161,6 +185,7 @@ pub async fn serve(
 async fn handle(
     provisioner: Arc<Provisioner>,
     metrics: Arc<Metrics>,
+    route: Arc<ReplyRoute>,
     spec: &'static EndpointSpec,
     request: Request,
 ) {
@@ -210,7 +235,7 @@ async fn handle(
                 }
                 metrics.record_reports(spec.name, &reply.reports);
                 let body = reply.to_json();
-                request.respond(Ok(body.into())).await
+                route.send(&request, HeaderMap::new(), body.into()).await
             }
             Err(error) => {
                 span.record("outcome", format!("error {}", error.code()).as_str());
@@ -223,7 +248,9 @@ async fn handle(
                 } else {
                     debug!(code = error.code(), "{}", error.message);
                 }
-                respond_error(&request, &error).await
+                route
+                    .send(&request, error_headers(&error), error_body(&error))
+                    .await
             }
         };
         if !quiet {
@@ -243,11 +270,40 @@ async fn handle(
     .await
 }
 
-/// Sends an error reply with the ADR-32 headers and a JSON body.
-async fn respond_error(
-    request: &Request,
-    error: &ProvisionError,
-) -> Result<(), async_nats::PublishError> {
+/// Where replies go: through the request (counted in the service's STATS) while the
+/// service connection is up, through the JetStream connection once it is draining.
+struct ReplyRoute {
+    draining: AtomicBool,
+    fallback: async_nats::Client,
+}
+
+impl ReplyRoute {
+    async fn send(
+        &self,
+        request: &Request,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> Result<(), async_nats::PublishError> {
+        if !self.draining.load(Ordering::SeqCst) {
+            return if headers.is_empty() {
+                request.respond(Ok(body)).await
+            } else {
+                request.respond_with_headers(Ok(body), headers).await
+            };
+        }
+        let Some(reply) = request.message.reply.clone() else {
+            return Err(async_nats::PublishError::new(
+                async_nats::client::PublishErrorKind::InvalidSubject,
+            ));
+        };
+        self.fallback
+            .publish_with_headers(reply, headers, body)
+            .await
+    }
+}
+
+/// The ADR-32 error headers.
+fn error_headers(error: &ProvisionError) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         async_nats::service::NATS_SERVICE_ERROR,
@@ -257,8 +313,17 @@ async fn respond_error(
         async_nats::service::NATS_SERVICE_ERROR_CODE,
         error.code().to_string().as_str(),
     );
-    let body = serde_json::to_vec(&error.body()).unwrap_or_default();
-    request.respond_with_headers(Ok(body.into()), headers).await
+    headers
+}
+
+fn error_body(error: &ProvisionError) -> bytes::Bytes {
+    serde_json::to_vec(&error.body()).unwrap_or_default().into()
+}
+
+/// Whether two clients are one connection (the server gives each connection an id).
+fn same_connection(a: &async_nats::Client, b: &async_nats::Client) -> bool {
+    let (a, b) = (a.server_info(), b.server_info());
+    a.server_id == b.server_id && a.client_id == b.client_id
 }
 
 /// `created=1 exists=1` for logs.

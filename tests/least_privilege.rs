@@ -24,7 +24,6 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use common::{NatsServer, ServerOptions};
-use wasmcloud_provisioner::advisories;
 use wasmcloud_provisioner::catalog::{self, Kind, Scope};
 use wasmcloud_provisioner::endpoints::{self, host};
 use wasmcloud_provisioner::jsapi::JetStreamApi;
@@ -196,17 +195,16 @@ impl Service {
         let client = bed.user("provisioner").await;
         // A long cache lifetime: only the advisories can make the service look again.
         let known = Arc::new(KnownStreams::default());
-        advisories::watch(client.clone(), known.clone())
-            .await
-            .expect("the provisioner may subscribe to stream advisories");
         let js = JetStreamApi::new(client.clone(), bed.domain.clone(), guard.js_timeout);
         let reconciler = Arc::new(Reconciler::new(js, known, Duration::from_secs(600)));
         let provisioner = Provisioner::new(reconciler, Settings::default())
             .with_policy(guard.policy)
             .with_host_auth(guard.host_auth);
+        // The service drains its own connection at shutdown, as `main.rs serve` runs it.
+        let service_client = bed.user("provisioner").await;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(service::serve(
-            client,
+            service_client,
             Arc::new(provisioner),
             Arc::new(Metrics::default()),
             ServeOptions::default(),

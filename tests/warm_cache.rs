@@ -62,9 +62,13 @@ impl Service {
         let reconciler = Arc::new(Reconciler::new(js, known, Duration::from_secs(30)));
         let provisioner = Arc::new(Provisioner::new(reconciler, Settings::default()));
         let metrics = Arc::new(Metrics::default());
+        // The service drains its own connection at shutdown, as `main.rs serve` runs it.
+        let service_client = config::connect(&resolved, SERVICE_NAME, None)
+            .await
+            .expect("the service connects");
         let (stop, stopped) = oneshot::channel::<()>();
         let serve = service::serve(
-            client.clone(),
+            service_client,
             provisioner,
             metrics.clone(),
             ServeOptions::default(),

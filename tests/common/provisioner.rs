@@ -17,7 +17,6 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use wasmcloud_provisioner::advisories;
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::jsapi::JetStreamApi;
 use wasmcloud_provisioner::metrics::Metrics;
@@ -93,9 +92,6 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
             }),
     )
     .await;
-    advisories::watch(client.clone(), known.clone())
-        .await
-        .expect("subscribe to stream advisories");
     let js = JetStreamApi::new(
         client.clone(),
         options.js_domain.clone(),
@@ -120,8 +116,10 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
         metadata,
     };
     let (tx, rx) = oneshot::channel::<()>();
+    // The service drains its own connection at shutdown, as `main.rs serve` runs it.
+    let service_client = super::connect(url).await;
     let task = tokio::spawn(service::serve(
-        client.clone(),
+        service_client,
         provisioner,
         metrics.clone(),
         serve_options,

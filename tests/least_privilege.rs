@@ -813,7 +813,7 @@ async fn allowed_lattices_and_the_lattice_cap() {
     service.stop().await;
 
     // The command line obeys the same flags.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmcloud-provisioner"))
+    let out = common::provisioner_command()
         .args([
             "--server",
             &bed.server.url(),
@@ -992,7 +992,7 @@ fn example_server_config_is_what_the_tool_prints() {
                 break;
             }
         }
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmcloud-provisioner"))
+        let out = common::provisioner_command()
             .args(command.split_whitespace())
             .env_remove("WASMCLOUD_JS_DOMAIN")
             .env_remove("WASMCLOUD_PROVISIONER_CONFIG")

@@ -31,18 +31,9 @@ const WAIT: Duration = Duration::from_secs(30);
 // Running the binary
 // ---------------------------------------------------------------------------
 
-/// The binary with an environment of its own: no NATS or provisioner variables from the
-/// caller, and natscli's config directory pointed at `xdg` (so a context selected on the
-/// machine running the tests is never picked up).
+/// The binary with natscli's config directory pointed at `xdg`.
 fn cli(xdg: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmcloud-provisioner"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("NATS_") || k.starts_with("WASMCLOUD_") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c.env("XDG_CONFIG_HOME", xdg).stdin(Stdio::null());
-    c
+    common::provisioner_command_with_config_home(xdg)
 }
 
 fn run(mut command: Command) -> Output {

@@ -1877,26 +1877,11 @@ async fn shutdown_answers_every_request_in_flight() {
 // The real binary
 // ---------------------------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_wasmcloud-provisioner");
-
-/// The binary with a clean environment: only the flags given here count.
+/// The binary with a clean environment (see `common::provisioner_command`): only the
+/// flags given here count.
 fn binary(url: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "NATS_URL",
-        "NATS_USER",
-        "NATS_PASSWORD",
-        "NATS_CREDS",
-        "NATS_NKEY",
-        "WASMCLOUD_JS_DOMAIN",
-        "WASMCLOUD_PROVISIONER_CONFIG",
-        "WASMCLOUD_PROVISIONER_REPLICAS",
-        "WASMCLOUD_PROVISIONER_STORAGE",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--server").arg(url).stdin(Stdio::null());
+    let mut cmd = common::provisioner_command();
+    cmd.arg("--server").arg(url);
     cmd
 }
 

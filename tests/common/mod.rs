@@ -1027,3 +1027,25 @@ pub async fn try_connect_with(
         .connect(addrs)
         .await
 }
+
+/// The provisioner binary with an environment of its own: no NATS, provisioner or log
+/// variables from the caller, and natscli's config directory pointed at `config_home`, so
+/// a context selected on the machine running the tests is never picked up.
+pub fn provisioner_command_with_config_home(config_home: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_wasmcloud-provisioner"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("NATS_") || k.starts_with("WASMCLOUD_") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c.env("XDG_CONFIG_HOME", config_home)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// [`provisioner_command_with_config_home`] with a config home that holds nothing.
+pub fn provisioner_command() -> std::process::Command {
+    provisioner_command_with_config_home(
+        &std::env::temp_dir().join("wasmcloud-provisioner-tests-no-config-home"),
+    )
+}

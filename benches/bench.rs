@@ -32,7 +32,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::service::ServiceExt;
@@ -426,18 +425,6 @@ fn provision_reply(message: &async_nats::Message) -> Result<Value, String> {
     serde_json::from_str(&body).map_err(|e| format!("reply is not JSON ({e}): {body}"))
 }
 
-/// Every resource's action in a reply.
-fn actions(reply: &Value) -> Vec<String> {
-    reply["resources"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|r| r["action"].as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// One provisioning request that must succeed with every resource in `want`.
 async fn provision(client: &async_nats::Client, subject: &str, body: Bytes, want: &[&str]) {
     let message = client
@@ -630,51 +617,8 @@ async fn rate(client: &async_nats::Client, subject: &'static str, body: Bytes) -
 // JetStream API calls as the server records them
 // ---------------------------------------------------------------------------
 
-/// Collects the API audit advisories (`$JS.EVENT.ADVISORY.API`) the server publishes for
-/// every JetStream API call in the account.
-struct ApiAudit {
-    subjects: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ApiAudit {
-    async fn start(client: &async_nats::Client) -> ApiAudit {
-        let mut subscription = client
-            .subscribe("$JS.EVENT.ADVISORY.API")
-            .await
-            .expect("subscribe to the API audit advisories");
-        client.flush().await.expect("flush");
-        let subjects = Arc::new(Mutex::new(Vec::new()));
-        let sink = subjects.clone();
-        let task = tokio::spawn(async move {
-            while let Some(message) = subscription.next().await {
-                let audit: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
-                let subject = audit["subject"].as_str().unwrap_or_default().to_string();
-                sink.lock().expect("audit lock").push(subject);
-            }
-        });
-        ApiAudit { subjects, task }
-    }
-
-    /// API subjects recorded so far, after giving in-flight advisories time to arrive.
-    async fn settled(&self) -> Vec<String> {
-        let mut last = usize::MAX;
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let now = self.subjects.lock().expect("audit lock").len();
-            if now == last {
-                return self.subjects.lock().expect("audit lock").clone();
-            }
-            last = now;
-        }
-    }
-}
-
-impl Drop for ApiAudit {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+use common::actions;
+use common::api_audit::ApiAudit;
 
 // ---------------------------------------------------------------------------
 // The run

@@ -23,6 +23,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use common::actions;
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Kind, Scope};
 use wasmcloud_provisioner::endpoints::{self, host};
@@ -275,17 +276,6 @@ async fn call_with(
         .and_then(|v| v.as_str().parse().ok());
     let body = serde_json::from_slice(&reply.payload).map_err(|e| e.to_string())?;
     Ok((code, body))
-}
-
-fn actions(body: &Value) -> Vec<String> {
-    body["resources"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .map(|r| r["action"].as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ use futures::StreamExt;
 use nkeys::KeyPair;
 use serde_json::{json, Value};
 
+use common::actions;
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::creds;
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
@@ -155,17 +156,6 @@ async fn next_event(events: &mut async_nats::Subscriber) -> Value {
         )
     );
     event
-}
-
-fn actions(body: &Value) -> Vec<String> {
-    body["resources"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .map(|r| r["action"].as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn schema(name: &str) -> jsonschema::Validator {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -200,56 +200,6 @@ fn streams(lattice: &str) -> Vec<String> {
         .collect()
 }
 
-/// The JetStream API calls the server records, in order.
-struct ApiAudit {
-    subjects: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ApiAudit {
-    async fn start(client: &async_nats::Client) -> ApiAudit {
-        let mut subscription = client
-            .subscribe("$JS.EVENT.ADVISORY.API")
-            .await
-            .expect("subscribe to the API audit");
-        client.flush().await.expect("flush");
-        let subjects = Arc::new(Mutex::new(Vec::new()));
-        let sink = subjects.clone();
-        let task = tokio::spawn(async move {
-            while let Some(m) = subscription.next().await {
-                let audit: Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-                let subject = audit["subject"].as_str().unwrap_or_default().to_string();
-                sink.lock().unwrap().push(subject);
-            }
-        });
-        ApiAudit { subjects, task }
-    }
-
-    /// Every call recorded before a marker call made now: the server publishes its audit
-    /// advisories in order, so once the marker's arrives, all earlier ones have.
-    async fn calls_so_far(&self, client: &async_nats::Client) -> Vec<String> {
-        let marker = format!("STREAM.INFO.audit-marker-{}", nuid::next());
-        js_api(client, format!("$JS.API.{marker}"), json!({})).await;
-        let deadline = Instant::now() + REPLY_TIMEOUT;
-        loop {
-            {
-                let subjects = self.subjects.lock().unwrap();
-                if let Some(at) = subjects.iter().position(|s| s.ends_with(&marker)) {
-                    return subjects[..at].to_vec();
-                }
-            }
-            assert!(Instant::now() < deadline, "the marker's audit never came");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for ApiAudit {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_deleted_out_of_band_is_recreated_on_the_next_request() {
     let server = NatsServer::start();
@@ -392,7 +342,7 @@ async fn warm_requests_make_no_jetstream_call_and_a_burst_creates_each_stream_on
     let server = NatsServer::start();
     let service = Service::start(&server.url()).await;
     let client = common::connect(&server.url()).await;
-    let audit = ApiAudit::start(&client).await;
+    let audit = common::api_audit::ApiAudit::start(&client).await;
 
     // A burst of concurrent requests for one new lattice: every one succeeds, and the
     // server saw each stream created once.

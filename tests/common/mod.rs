@@ -33,6 +33,7 @@
 #![allow(dead_code)]
 
 /// The provisioner service run in-process (`provisioner::spawn`).
+pub mod api_audit;
 pub mod provisioner;
 
 use std::collections::HashSet;
@@ -1048,4 +1049,16 @@ pub fn provisioner_command() -> std::process::Command {
     provisioner_command_with_config_home(
         &std::env::temp_dir().join("wasmcloud-provisioner-tests-no-config-home"),
     )
+}
+
+/// The `action` of every resource in a provisioning reply, in order.
+pub fn actions(body: &serde_json::Value) -> Vec<String> {
+    body["resources"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|r| r["action"].as_str().unwrap_or("?").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -51,5 +51,6 @@ pub mod provisioner;
 pub mod reconcile;
 pub mod report;
 pub mod request;
+pub mod runtime;
 pub mod service;
 pub mod settings;

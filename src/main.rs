@@ -12,12 +12,11 @@ use wasmcloud_provisioner::audit::{self, AuditPublisher, Instance, Origin};
 use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
 use wasmcloud_provisioner::creds::{self, AccountSigner};
 use wasmcloud_provisioner::jsapi::JetStreamApi;
-use wasmcloud_provisioner::metrics::Metrics;
 use wasmcloud_provisioner::permissions::{self, Format, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
-use wasmcloud_provisioner::service::{self, ServeOptions};
+use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::{report, request};
 
 /// Exit code: success, nothing (more) to do.
@@ -304,58 +303,15 @@ async fn serve(
     drain_timeout: u64,
     js_timeout: u64,
 ) -> Result<u8, String> {
-    let known = Arc::new(KnownStreams::default());
-    // `service::serve` watches the stream advisories that keep `known` honest.
-    let client = config::connect(&resolved, service::SERVICE_NAME, Some(known.clone())).await?;
-    let js = JetStreamApi::new(
-        client.clone(),
-        resolved.js_domain.clone(),
-        Duration::from_secs(js_timeout),
-    );
-    let instance = Instance::new(service::SERVICE_NAME);
-    let audit = AuditPublisher::start(client.clone(), instance, resolved.js_domain.clone());
-    let reconciler = Arc::new(
-        Reconciler::new(js, known, Duration::from_secs(cache_ttl)).with_listener(audit.listener()),
-    );
-    let settings = resolved.settings.clone();
-    let mut metadata = std::collections::HashMap::from([
-        (
-            "js_domain".to_string(),
-            resolved.js_domain.clone().unwrap_or_default(),
-        ),
-        ("replicas".to_string(), settings.all.replicas().to_string()),
-        ("subjects".to_string(), "wasmcloud.provision.>".to_string()),
-        ("instance_id".to_string(), audit.instance().id.clone()),
-        (
-            "audit_events".to_string(),
-            format!("{}.<action>", audit::EVENTS_PREFIX),
-        ),
-    ]);
-    if let Some(storage) = settings.all.storage {
-        metadata.insert("storage".to_string(), storage.as_str().to_string());
-    }
-    let provisioner = Arc::new(
-        Provisioner::new(reconciler, settings)
-            .with_policy(guard.policy)
-            .with_host_auth(guard.host_auth),
-    );
-    let options = ServeOptions {
+    let setup = ServiceSetup {
+        cache_ttl: Duration::from_secs(cache_ttl),
+        js_timeout: Duration::from_secs(js_timeout),
         drain_timeout: Duration::from_secs(drain_timeout),
-        metadata,
+        policy: guard.policy,
+        host_auth: guard.host_auth,
+        ..ServiceSetup::new(resolved)
     };
-    // Its own connection: drained at shutdown, so that no request on the wire is lost,
-    // while replies still go out on the JetStream connection above.
-    let service_client = config::connect(&resolved, service::SERVICE_NAME, None).await?;
-    service::serve(
-        service_client,
-        provisioner,
-        Arc::new(Metrics::default()),
-        options,
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| format!("the service failed: {e}"))?;
-    audit.close(Duration::from_secs(5)).await;
+    setup.connect().await?.serve(shutdown_signal()).await?;
     Ok(EXIT_OK)
 }
 

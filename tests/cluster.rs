@@ -22,11 +22,9 @@ use tokio::sync::oneshot;
 use common::{ClusterOptions, NatsCluster, NatsServer};
 use wasmcloud_provisioner::catalog::{self, Desired};
 use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
-use wasmcloud_provisioner::jsapi::JetStreamApi;
-use wasmcloud_provisioner::metrics::Metrics;
-use wasmcloud_provisioner::provisioner::Provisioner;
-use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
-use wasmcloud_provisioner::service::{self, ServeOptions, SERVICE_NAME};
+use wasmcloud_provisioner::reconcile::KnownStreams;
+use wasmcloud_provisioner::runtime::ServiceSetup;
+use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::{Placement, Settings};
 
 /// `serve`'s default `--js-timeout`.
@@ -44,7 +42,7 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 // A provisioner in this process
 // ---------------------------------------------------------------------------
 
-/// One provisioner, wired exactly as `wasmcloud-provisioner serve` wires it.
+/// One provisioner, assembled by `runtime::ServiceSetup` as `wasmcloud-provisioner serve` is.
 struct Instance {
     known: Arc<KnownStreams>,
     stop: Option<oneshot::Sender<()>>,
@@ -65,33 +63,19 @@ impl Instance {
             None,
         )
         .expect("resolve the connection");
-        resolved.settings = settings.clone();
-        let known = Arc::new(KnownStreams::default());
-        // The library's connect: it forgets the cache on every reconnect.
-        let client = config::connect(&resolved, SERVICE_NAME, Some(known.clone()))
-            .await
-            .expect("the provisioner connects");
-        let js = JetStreamApi::new(client.clone(), None, JS_TIMEOUT);
-        let reconciler = Arc::new(Reconciler::new(js, known.clone(), Duration::from_secs(30)));
-        let provisioner = Arc::new(Provisioner::new(reconciler, settings));
-        // The service drains its own connection at shutdown, as `main.rs serve` runs it.
-        let service_client = config::connect(&resolved, SERVICE_NAME, None)
-            .await
-            .expect("the service connects");
+        resolved.settings = settings;
+        let service = ServiceSetup {
+            js_timeout: JS_TIMEOUT,
+            ..ServiceSetup::new(resolved)
+        }
+        .connect()
+        .await
+        .expect("the provisioner connects");
+        let known = service.known.clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            service::serve(
-                service_client,
-                provisioner,
-                Arc::new(Metrics::default()),
-                ServeOptions::default(),
-                async {
-                    let _ = stopped.await;
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())
-        });
+        let task = tokio::spawn(service.serve(async {
+            let _ = stopped.await;
+        }));
         Instance {
             known,
             stop: Some(stop),

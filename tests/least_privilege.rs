@@ -14,7 +14,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream, Context};
@@ -26,15 +25,12 @@ use tokio::sync::oneshot;
 use common::actions;
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Kind, Scope};
+use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
 use wasmcloud_provisioner::endpoints::{self, host};
-use wasmcloud_provisioner::jsapi::JetStreamApi;
-use wasmcloud_provisioner::metrics::Metrics;
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, LatticePolicy};
-use wasmcloud_provisioner::provisioner::Provisioner;
-use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
-use wasmcloud_provisioner::service::{self, ServeOptions, SERVICE_NAME};
-use wasmcloud_provisioner::settings::Settings;
+use wasmcloud_provisioner::runtime::ServiceSetup;
+use wasmcloud_provisioner::service::SERVICE_NAME;
 
 const PASSWORD: &str = "least-privilege";
 const ACCOUNT: &str = "WASMCLOUD";
@@ -172,7 +168,7 @@ async fn connect_as(url: &str, user: &str) -> async_nats::Client {
 /// The service in-process, as `serve` wires it, connected as the `provisioner` user.
 struct Service {
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), async_nats::Error>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
 }
 
 struct Guard {
@@ -193,26 +189,36 @@ impl Default for Guard {
 
 impl Service {
     async fn start(bed: &Bed, guard: Guard) -> Service {
-        let client = bed.user("provisioner").await;
-        // A long cache lifetime: only the advisories can make the service look again.
-        let known = Arc::new(KnownStreams::default());
-        let js = JetStreamApi::new(client.clone(), bed.domain.clone(), guard.js_timeout);
-        let reconciler = Arc::new(Reconciler::new(js, known, Duration::from_secs(600)));
-        let provisioner = Provisioner::new(reconciler, Settings::default())
-            .with_policy(guard.policy)
-            .with_host_auth(guard.host_auth);
-        // The service drains its own connection at shutdown, as `main.rs serve` runs it.
-        let service_client = bed.user("provisioner").await;
+        // Assembled as `serve` is, connected as the `provisioner` user (its template).
+        let connect = ConnectArgs {
+            server: Some(bed.server.url()),
+            user: Some("provisioner".into()),
+            password: Some(PASSWORD.into()),
+            js_domain: bed.domain.clone(),
+            ..Default::default()
+        };
+        let resolved = config::combine(
+            &connect,
+            &SettingsArgs::default(),
+            FileConfig::default(),
+            None,
+        )
+        .expect("resolve the connection");
+        let service = ServiceSetup {
+            // A long cache lifetime: only the advisories can make the service look again.
+            cache_ttl: Duration::from_secs(600),
+            js_timeout: guard.js_timeout,
+            policy: guard.policy,
+            host_auth: guard.host_auth,
+            ..ServiceSetup::new(resolved)
+        }
+        .connect()
+        .await
+        .expect("the provisioner connects with its user");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(service::serve(
-            service_client,
-            Arc::new(provisioner),
-            Arc::new(Metrics::default()),
-            ServeOptions::default(),
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let task = tokio::spawn(service.serve(async move {
+            let _ = rx.await;
+        }));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let info = bed

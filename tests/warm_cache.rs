@@ -26,7 +26,8 @@ use wasmcloud_provisioner::jsapi::JetStreamApi;
 use wasmcloud_provisioner::metrics::Metrics;
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
-use wasmcloud_provisioner::service::{self, ServeOptions, SERVICE_NAME};
+use wasmcloud_provisioner::runtime::ServiceSetup;
+use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::Settings;
 
 /// Far above any reply's time: hitting it is a failure, not a slow success.
@@ -53,30 +54,17 @@ impl Service {
             None,
         )
         .expect("resolve the connection");
-        let known = Arc::new(KnownStreams::default());
-        let client = config::connect(&resolved, SERVICE_NAME, Some(known.clone()))
+        // serve's defaults (--cache-ttl 30 s): every re-check below is caused by an advisory.
+        let service = ServiceSetup::new(resolved)
+            .connect()
             .await
             .expect("the provisioner connects");
-        let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
-        // serve's default --cache-ttl: every re-check below is caused by an advisory.
-        let reconciler = Arc::new(Reconciler::new(js, known, Duration::from_secs(30)));
-        let provisioner = Arc::new(Provisioner::new(reconciler, Settings::default()));
-        let metrics = Arc::new(Metrics::default());
-        // The service drains its own connection at shutdown, as `main.rs serve` runs it.
-        let service_client = config::connect(&resolved, SERVICE_NAME, None)
-            .await
-            .expect("the service connects");
+        let metrics = service.metrics.clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = service::serve(
-            service_client,
-            provisioner,
-            metrics.clone(),
-            ServeOptions::default(),
-            async {
-                let _ = stopped.await;
-            },
-        );
-        let task = tokio::spawn(async move { serve.await.map_err(|e| e.to_string()) });
+        let task = tokio::spawn(service.serve(async {
+            let _ = stopped.await;
+        }));
+        let client = common::connect(url).await;
         let service = Service {
             metrics,
             stop: Some(stop),

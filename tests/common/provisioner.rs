@@ -1,6 +1,5 @@
-//! The provisioner service run in-process, wired exactly as `main.rs serve` wires it:
-//! a client with the advisories watch, `JetStreamApi` + `KnownStreams` + `Reconciler` +
-//! `Provisioner`, and `service::serve` in a tokio task with a shutdown trigger.
+//! The provisioner service run in-process through `runtime::ServiceSetup`, the same
+//! assembly `main.rs serve` uses, in a tokio task with a shutdown trigger.
 //!
 //! ```ignore
 //! let server = common::NatsServer::start();
@@ -9,7 +8,6 @@
 //! service.shutdown().await.expect("serve() returns Ok");
 //! ```
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,12 +15,12 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
-use wasmcloud_provisioner::jsapi::JetStreamApi;
 use wasmcloud_provisioner::metrics::Metrics;
-use wasmcloud_provisioner::provisioner::Provisioner;
-use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
-use wasmcloud_provisioner::service::{self, ServeOptions, SERVICE_NAME};
+use wasmcloud_provisioner::reconcile::KnownStreams;
+use wasmcloud_provisioner::runtime::ServiceSetup;
+use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::Settings;
 
 /// How an in-process service is set up; `Default` matches `serve`'s defaults.
@@ -49,8 +47,6 @@ impl Default for Options {
 
 /// A running service. Dropping it triggers shutdown without waiting.
 pub struct RunningService {
-    /// The service's own connection.
-    pub client: async_nats::Client,
     pub metrics: Arc<Metrics>,
     pub known: Arc<KnownStreams>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -74,63 +70,39 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
     let observer = super::connect(url).await;
     let before = ready_instances(&observer).await;
 
-    let known = Arc::new(KnownStreams::default());
-    let forget = known.clone();
-    let client = super::connect_with(
-        url,
-        async_nats::ConnectOptions::new()
-            .name("wasmcloud-provisioner-test")
-            // As `config::connect` does for `serve`: advisories sent while disconnected are
-            // lost, so a reconnect forgets what was seen.
-            .event_callback(move |event| {
-                let forget = forget.clone();
-                async move {
-                    if matches!(event, async_nats::Event::Connected) {
-                        forget.forget_all();
-                    }
-                }
-            }),
-    )
-    .await;
-    let js = JetStreamApi::new(
-        client.clone(),
-        options.js_domain.clone(),
-        options.js_timeout,
-    );
-    let reconciler = Arc::new(Reconciler::new(js, known.clone(), options.cache_ttl));
-    let metadata = HashMap::from([
-        (
-            "js_domain".to_string(),
-            options.js_domain.clone().unwrap_or_default(),
-        ),
-        (
-            "replicas".to_string(),
-            options.settings.all.replicas().to_string(),
-        ),
-        ("subjects".to_string(), "wasmcloud.provision.>".to_string()),
-    ]);
-    let provisioner = Arc::new(Provisioner::new(reconciler, options.settings.clone()));
-    let metrics = Arc::new(Metrics::default());
-    let serve_options = ServeOptions {
-        drain_timeout: options.drain_timeout,
-        metadata,
+    // Flags only: no config file, no natscli context from this machine.
+    let connect = ConnectArgs {
+        server: Some(url.to_string()),
+        js_domain: options.js_domain.clone(),
+        ..Default::default()
     };
+    let mut resolved = config::combine(
+        &connect,
+        &SettingsArgs::default(),
+        FileConfig::default(),
+        None,
+    )
+    .expect("resolve the connection");
+    resolved.settings = options.settings.clone();
+    let service = ServiceSetup {
+        cache_ttl: options.cache_ttl,
+        js_timeout: options.js_timeout,
+        drain_timeout: options.drain_timeout,
+        ..ServiceSetup::new(resolved)
+    }
+    .connect()
+    .await
+    .expect("the in-process provisioner connects");
+    let metrics = service.metrics.clone();
+    let known = service.known.clone();
     let (tx, rx) = oneshot::channel::<()>();
-    // The service drains its own connection at shutdown, as `main.rs serve` runs it.
-    let service_client = super::connect(url).await;
-    let task = tokio::spawn(service::serve(
-        service_client,
-        provisioner,
-        metrics.clone(),
-        serve_options,
-        async move {
-            // A dropped sender also means "stop".
-            let _ = rx.await;
-        },
-    ));
+    let task = tokio::spawn(service.serve(async move {
+        // A dropped sender also means "stop".
+        let _ = rx.await;
+    }));
     let task = tokio::spawn(async move {
         match task.await {
-            Ok(result) => result.map_err(|e| e.to_string()),
+            Ok(result) => result,
             Err(e) => Err(format!("serve() panicked or was cancelled: {e}")),
         }
     });
@@ -150,7 +122,6 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     RunningService {
-        client,
         metrics,
         known,
         shutdown: Some(tx),

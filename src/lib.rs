@@ -19,7 +19,10 @@
 //!                     reconcile.rs: observe (STREAM.INFO) → PlanItem → apply
 //!                        │   warm cache (KnownStreams) + single-flight creates
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
-//!   service.rs: micro registration, a task per request, graceful drain, ADR-32 errors
+//!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
+//!               the tests both start the service through it
+//!   service.rs: micro registration, a task per request, drain of its own connection,
+//!               ADR-32 errors
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth

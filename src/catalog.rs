@@ -146,7 +146,7 @@ pub struct Row {
 }
 
 /// The catalog. Order matters only in that a sourcing stream comes after its sources;
-/// [`Row::depends_on`] makes that explicit for the executor.
+/// [`Desired::depends_on`] makes that explicit for the executor.
 pub static CATALOG: &[Row] = &[
     Row {
         key: "latticedata",

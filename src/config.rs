@@ -55,7 +55,7 @@ pub struct ConnectArgs {
     /// Client private key (PEM) (with --tls-cert)
     #[arg(long, env = "NATS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
-    /// JetStream domain of the resources ($JS.<domain>.API)
+    /// JetStream domain of the resources (API prefix `$JS.<domain>.API`)
     #[arg(long, env = "WASMCLOUD_JS_DOMAIN", global = true)]
     pub js_domain: Option<String>,
     /// TOML config file (see examples/provisioner.toml)

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use common::{ClusterOptions, NatsCluster, NatsServer};
 use wasmcloud_provisioner::catalog::{self, Desired};
-use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
+use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::reconcile::KnownStreams;
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
@@ -56,13 +56,7 @@ impl Instance {
             server: Some(servers.to_string()),
             ..Default::default()
         };
-        let mut resolved = config::combine(
-            &connect,
-            &SettingsArgs::default(),
-            FileConfig::default(),
-            None,
-        )
-        .expect("resolve the connection");
+        let mut resolved = common::resolved(&connect);
         resolved.settings = settings;
         let service = ServiceSetup {
             js_timeout: JS_TIMEOUT,

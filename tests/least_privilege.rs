@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use common::actions;
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Kind, Scope};
-use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
+use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::endpoints::{self, host};
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, LatticePolicy};
@@ -197,13 +197,7 @@ impl Service {
             js_domain: bed.domain.clone(),
             ..Default::default()
         };
-        let resolved = config::combine(
-            &connect,
-            &SettingsArgs::default(),
-            FileConfig::default(),
-            None,
-        )
-        .expect("resolve the connection");
+        let resolved = common::resolved(&connect);
         let service = ServiceSetup {
             // A long cache lifetime: only the advisories can make the service look again.
             cache_ttl: Duration::from_secs(600),

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use common::NatsServer;
 use wasmcloud_provisioner::catalog;
-use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
+use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::jsapi::JetStreamApi;
 use wasmcloud_provisioner::metrics::Metrics;
@@ -47,13 +47,7 @@ impl Service {
             server: Some(url.to_string()),
             ..Default::default()
         };
-        let resolved = config::combine(
-            &connect,
-            &SettingsArgs::default(),
-            FileConfig::default(),
-            None,
-        )
-        .expect("resolve the connection");
+        let resolved = common::resolved(&connect);
         // serve's defaults (--cache-ttl 30 s): every re-check below is caused by an advisory.
         let service = ServiceSetup::new(resolved)
             .connect()

@@ -1062,3 +1062,17 @@ pub fn actions(body: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A connection resolved from these flags only: no config file, no natscli context of the
+/// machine running the tests.
+pub fn resolved(
+    connect: &wasmcloud_provisioner::config::ConnectArgs,
+) -> wasmcloud_provisioner::config::Resolved {
+    wasmcloud_provisioner::config::combine(
+        connect,
+        &wasmcloud_provisioner::config::SettingsArgs::default(),
+        wasmcloud_provisioner::config::FileConfig::default(),
+        None,
+    )
+    .expect("resolve the connection")
+}

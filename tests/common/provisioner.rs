@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use wasmcloud_provisioner::config::{self, ConnectArgs, FileConfig, SettingsArgs};
+use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::metrics::Metrics;
 use wasmcloud_provisioner::reconcile::KnownStreams;
@@ -76,13 +76,7 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
         js_domain: options.js_domain.clone(),
         ..Default::default()
     };
-    let mut resolved = config::combine(
-        &connect,
-        &SettingsArgs::default(),
-        FileConfig::default(),
-        None,
-    )
-    .expect("resolve the connection");
+    let mut resolved = super::resolved(&connect);
     resolved.settings = options.settings.clone();
     let service = ServiceSetup {
         cache_ttl: options.cache_ttl,

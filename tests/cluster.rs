@@ -519,6 +519,11 @@ async fn r1_to_r3_upgrade_keeps_10000_keys_history_and_every_other_setting() {
 
     let instance = Instance::start(&cluster.client_url_all(), r3()).await;
     wait_discoverable(&client, 1).await;
+    let mut updated_events = client
+        .subscribe("wasmcloud.provision.events.updated")
+        .await
+        .expect("subscribe to the audit events");
+    client.flush().await.expect("flush");
     let reply = lattice(&client, json!({ "lattice": "big" })).await;
     assert_eq!(reply.code, 200, "{reply:?}");
     let upgraded = &reply.resources()["KV_LATTICEDATA_big"];
@@ -526,6 +531,26 @@ async fn r1_to_r3_upgrade_keeps_10000_keys_history_and_every_other_setting() {
     assert_eq!(upgraded["previous_replicas"], 1, "{upgraded}");
     assert_eq!(upgraded["replicas"], 3, "{upgraded}");
     assert_eq!(reply.resources()["KV_CONFIGDATA_big"]["action"], "created");
+
+    // The raise is on the audit trail, with the replicas before and after and the request
+    // that caused it.
+    let event = tokio::time::timeout(REPLY_TIMEOUT, updated_events.next())
+        .await
+        .expect("an `updated` audit event arrives")
+        .expect("audit subscription open");
+    let event: Value = serde_json::from_slice(&event.payload).expect("audit event is JSON");
+    assert_eq!(event["action"], "updated", "{event}");
+    assert_eq!(event["resource"]["stream"], "KV_LATTICEDATA_big", "{event}");
+    assert_eq!(event["before"]["replicas"], 1, "{event}");
+    assert_eq!(event["after"]["replicas"], 3, "{event}");
+    // Only the replicas changed: the bucket keeps its history and size limit.
+    for field in ["max_msgs_per_subject", "max_bytes", "subjects", "storage"] {
+        assert_eq!(
+            event["after"][field], event["before"][field],
+            "{field}: {event}"
+        );
+    }
+    assert_eq!(event["requester"]["endpoint"], "lattice", "{event}");
 
     // The new replicas catch up in the background; wait until all are current.
     let after = eventually("all 3 replicas current", Duration::from_secs(60), || {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ProvisionError;
-use crate::reconcile::{Action, ResourceReport};
+use crate::reconcile::ResourceReport;
 
 /// Every key of `data.resources`: the [`Action`]s, and `failed` for a resource whose
 /// JetStream call failed.
@@ -118,13 +118,6 @@ impl Metrics {
                     *c.resources.entry(known).or_default() += 1;
                 }
             }
-        });
-    }
-
-    /// Counts an action outside a report (used by tests and by drift replies).
-    pub fn record_action(&self, endpoint: &str, action: Action) {
-        self.with(endpoint, |c| {
-            *c.resources.entry(action.as_str()).or_default() += 1
         });
     }
 

@@ -70,7 +70,10 @@ impl ServiceSetup {
                 resolved.js_domain.clone().unwrap_or_default(),
             ),
             ("replicas".to_string(), settings.all.replicas().to_string()),
-            ("subjects".to_string(), "wasmcloud.provision.>".to_string()),
+            (
+                "subjects".to_string(),
+                format!("{}.>", crate::endpoints::SUBJECT_PREFIX),
+            ),
             ("instance_id".to_string(), audit.instance().id.clone()),
             (
                 "audit_events".to_string(),

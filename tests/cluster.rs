@@ -19,7 +19,7 @@ use futures::{stream, FutureExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use common::{ClusterOptions, NatsCluster, NatsServer};
+use common::{eventually, ClusterOptions, NatsCluster, NatsServer};
 use wasmcloud_provisioner::catalog::{self, Desired};
 use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::reconcile::KnownStreams;
@@ -256,24 +256,6 @@ fn to_reply(message: async_nats::Message, took: Duration) -> Reply {
 
 async fn lattice(client: &async_nats::Client, body: Value) -> Reply {
     call(client, "wasmcloud.provision.lattice", body.to_string()).await
-}
-
-/// Retries `f` until it returns `Ok`, for at most `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f().await {
-            Ok(v) => return v,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("{what}: still not so after {timeout:?}: {e}"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -6,25 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use common::{ClusterOptions, NatsCluster, NatsServer, ServerOptions};
-
-/// Retries an async operation until it succeeds or `timeout` passes.
-async fn eventually<T, E: std::fmt::Debug, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f().await {
-            Ok(v) => return v,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{what}: still failing after {timeout:?}: {e:?}"),
-        }
-    }
-}
+use common::{eventually, ClusterOptions, NatsCluster, NatsServer, ServerOptions};
 
 async fn publish_acked(js: &jetstream::Context, subject: &str, payload: &'static str) -> u64 {
     eventually(

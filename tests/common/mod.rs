@@ -1076,3 +1076,21 @@ pub fn resolved(
     )
     .expect("resolve the connection")
 }
+
+/// Retries an async operation until it succeeds or `timeout` passes.
+pub async fn eventually<T, E: std::fmt::Debug, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{what}: still failing after {timeout:?}: {e:?}"),
+        }
+    }
+}

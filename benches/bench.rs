@@ -642,14 +642,24 @@ async fn run() -> Vec<Figure> {
         .prefix("provisioner-bench-")
         .tempdir()
         .expect("create a temp dir");
+    // BENCH_LOG_DIR keeps the processes' logs, e.g. to read the service's own per-request
+    // durations (`BENCH_RUST_LOG=info` logs every cold request with `duration_us`).
+    let log_dir = match std::env::var_os("BENCH_LOG_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).expect("create BENCH_LOG_DIR");
+            dir
+        }
+        None => logs.path().to_path_buf(),
+    };
     let mut figures = Vec::new();
 
     // ---- single server: warm, cold, burst, many lattices, memory ----
     let server = NatsServer::start();
     let url = server.url();
     let client = common::connect(&url).await;
-    let mut provisioner = start_provisioner(&url, &[], logs.path().join("provisioner.log"));
-    let mut echo = start_echo(&url, logs.path().join("echo.log"));
+    let mut provisioner = start_provisioner(&url, &[], log_dir.join("provisioner.log"));
+    let mut echo = start_echo(&url, log_dir.join("echo.log"));
     wait_for_service(&client, "wasmcloud-provisioner", &mut provisioner).await;
     wait_for_service(&client, ECHO_SERVICE, &mut echo).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -718,7 +728,7 @@ async fn run() -> Vec<Figure> {
     let mut provisioner = start_provisioner(
         &cluster.client_url_all(),
         &["--replicas", "3"],
-        logs.path().join("provisioner-r3.log"),
+        log_dir.join("provisioner-r3.log"),
     );
     wait_for_service(&client, "wasmcloud-provisioner", &mut provisioner).await;
     figures.push(cold_lattice_r3(&client).await);

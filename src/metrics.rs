@@ -93,6 +93,15 @@ impl Metrics {
     }
 
     /// Records an error reply.
+    /// A warm answer of `resources` resources, each `exists` (what
+    /// [`Metrics::record_reports`] counts for a warm reply).
+    pub fn record_warm(&self, endpoint: &str, resources: usize) {
+        self.with(endpoint, |c| {
+            *c.resources.entry("exists").or_default() += resources as u64;
+            c.warm += 1;
+        });
+    }
+
     pub fn record_error(&self, endpoint: &str, code: u16, message: &str) {
         self.with(endpoint, |c| {
             *c.errors.entry(code).or_default() += 1;

@@ -158,6 +158,12 @@ impl LatticePolicy {
         ))
     }
 
+    /// Whether the lattices pass [`LatticePolicy::admit`] without counting: there is no
+    /// cap, or this instance already knows each of them.
+    pub fn admits_known(&self, lattices: &[&str]) -> bool {
+        self.max_lattices.is_none() || lattices.iter().all(|l| self.is_known(l))
+    }
+
     /// Admits the lattices of an apply under the cap: lattices that exist pass, new ones
     /// pass while fewer than `max_lattices` exist, otherwise 429. Keep the admission until
     /// the lattices are created, then call [`LatticePolicy::record`].
@@ -169,7 +175,7 @@ impl LatticePolicy {
         let Some(max) = self.max_lattices else {
             return Ok(Admission { _serial: None });
         };
-        if lattices.iter().all(|l| self.is_known(l)) {
+        if self.admits_known(lattices) {
             return Ok(Admission { _serial: None });
         }
         let serial = self.admitting.lock().await;

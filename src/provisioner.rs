@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::catalog::{self, Desired, DesiredKey};
 use crate::error::ProvisionError;
 use crate::policy::{HostAuth, LatticePolicy};
-use crate::reconcile::{Reconciler, ResourceReport};
+use crate::reconcile::{Reconciler, ResourceReport, Warm};
 use crate::settings::Settings;
 
 /// Shared state of a running provisioner.
@@ -22,7 +22,7 @@ pub struct Provisioner {
 }
 
 /// What a request asks for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Lattice(String),
     Wadm { multitenant: bool },
@@ -83,6 +83,26 @@ impl Provisioner {
             Target::Lattice(l) => catalog::lattice_keys(l, &settings),
             Target::Wadm { multitenant } => catalog::wadm_keys(*multitenant, &settings),
         }
+    }
+
+    /// The reports of the targets' resources from this instance's knowledge alone, when
+    /// every one of them was seen in place and no lattice needs counting against
+    /// `--max-lattices`: no JetStream call. `None` sends the request to [`Provisioner::apply`].
+    /// A lattice that is not allowed is refused here as there (403).
+    pub fn warm(
+        &self,
+        targets: &[Target],
+        replicas: Option<usize>,
+    ) -> Result<Option<Warm>, ProvisionError> {
+        let lattices = self.allowed_lattices(targets)?;
+        if !self.policy.admits_known(&lattices) {
+            return Ok(None);
+        }
+        let keys = targets
+            .iter()
+            .flat_map(|t| self.desired_keys(t, replicas))
+            .collect();
+        Ok(self.reconciler.warm(keys).ok())
     }
 
     /// Ensures the targets' resources; drift is reported in the reports, not as an error.

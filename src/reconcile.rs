@@ -297,11 +297,15 @@ struct Verdict {
     replicas: u64,
     notes: Vec<Finding>,
     seen: Instant,
+    /// Unique per stored verdict: a [`WarmStamp`] names the verdicts it was made from.
+    version: u64,
 }
 
 #[derive(Default)]
 struct Verdicts {
     by_stream: HashMap<String, Verdict>,
+    /// The last [`Verdict::version`] handed out.
+    versions: u64,
     /// Bumped by every forget. A check that began before a forget may have seen the old
     /// stream, so it stores nothing (see [`KnownStreams::remember`]).
     generation: u64,
@@ -355,6 +359,8 @@ impl KnownStreams {
             return;
         }
         let d = &item.desired;
+        verdicts.versions += 1;
+        let version = verdicts.versions;
         verdicts.by_stream.insert(
             d.stream.clone(),
             Verdict {
@@ -363,6 +369,7 @@ impl KnownStreams {
                 replicas: info.replicas(),
                 notes: item.notes.clone(),
                 seen: Instant::now(),
+                version,
             },
         );
     }
@@ -405,6 +412,21 @@ impl KnownStreams {
     fn single_server(&self) -> bool {
         self.topology.load(Ordering::Relaxed) == TOPOLOGY_SINGLE
     }
+}
+
+/// A warm answer: the reports, and what they were made from.
+#[derive(Debug)]
+pub struct Warm {
+    pub reports: Vec<ResourceReport>,
+    pub stamp: WarmStamp,
+}
+
+/// Which verdicts a warm answer was made from (stream and verdict version), and when the
+/// first of them expires: see [`Reconciler::still_warm`].
+#[derive(Debug, Clone)]
+pub struct WarmStamp {
+    verdicts: Vec<(String, u64)>,
+    until: Instant,
 }
 
 type EnsureResult = Result<ResourceReport, ProvisionError>;
@@ -459,24 +481,51 @@ impl Reconciler {
 
     /// The warm path: every resource answered from verdicts, without JetStream and
     /// without building a config; or the keys back when one of them needs a check.
-    pub fn warm(&self, keys: Vec<DesiredKey>) -> Result<Vec<ResourceReport>, Vec<DesiredKey>> {
+    pub fn warm(&self, keys: Vec<DesiredKey>) -> Result<Warm, Vec<DesiredKey>> {
         let verdicts = self.known.lock();
-        let found: Option<Vec<(u64, Vec<Finding>)>> = keys
+        let mut until: Option<Instant> = None;
+        let found: Option<Vec<(u64, Vec<Finding>, u64)>> = keys
             .iter()
             .map(|k| {
-                KnownStreams::fresh(&verdicts, k, self.cache_ttl)
-                    .map(|v| (v.replicas, v.notes.clone()))
+                KnownStreams::fresh(&verdicts, k, self.cache_ttl).map(|v| {
+                    let expires = v.seen + self.cache_ttl;
+                    until = Some(until.map_or(expires, |u| u.min(expires)));
+                    (v.replicas, v.notes.clone(), v.version)
+                })
             })
             .collect();
         drop(verdicts);
-        match found {
-            Some(found) => Ok(keys
-                .into_iter()
-                .zip(found)
-                .map(|(key, (replicas, notes))| ResourceReport::warm(key, replicas, notes))
-                .collect()),
-            None => Err(keys),
+        let (Some(found), Some(until)) = (found, until) else {
+            return Err(keys);
+        };
+        let mut stamp = WarmStamp {
+            verdicts: Vec::with_capacity(keys.len()),
+            until,
+        };
+        let reports = keys
+            .into_iter()
+            .zip(found)
+            .map(|(key, (replicas, notes, version))| {
+                stamp.verdicts.push((key.stream.clone(), version));
+                ResourceReport::warm(key, replicas, notes)
+            })
+            .collect();
+        Ok(Warm { reports, stamp })
+    }
+
+    /// Whether a warm answer still holds: each verdict it was made from is still the one
+    /// stored (none was forgotten or replaced since) and none has expired.
+    pub fn still_warm(&self, stamp: &WarmStamp) -> bool {
+        if Instant::now() >= stamp.until {
+            return false;
         }
+        let verdicts = self.known.lock();
+        stamp.verdicts.iter().all(|(stream, version)| {
+            verdicts
+                .by_stream
+                .get(stream)
+                .is_some_and(|v| v.version == *version)
+        })
     }
 
     /// [`Reconciler::warm`], else [`Reconciler::apply`].
@@ -485,7 +534,7 @@ impl Reconciler {
         keys: Vec<DesiredKey>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         match self.warm(keys) {
-            Ok(reports) => Ok(reports),
+            Ok(warm) => Ok(warm.reports),
             // Boxed: the cold path's state is large, and every request's task would
             // otherwise carry (and move) it.
             Err(keys) => {

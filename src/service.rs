@@ -28,7 +28,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::advisories;
 use crate::audit::{self, Origin};
-use crate::endpoints::{self, EndpointSpec, ENDPOINTS};
+use crate::endpoints::{self, EndpointSpec, NotWarm, Prepared, Reply, WarmReplies, ENDPOINTS};
 use crate::error::ProvisionError;
 use crate::metrics::Metrics;
 use crate::provisioner::Provisioner;
@@ -107,11 +107,15 @@ pub async fn serve(
         draining: AtomicBool::new(false),
         fallback: js_client.clone(),
     });
+    let shared = Arc::new(Shared {
+        provisioner: provisioner.clone(),
+        metrics: metrics.clone(),
+        route: route.clone(),
+        warm_replies: WarmReplies::default(),
+    });
     let tracker = TaskTracker::new();
     let spawn = |spec: &'static EndpointSpec, request: Request| {
-        let provisioner = provisioner.clone();
-        let metrics = metrics.clone();
-        tracker.spawn(handle(provisioner, metrics, route.clone(), spec, request));
+        tracker.spawn(handle(shared.clone(), spec, request));
     };
 
     tokio::pin!(shutdown);
@@ -180,49 +184,110 @@ pub async fn serve(
     Ok(())
 }
 
-/// Handles one request in its own task: one span with subject, lattice, outcome and
-/// duration.
-async fn handle(
+/// What every request's task shares.
+struct Shared {
     provisioner: Arc<Provisioner>,
     metrics: Arc<Metrics>,
     route: Arc<ReplyRoute>,
+    warm_replies: WarmReplies,
+}
+
+/// How far a request got without a span (see [`handle`]).
+enum Stage {
+    Received,
+    Prepared(Prepared),
+    Answered(Result<Reply, ProvisionError>),
+}
+
+/// Handles one request in its own task.
+///
+/// The bulk of a fleet's start is warm `lattice` (or `wadm`) requests, which change
+/// nothing and are not logged unless at debug: those are answered here without a span,
+/// from [`WarmReplies`]. Everything else runs in [`answer_in_span`]: one span with
+/// subject, lattice, outcome and duration, boxed so that only those requests pay for its
+/// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
+/// a second they show in a profile).
+async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Request) {
+    let mut stage = Stage::Received;
+    if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
+        let message = &request.message;
+        let prepared = endpoints::prepare(
+            &shared.provisioner,
+            spec,
+            &message.subject,
+            message.headers.as_ref(),
+            &message.payload,
+        );
+        let answer = prepared.map(|p| shared.warm_replies.answer(&shared.provisioner, p));
+        stage = match answer {
+            Ok(Ok(warm)) => {
+                shared.metrics.record_warm(spec.name, warm.resources);
+                let sent = shared.route.send(&request, HeaderMap::new(), warm.body);
+                if let Err(e) = sent.await {
+                    debug!("no reply sent: {e}");
+                }
+                return;
+            }
+            Ok(Err(NotWarm::Cold(cold))) => Stage::Prepared(cold),
+            Ok(Err(NotWarm::Refused(refused))) | Err(refused) => Stage::Answered(Err(refused)),
+        };
+    }
+    // Boxed: only requests that are not warm (or are logged) pay for the room.
+    Box::pin(answer_in_span(shared, spec, request, stage)).await
+}
+
+/// The rest of a request, in its span: prepare (unless done), the warm answer or the
+/// cold path, the reply, and the log line.
+async fn answer_in_span(
+    shared: Arc<Shared>,
     spec: &'static EndpointSpec,
     request: Request,
+    stage: Stage,
 ) {
     let started = Instant::now();
-    let subject = request.message.subject.to_string();
     let span = tracing::info_span!(
         "request",
         endpoint = spec.name,
-        subject = %subject,
+        subject = %request.message.subject,
         lattice = tracing::field::Empty,
         outcome = tracing::field::Empty,
         duration_us = tracing::field::Empty,
     );
     async move {
+        let provisioner = &shared.provisioner;
+        let metrics = &shared.metrics;
         // With `answered` below, lets a log reader check that every request taken was
         // answered (the SIGTERM test does).
         debug!("received");
-        // Changes made for this request name it in their audit events.
-        let origin = Origin::request(spec.name, &subject, request.message.headers.as_ref());
-        // Boxed: a task's size is that of its largest state, and the handlers' states
-        // (the cold paths above all) would be moved around with every request.
-        let result = Box::pin(audit::with_origin(
-            origin,
-            endpoints::dispatch(
-                &provisioner,
+        let message = &request.message;
+        // Either the answer, or work for the cold path.
+        let next = match stage {
+            Stage::Answered(answer) => Err(answer),
+            Stage::Prepared(cold) => Ok(cold),
+            Stage::Received => match endpoints::prepare(
+                provisioner,
                 spec,
-                &subject,
-                request.message.headers.as_ref(),
-                &request.message.payload,
-            ),
-        ))
-        .await;
+                &message.subject,
+                message.headers.as_ref(),
+                &message.payload,
+            ) {
+                Err(refused) => Err(Err(refused)),
+                Ok(prepared) => prepared.try_warm(provisioner).map_or_else(Ok, Err),
+            },
+        };
+        let result = match next {
+            Err(answer) => answer,
+            Ok(cold) => {
+                // Changes made for this request name it in their audit events.
+                let origin = Origin::request(spec.name, &message.subject, message.headers.as_ref());
+                Box::pin(audit::with_origin(origin, cold.run(provisioner))).await
+            }
+        };
         let span = tracing::Span::current();
         // A warm answer is not logged unless at debug: then nobody reads the span's
         // fields, and recording them would be most of the cost of answering.
         let (mut warm, mut quiet) = (false, false);
-        let sent = match result {
+        let (headers, body) = match result {
             Ok(reply) => {
                 warm = !reply.reports.is_empty() && reply.reports.iter().all(|r| r.warm);
                 quiet = warm && !tracing::enabled!(tracing::Level::DEBUG);
@@ -234,8 +299,7 @@ async fn handle(
                     span.record("outcome", outcome.as_str());
                 }
                 metrics.record_reports(spec.name, &reply.reports);
-                let body = reply.to_json();
-                route.send(&request, HeaderMap::new(), body.into()).await
+                (HeaderMap::new(), reply.to_json().into())
             }
             Err(error) => {
                 span.record("outcome", format!("error {}", error.code()).as_str());
@@ -248,11 +312,11 @@ async fn handle(
                 } else {
                     debug!(code = error.code(), "{}", error.message);
                 }
-                route
-                    .send(&request, error_headers(&error), error_body(&error))
-                    .await
+                (error_headers(&error), error_body(&error))
             }
         };
+        // One send for both outcomes: each `.await` of a send future takes its own room.
+        let sent = shared.route.send(&request, headers, body).await;
         if !quiet {
             span.record("duration_us", started.elapsed().as_micros() as u64);
         }

@@ -416,3 +416,88 @@ async fn without_advisories_a_verdict_expires_after_the_cache_ttl() {
     let again = provisioner.apply(&target, None).await.expect("apply");
     assert_eq!(action(&again), ("created", false));
 }
+
+/// The service's quick path keeps a warm reply's bytes and sends them again while every
+/// verdict behind them holds: a verdict forgotten (advisory), replaced (the stream checked
+/// again against other settings) or expired makes the next request check JetStream.
+#[tokio::test]
+async fn a_kept_warm_reply_holds_only_while_its_verdicts_do() {
+    use wasmcloud_provisioner::endpoints::{self, NotWarm, WarmAnswer, WarmReplies};
+
+    let server = NatsServer::start();
+    let client = common::connect(&server.url()).await;
+    let ttl = Duration::from_secs(3);
+    let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
+    let known = Arc::new(KnownStreams::default());
+    let reconciler = Arc::new(Reconciler::new(js, known.clone(), ttl));
+    let provisioner = Provisioner::new(reconciler, Settings::default());
+    let spec = &endpoints::lattice::SPEC;
+    let replies = WarmReplies::new(2);
+    let answer = |body: &str| {
+        let prepared = endpoints::prepare(&provisioner, spec, spec.subject, None, body.as_bytes())
+            .expect("a valid request");
+        replies.answer(&provisioner, prepared)
+    };
+    // Answers warm, or carries the request out (as the service's cold path does) and
+    // returns `None`.
+    let ask = |body: &'static str| async {
+        match answer(body) {
+            Ok(warm) => Some(warm),
+            Err(NotWarm::Cold(cold)) => {
+                cold.run(&provisioner)
+                    .await
+                    .expect("the cold path succeeds");
+                None
+            }
+            Err(NotWarm::Refused(e)) => panic!("refused: {e}"),
+        }
+    };
+    let kept = |a: &Option<WarmAnswer>| a.as_ref().map(|a| a.kept);
+
+    // New: cold. Then made warm once, then kept.
+    assert_eq!(kept(&ask("memo").await), None);
+    let made = ask("memo").await;
+    assert_eq!(kept(&made), Some(false));
+    let again = ask("memo").await;
+    assert_eq!(kept(&again), Some(true));
+    assert_eq!(
+        again.as_ref().map(|a| &a.body),
+        made.as_ref().map(|a| &a.body)
+    );
+    assert_eq!(again.as_ref().map(|a| a.resources), Some(2));
+    let body: Value = serde_json::from_slice(&made.unwrap().body).expect("JSON");
+    assert_eq!(body["lattice"], "memo");
+    assert!(
+        body["resources"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["action"] == "exists")),
+        "{body}"
+    );
+
+    // Forgotten (as a deletion advisory does): checked again.
+    let latticedata = streams("memo")[0].clone();
+    known.forget(&latticedata);
+    assert_eq!(kept(&ask("memo").await), None);
+    assert_eq!(kept(&ask("memo").await), Some(false));
+    assert_eq!(kept(&ask("memo").await), Some(true));
+
+    // Replaced: a request with other settings checks the same streams again and stores
+    // new verdicts; what was kept for the default settings no longer holds.
+    assert_eq!(
+        kept(&ask(r#"{"lattice": "memo", "replicas": 1}"#).await),
+        None
+    );
+    assert_ne!(kept(&ask("memo").await), Some(true));
+
+    // Bounded: a third work starts the map over (max 2 here).
+    assert_eq!(kept(&ask("memo2").await), None);
+    assert_eq!(kept(&ask("memo2").await), Some(false));
+    assert_eq!(kept(&ask("memo3").await), None);
+    assert_eq!(kept(&ask("memo3").await), Some(false));
+    assert!(replies.len() <= 2, "{} kept", replies.len());
+
+    // Expired with the verdicts (cache TTL): checked again.
+    assert_eq!(kept(&ask("memo3").await), Some(true));
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(kept(&ask("memo3").await), None);
+}

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tracing::info;
 
-use super::{provision_reply, EndpointSpec, Handler, Reply};
+use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::catalog::App;
 use crate::error::{ErrorKind, ProvisionError};
 use crate::permissions;
@@ -47,6 +47,7 @@ pub const SPEC: EndpointSpec = EndpointSpec {
     description: "A host's bootstrap: validates host_id, ensures the lattice's buckets and replies what to bind",
     request_schema: "schemas/host_request.json",
     response_schema: "schemas/host_response.json",
+    quiet_when_warm: false,
 };
 
 pub const SCOPED_SPEC: EndpointSpec = EndpointSpec {
@@ -56,6 +57,7 @@ pub const SCOPED_SPEC: EndpointSpec = EndpointSpec {
     description: "Like host, with the lattice name as the subject's last token (for per-tenant subject permissions)",
     request_schema: "schemas/host_request.json",
     response_schema: "schemas/host_response.json",
+    quiet_when_warm: false,
 };
 
 /// Header carrying the host's signature of the request body (base64url, no padding).
@@ -194,25 +196,25 @@ pub fn authenticate(
     Ok(true)
 }
 
-pub async fn handle(
+pub fn prepare(
     provisioner: &Provisioner,
     headers: Option<&HeaderMap>,
     body: &[u8],
-) -> Result<Reply, ProvisionError> {
+) -> Result<Prepared, ProvisionError> {
     let request: HostRequest = request::parse_host_json(body)?;
     let lattice = request
         .lattice
         .clone()
         .unwrap_or_else(|| DEFAULT_LATTICE.to_string());
-    apply(provisioner, request, lattice, false, headers, body).await
+    prepared(provisioner, request, lattice, false, headers, body)
 }
 
-pub async fn handle_scoped(
+pub fn prepare_scoped(
     provisioner: &Provisioner,
     subject: &str,
     headers: Option<&HeaderMap>,
     body: &[u8],
-) -> Result<Reply, ProvisionError> {
+) -> Result<Prepared, ProvisionError> {
     let lattice = subject.rsplit('.').next().unwrap_or_default().to_string();
     request::validate_lattice(&lattice)?;
     let request: HostRequest = request::parse_host_json(body)?;
@@ -225,17 +227,18 @@ pub async fn handle_scoped(
             )));
         }
     }
-    apply(provisioner, request, lattice, true, headers, body).await
+    prepared(provisioner, request, lattice, true, headers, body)
 }
 
-async fn apply(
+/// Checks the host's identity and signature; the buckets it binds go into the reply.
+fn prepared(
     provisioner: &Provisioner,
     request: HostRequest,
     lattice: String,
     scoped: bool,
     headers: Option<&HeaderMap>,
     body: &[u8],
-) -> Result<Reply, ProvisionError> {
+) -> Result<Prepared, ProvisionError> {
     validate_host_id(&request.host_id)?;
     request::validate_lattice(&lattice)?;
     let signature = headers
@@ -260,9 +263,6 @@ async fn apply(
         signed,
         "host bootstrap"
     );
-    let reports = provisioner
-        .run(&[Target::Lattice(lattice.clone())], None, request.dry_run)
-        .await?;
     let buckets: Map<String, Value> = permissions::buckets_for(App::Host, &lattice)
         .into_iter()
         .map(|(key, name)| (key.to_string(), json!(name)))
@@ -272,7 +272,16 @@ async fn apply(
     head.insert("host_id".into(), json!(request.host_id));
     head.insert("signed".into(), json!(signed));
     head.insert("buckets".into(), Value::Object(buckets));
-    provision_reply(provisioner, head, reports, request.dry_run, Some(lattice))
+    Ok(Prepared {
+        work: Work {
+            targets: vec![Target::Lattice(lattice.clone())],
+            replicas: None,
+        },
+        dry_run: request.dry_run,
+        head,
+        lattice: Some(lattice),
+        same_reply_for_same_work: false,
+    })
 }
 
 /// The host side: builds, signs and sends a bootstrap request on the scoped subject, and

@@ -7,9 +7,9 @@
 
 use serde_json::{json, Map};
 
-use super::{provision_reply, EndpointSpec, Handler, Reply};
+use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
-use crate::provisioner::{Provisioner, Target};
+use crate::provisioner::Target;
 use crate::request::LatticeRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -19,6 +19,7 @@ pub const SPEC: EndpointSpec = EndpointSpec {
     description: "Ensures LATTICEDATA_<lattice> and CONFIGDATA_<lattice>; body: lattice name, JSON, or empty for default",
     request_schema: "schemas/lattice_request.json",
     response_schema: "schemas/provision_response.json",
+    quiet_when_warm: true,
 };
 
 pub const SCOPED_SPEC: EndpointSpec = EndpointSpec {
@@ -28,36 +29,29 @@ pub const SCOPED_SPEC: EndpointSpec = EndpointSpec {
     description: "Like lattice, with the lattice name as the subject's last token (for per-tenant subject permissions)",
     request_schema: "schemas/lattice_request.json",
     response_schema: "schemas/provision_response.json",
+    quiet_when_warm: true,
 };
 
-pub async fn handle(provisioner: &Provisioner, body: &[u8]) -> Result<Reply, ProvisionError> {
-    apply(provisioner, LatticeRequest::parse(body)?).await
+pub fn prepare(body: &[u8]) -> Result<Prepared, ProvisionError> {
+    Ok(prepared(LatticeRequest::parse(body)?))
 }
 
-pub async fn handle_scoped(
-    provisioner: &Provisioner,
-    subject: &str,
-    body: &[u8],
-) -> Result<Reply, ProvisionError> {
+pub fn prepare_scoped(subject: &str, body: &[u8]) -> Result<Prepared, ProvisionError> {
     let lattice = subject.rsplit('.').next().unwrap_or_default();
-    apply(provisioner, LatticeRequest::parse_scoped(lattice, body)?).await
+    Ok(prepared(LatticeRequest::parse_scoped(lattice, body)?))
 }
 
-async fn apply(
-    provisioner: &Provisioner,
-    request: LatticeRequest,
-) -> Result<Reply, ProvisionError> {
-    let target = Target::Lattice(request.lattice.clone());
-    let reports = provisioner
-        .run(&[target], request.replicas, request.dry_run)
-        .await?;
+fn prepared(request: LatticeRequest) -> Prepared {
     let mut head = Map::new();
     head.insert("lattice".into(), json!(request.lattice));
-    provision_reply(
-        provisioner,
+    Prepared {
+        work: Work {
+            targets: vec![Target::Lattice(request.lattice.clone())],
+            replicas: request.replicas,
+        },
+        dry_run: request.dry_run,
         head,
-        reports,
-        request.dry_run,
-        Some(request.lattice),
-    )
+        lattice: Some(request.lattice),
+        same_reply_for_same_work: true,
+    }
 }

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::error::{ErrorKind, ProvisionError};
-use crate::provisioner::Provisioner;
-use crate::reconcile::{Action, ResourceReport};
+use crate::provisioner::{Provisioner, Target};
+use crate::reconcile::{Action, ResourceReport, WarmStamp};
 
 /// Prefix of every endpoint subject.
 pub const SUBJECT_PREFIX: &str = "wasmcloud.provision";
@@ -41,6 +41,10 @@ pub struct EndpointSpec {
     pub description: &'static str,
     pub request_schema: &'static str,
     pub response_schema: &'static str,
+    /// Whether a warm answer goes out unlogged (below debug) and without a span: preparing
+    /// the request logs nothing, and the bulk of a fleet's start is such requests. A host's
+    /// bootstrap is always logged.
+    pub quiet_when_warm: bool,
 }
 
 impl EndpointSpec {
@@ -74,21 +78,209 @@ pub static ENDPOINTS: &[EndpointSpec] = &[
     host::SCOPED_SPEC,
 ];
 
-/// Runs the handler of one request. `headers` carry e.g. a host's signature.
-pub async fn dispatch(
+/// Parses, validates and authorizes one request: everything that needs no JetStream.
+/// `headers` carry e.g. a host's signature.
+pub fn prepare(
     provisioner: &Provisioner,
     spec: &EndpointSpec,
     subject: &str,
     headers: Option<&async_nats::HeaderMap>,
     body: &[u8],
-) -> Result<Reply, ProvisionError> {
+) -> Result<Prepared, ProvisionError> {
     match spec.handler {
-        Handler::Lattice => lattice::handle(provisioner, body).await,
-        Handler::LatticeScoped => lattice::handle_scoped(provisioner, subject, body).await,
-        Handler::Wadm => wadm::handle(provisioner, body).await,
-        Handler::Status => status::handle(provisioner, body).await,
-        Handler::Host => host::handle(provisioner, headers, body).await,
-        Handler::HostScoped => host::handle_scoped(provisioner, subject, headers, body).await,
+        Handler::Lattice => lattice::prepare(body),
+        Handler::LatticeScoped => lattice::prepare_scoped(subject, body),
+        Handler::Wadm => wadm::prepare(body),
+        Handler::Status => status::prepare(body),
+        Handler::Host => host::prepare(provisioner, headers, body),
+        Handler::HostScoped => host::prepare_scoped(provisioner, subject, headers, body),
+    }
+}
+
+/// A request that was parsed, validated and authorized, and not yet carried out: what to
+/// provision, and the fields its reply carries besides `resources`.
+#[derive(Debug)]
+pub struct Prepared {
+    pub work: Work,
+    pub dry_run: bool,
+    /// Every field of the reply but `resources`, `dry_run` and `js_domain`.
+    pub head: serde_json::Map<String, Value>,
+    /// The lattice the request is about, for logs.
+    pub lattice: Option<String>,
+    /// Whether `head` follows from `work` alone, so that the reply of a warm request can be
+    /// sent again as is (see [`WarmReplies`]). Not so for a host's bootstrap, whose reply
+    /// names the host.
+    pub same_reply_for_same_work: bool,
+}
+
+/// What a request provisions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Work {
+    pub targets: Vec<Target>,
+    pub replicas: Option<usize>,
+}
+
+impl Prepared {
+    /// The reply from what this instance already knows, when every resource was seen in
+    /// place: no JetStream call and no await, so that the bulk of a fleet's start costs
+    /// about one NATS round trip. Otherwise the request back, for [`Prepared::run`].
+    pub fn try_warm(
+        self,
+        provisioner: &Provisioner,
+    ) -> Result<Result<Reply, ProvisionError>, Self> {
+        if self.dry_run {
+            return Err(self);
+        }
+        match provisioner.warm(&self.work.targets, self.work.replicas) {
+            Ok(Some(warm)) => {
+                let stamp = warm.stamp;
+                Ok(self.reply(provisioner, warm.reports).map(|mut reply| {
+                    reply.stamp = Some(stamp);
+                    reply
+                }))
+            }
+            Ok(None) => Err(self),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Carries the request out (or plans it, for a dry run) and builds the reply.
+    pub async fn run(self, provisioner: &Provisioner) -> Result<Reply, ProvisionError> {
+        let reports = provisioner
+            .run(&self.work.targets, self.work.replicas, self.dry_run)
+            .await?;
+        self.reply(provisioner, reports)
+    }
+
+    fn reply(
+        self,
+        provisioner: &Provisioner,
+        reports: Vec<ResourceReport>,
+    ) -> Result<Reply, ProvisionError> {
+        provision_reply(provisioner, self.head, reports, self.dry_run, self.lattice)
+    }
+}
+
+/// The bodies of warm replies, by the work asked for.
+///
+/// A warm reply is a pure function of the work and of the verdicts it was made from (see
+/// [`WarmStamp`]), so its bytes are kept and sent again for as long as every one of those
+/// verdicts is still the one stored and unexpired: forgotten (advisory, reconnect),
+/// replaced (checked again against other settings) or expired (cache TTL), and the reply
+/// is made again. A fleet's start is mostly the same few lattices asked for again and
+/// again; this turns each of those requests into a map lookup instead of building and
+/// serializing the same reports.
+///
+/// Bounded: at `max` entries the map starts over.
+pub struct WarmReplies {
+    by_work: std::sync::Mutex<HashMap<Work, WarmReply>>,
+    max: usize,
+}
+
+/// A warm reply as sent.
+#[derive(Clone)]
+struct WarmReply {
+    body: bytes::Bytes,
+    resources: usize,
+    stamp: WarmStamp,
+}
+
+/// The answer to a warm request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmAnswer {
+    pub body: bytes::Bytes,
+    /// How many resources it reports (each `exists`), for STATS.
+    pub resources: usize,
+    /// Sent before to a request of the same work (not made again).
+    pub kept: bool,
+}
+
+/// Why a request has no warm answer.
+#[derive(Debug)]
+pub enum NotWarm {
+    /// It is refused (e.g. a lattice that is not allowed): send this error.
+    Refused(ProvisionError),
+    /// It needs JetStream: the request back, for [`Prepared::run`].
+    Cold(Prepared),
+}
+
+impl Default for WarmReplies {
+    fn default() -> Self {
+        WarmReplies::new(4096)
+    }
+}
+
+impl WarmReplies {
+    pub fn new(max: usize) -> Self {
+        WarmReplies {
+            by_work: Default::default(),
+            max: max.max(1),
+        }
+    }
+
+    /// The warm answer to a request: the reply kept for the same work while it holds, else
+    /// one made now from the verdicts (and kept, when the reply follows from the work).
+    pub fn answer(
+        &self,
+        provisioner: &Provisioner,
+        prepared: Prepared,
+    ) -> Result<WarmAnswer, NotWarm> {
+        let keep = prepared.same_reply_for_same_work && !prepared.dry_run;
+        if keep {
+            let kept = self.lock().get(&prepared.work).cloned();
+            if let Some(kept) = kept {
+                if provisioner.reconciler.still_warm(&kept.stamp) {
+                    return Ok(WarmAnswer {
+                        body: kept.body,
+                        resources: kept.resources,
+                        kept: true,
+                    });
+                }
+            }
+        }
+        // Cloned only when nothing holds: at most once per work and verdict.
+        let work = keep.then(|| prepared.work.clone());
+        let reply = match prepared.try_warm(provisioner) {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(refused)) => return Err(NotWarm::Refused(refused)),
+            Err(cold) => return Err(NotWarm::Cold(cold)),
+        };
+        let body: bytes::Bytes = reply.to_json().into();
+        if let (Some(work), Some(stamp)) = (work, reply.stamp.clone()) {
+            let mut map = self.lock();
+            if map.len() >= self.max && !map.contains_key(&work) {
+                map.clear();
+            }
+            map.insert(
+                work,
+                WarmReply {
+                    body: body.clone(),
+                    resources: reply.reports.len(),
+                    stamp,
+                },
+            );
+        }
+        Ok(WarmAnswer {
+            body,
+            resources: reply.reports.len(),
+            kept: false,
+        })
+    }
+
+    /// How many replies are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Never held across an await, and any state is valid: a poisoned lock is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Work, WarmReply>> {
+        self.by_work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -100,6 +292,8 @@ pub struct Reply {
     pub reports: Vec<ResourceReport>,
     /// The lattice the request was about, for logs.
     pub lattice: Option<String>,
+    /// Set when answered warm: what the answer was made from.
+    pub stamp: Option<WarmStamp>,
 }
 
 impl Reply {
@@ -174,6 +368,7 @@ pub fn provision_reply(
         head,
         reports,
         lattice,
+        stamp: None,
     })
 }
 
@@ -204,6 +399,7 @@ mod tests {
                 head: head.clone(),
                 reports: vec![report.clone(), report.clone()],
                 lattice: None,
+                stamp: None,
             };
             let mut whole = head;
             whole.insert("resources".into(), json!(reply.reports));

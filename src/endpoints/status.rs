@@ -4,9 +4,9 @@
 
 use serde_json::{json, Map};
 
-use super::{provision_reply, EndpointSpec, Handler, Reply};
+use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
-use crate::provisioner::{Provisioner, Target};
+use crate::provisioner::Target;
 use crate::request::StatusRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -17,9 +17,10 @@ pub const SPEC: EndpointSpec = EndpointSpec {
         "Reports what exists, what would be created or updated, and drift; changes nothing",
     request_schema: "schemas/status_request.json",
     response_schema: "schemas/provision_response.json",
+    quiet_when_warm: false,
 };
 
-pub async fn handle(provisioner: &Provisioner, body: &[u8]) -> Result<Reply, ProvisionError> {
+pub fn prepare(body: &[u8]) -> Result<Prepared, ProvisionError> {
     let request = StatusRequest::parse(body)?;
     let mut targets = Vec::new();
     let mut head = Map::new();
@@ -34,6 +35,15 @@ pub async fn handle(provisioner: &Provisioner, body: &[u8]) -> Result<Reply, Pro
         head.insert("wadm".into(), json!(true));
         head.insert("multitenant".into(), json!(request.multitenant));
     }
-    let reports = provisioner.plan(&targets, None).await?;
-    provision_reply(provisioner, head, reports, true, request.lattice)
+    // A report: planned, never applied, with the operator's replicas.
+    Ok(Prepared {
+        work: Work {
+            targets,
+            replicas: None,
+        },
+        dry_run: true,
+        head,
+        lattice: request.lattice,
+        same_reply_for_same_work: false,
+    })
 }

@@ -3,9 +3,9 @@
 
 use serde_json::{json, Map};
 
-use super::{provision_reply, EndpointSpec, Handler, Reply};
+use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
-use crate::provisioner::{Provisioner, Target};
+use crate::provisioner::Target;
 use crate::request::WadmRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -15,18 +15,24 @@ pub const SPEC: EndpointSpec = EndpointSpec {
     description: "Ensures wadm's KV buckets and streams; body: empty or JSON options",
     request_schema: "schemas/wadm_request.json",
     response_schema: "schemas/provision_response.json",
+    quiet_when_warm: true,
 };
 
-pub async fn handle(provisioner: &Provisioner, body: &[u8]) -> Result<Reply, ProvisionError> {
+pub fn prepare(body: &[u8]) -> Result<Prepared, ProvisionError> {
     let request = WadmRequest::parse(body)?;
-    let target = Target::Wadm {
-        multitenant: request.multitenant,
-    };
-    let reports = provisioner
-        .run(&[target], request.replicas, request.dry_run)
-        .await?;
     let mut head = Map::new();
     head.insert("wadm".into(), json!(true));
     head.insert("multitenant".into(), json!(request.multitenant));
-    provision_reply(provisioner, head, reports, request.dry_run, None)
+    Ok(Prepared {
+        work: Work {
+            targets: vec![Target::Wadm {
+                multitenant: request.multitenant,
+            }],
+            replicas: request.replicas,
+        },
+        dry_run: request.dry_run,
+        head,
+        lattice: None,
+        same_reply_for_same_work: true,
+    })
 }

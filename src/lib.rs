@@ -11,7 +11,8 @@
 //! ```text
 //!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules)    ── 400
 //!                        │
-//!   endpoints/<name>.rs  ▼  parse → apply → reply
+//!   endpoints/<name>.rs  ▼  prepare (parse, authorize) → warm answer or run → reply
+//!                        │   WarmReplies: a warm reply's bytes, kept while its verdicts hold
 //!                     provisioner.rs (targets → desired resources)
 //!                        │      ▲
 //!   catalog.rs ──────────┘      │ one table: names, exact configs, must-hold checks,

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::error::ProvisionError;
 use crate::reconcile::ResourceReport;
 
-/// Every key of `data.resources`: the [`Action`]s, and `failed` for a resource whose
+/// Every key of `data.resources`: the [`Action`](crate::reconcile::Action)s, and `failed` for a resource whose
 /// JetStream call failed.
 pub const OUTCOMES: &[&str] = &[
     "created",

@@ -1,8 +1,10 @@
-//! One file per endpoint, each `parse → apply → reply`. A reader finds an endpoint by its
+//! One file per endpoint, each a synchronous `prepare` (parse, validate, authorize: no
+//! JetStream) that yields a [`Prepared`] request. A reader finds an endpoint by its
 //! subject's last word: `wasmcloud.provision.lattice` is `lattice.rs`.
 //!
-//! This module holds the table the service registers from and the reply conventions every
-//! endpoint shares.
+//! This module holds the table the service registers from, what every endpoint shares
+//! after `prepare` (the warm answer, [`Prepared::run`] for the cold path, the reply
+//! conventions) and [`WarmReplies`].
 
 pub mod host;
 pub mod lattice;

@@ -105,8 +105,23 @@ impl Provisioner {
         Ok(self.reconciler.warm(keys).ok())
     }
 
-    /// Ensures the targets' resources; drift is reported in the reports, not as an error.
+    /// Ensures the targets' resources: the warm answer when there is one, else
+    /// [`Provisioner::ensure`]. Drift is reported in the reports, not as an error.
     pub async fn apply(
+        &self,
+        targets: &[Target],
+        replicas: Option<usize>,
+    ) -> Result<Vec<ResourceReport>, ProvisionError> {
+        match self.warm(targets, replicas)? {
+            Some(warm) => Ok(warm.reports),
+            None => self.ensure(targets, replicas).await,
+        }
+    }
+
+    /// Ensures the targets' resources without first trying the warm answer as a whole (for
+    /// a request whose warm answer was just tried): each resource is still answered from
+    /// its verdict while that is fresh, and checked with JetStream otherwise.
+    pub async fn ensure(
         &self,
         targets: &[Target],
         replicas: Option<usize>,
@@ -118,11 +133,11 @@ impl Provisioner {
             Some(_) => Some(Box::pin(self.policy.admit(&lattices, self.reconciler.js())).await?),
             None => None,
         };
-        let keys = targets
+        let desired = targets
             .iter()
-            .flat_map(|t| self.desired_keys(t, replicas))
+            .flat_map(|t| self.desired(t, replicas))
             .collect();
-        let reports = self.reconciler.apply_keys(keys).await?;
+        let reports = self.reconciler.apply(desired).await?;
         self.policy.record(&lattices);
         Ok(reports)
     }

@@ -528,21 +528,6 @@ impl Reconciler {
         })
     }
 
-    /// [`Reconciler::warm`], else [`Reconciler::apply`].
-    pub async fn apply_keys(
-        self: &Arc<Self>,
-        keys: Vec<DesiredKey>,
-    ) -> Result<Vec<ResourceReport>, ProvisionError> {
-        match self.warm(keys) {
-            Ok(warm) => Ok(warm.reports),
-            // Boxed: the cold path's state is large, and every request's task would
-            // otherwise carry (and move) it.
-            Err(keys) => {
-                Box::pin(self.apply(keys.into_iter().map(DesiredKey::desired).collect())).await
-            }
-        }
-    }
-
     /// Ensures every resource exists and is usable. Independent resources are handled
     /// concurrently; a resource is handled after those it sources from. On failure the
     /// error carries the outcome of every resource.

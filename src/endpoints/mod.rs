@@ -146,11 +146,16 @@ impl Prepared {
         }
     }
 
-    /// Carries the request out (or plans it, for a dry run) and builds the reply.
+    /// Carries the request out (or plans it, for a dry run) and builds the reply: the
+    /// cold path, after [`Prepared::try_warm`] (each resource is still answered from a
+    /// fresh verdict, see [`Provisioner::ensure`]).
     pub async fn run(self, provisioner: &Provisioner) -> Result<Reply, ProvisionError> {
-        let reports = provisioner
-            .run(&self.work.targets, self.work.replicas, self.dry_run)
-            .await?;
+        let Work { targets, replicas } = &self.work;
+        let reports = if self.dry_run {
+            provisioner.plan(targets, *replicas).await?
+        } else {
+            provisioner.ensure(targets, *replicas).await?
+        };
         self.reply(provisioner, reports)
     }
 

@@ -19,7 +19,10 @@
 //! | cold lattice R3 on a 3-node cluster, p50 | one bare R3 KV create | ≤ 1.2× |
 //!
 //! Subject and baseline samples alternate (ABAB) so that drift in the machine's load
-//! hits both alike. `STREAM.CREATE` calls are counted from the server's own JetStream API
+//! hits both alike. Each cold round also measures, for context, the *floor* (the same
+//! creates sent concurrently by the bench itself, with no service in between) and an
+//! *echo hop* (one request to the echo service: the trip to a service and back that any
+//! service adds); both are printed under the table and written to the JSON. `STREAM.CREATE` calls are counted from the server's own JetStream API
 //! audit advisories (`$JS.EVENT.ADVISORY.API`), which nats-server publishes for every API
 //! call of the account when someone listens.
 //!
@@ -119,6 +122,9 @@ struct Figure {
     /// For a cold figure: the same JetStream creates sent concurrently by the bench itself,
     /// the best any service could do on this server (same unit as `value`).
     floor: Option<f64>,
+    /// For a cold figure: a request to the echo service in the same rounds (p50), the trip
+    /// to a service and back that any service adds to the floor.
+    hop: Option<f64>,
 }
 
 impl Figure {
@@ -224,6 +230,8 @@ fn report(figures: &[Figure]) -> bool {
             "pass": f.pass(),
             "floor": f.floor,
             "floor_ratio": f.floor.zip(f.baseline).map(|(fl, b)| fl / b),
+            "echo_hop": f.hop,
+            "floor_plus_hop_ratio": f.floor.zip(f.hop).zip(f.baseline).map(|((fl, h), b)| (fl + h) / b),
             "note": f.note,
         })).collect::<Vec<_>>(),
     });
@@ -542,13 +550,27 @@ async fn delete_streams<'a>(client: &async_nats::Client, names: impl Iterator<It
     }
 }
 
-fn floor_note(floor: &mut [Duration], baseline: Duration) -> String {
-    let floor = p50(floor);
+fn floor_note(floor: &mut [Duration], hop: &mut [Duration], baseline: Duration) -> String {
+    let (floor, hop) = (p50(floor), p50(hop));
     format!(
-        "floor, the same creates sent concurrently by the bench itself: p50 {:.2} ms = {:.2}x",
+        "floor, the same creates sent concurrently by the bench itself: p50 {:.2} ms = {:.2}x; \
+         an echo request in the same rounds (the trip to a service and back): p50 {:.2} ms; \
+         floor + echo = {:.2}x",
         ms(floor),
-        floor.as_secs_f64() / baseline.as_secs_f64()
+        floor.as_secs_f64() / baseline.as_secs_f64(),
+        ms(hop),
+        (floor + hop).as_secs_f64() / baseline.as_secs_f64()
     )
+}
+
+/// One echo request (the baseline service of the warm figures), timed.
+async fn echo_hop(client: &async_nats::Client) -> Duration {
+    let t = Instant::now();
+    client
+        .request(ECHO_SUBJECT, Bytes::from_static(b"hop"))
+        .await
+        .unwrap_or_else(|e| panic!("echo request: {e}"));
+    t.elapsed()
 }
 
 /// A plain stream shaped like wadm's event stream, with its own name and subjects.
@@ -695,6 +717,7 @@ async fn run() -> Vec<Figure> {
         target: Target::AtMost(16.0),
         note: "VmRSS of the release binary after start-up".into(),
         floor: None,
+        hop: None,
     });
     if selected("many") {
         figures.push(many_lattices(&client).await);
@@ -710,6 +733,7 @@ async fn run() -> Vec<Figure> {
             target: Target::AtMost(32.0),
             note: "VmRSS after every single-server figure above".into(),
             floor: None,
+            hop: None,
         });
     }
     provisioner.check_running();
@@ -730,9 +754,13 @@ async fn run() -> Vec<Figure> {
         &["--replicas", "3"],
         log_dir.join("provisioner-r3.log"),
     );
+    // The echo service too, for the trip to a service and back in the same rounds.
+    let mut echo = start_echo(&cluster.url(0), log_dir.join("echo-r3.log"));
     wait_for_service(&client, "wasmcloud-provisioner", &mut provisioner).await;
+    wait_for_service(&client, ECHO_SERVICE, &mut echo).await;
     figures.push(cold_lattice_r3(&client).await);
     println!("[{:>5.1?}] cold R3 done", started.elapsed());
+    drop(echo);
     drop(provisioner);
     drop(client);
     drop(cluster);
@@ -809,6 +837,7 @@ async fn warm(client: &async_nats::Client, service: &Process, echo: &Process) ->
                  (server audit)"
             ),
             floor: None,
+            hop: None,
         },
         Figure {
             name: format!("warm lattice, req/s at {IN_FLIGHT} in flight"),
@@ -824,6 +853,7 @@ async fn warm(client: &async_nats::Client, service: &Process, echo: &Process) ->
                 cpu_per_request(cpu_baseline, n_baseline),
             ),
             floor: None,
+            hop: None,
         },
     ]
 }
@@ -833,6 +863,7 @@ async fn cold_lattice(client: &async_nats::Client) -> Figure {
     let mut subject = Vec::with_capacity(COLD_PAIRS);
     let mut baseline = Vec::with_capacity(COLD_PAIRS);
     let mut floor = Vec::with_capacity(COLD_PAIRS);
+    let mut hop = Vec::with_capacity(COLD_PAIRS);
     for i in 0..COLD_PAIRS {
         let config = kv_config(&format!("bare-cold-{i}"), 1);
         let t = Instant::now();
@@ -846,6 +877,7 @@ async fn cold_lattice(client: &async_nats::Client) -> Figure {
         let t = Instant::now();
         concurrent_creates(client, &[&both]).await;
         floor.push(t.elapsed());
+        hop.push(echo_hop(client).await);
     }
     let baseline = p50(&mut baseline);
     Figure {
@@ -856,10 +888,11 @@ async fn cold_lattice(client: &async_nats::Client) -> Figure {
         baseline: Some(ms(baseline)),
         target: Target::RatioAtMost(1.3),
         note: format!(
-            "{COLD_PAIRS} rounds ABC (bare, service, floor); {}",
-            floor_note(&mut floor, baseline)
+            "{COLD_PAIRS} rounds ABCD (bare, service, floor, echo); {}",
+            floor_note(&mut floor, &mut hop, baseline)
         ),
         floor: Some(ms(p50(&mut floor))),
+        hop: Some(ms(p50(&mut hop))),
     }
 }
 
@@ -874,6 +907,7 @@ async fn cold_wadm(client: &async_nats::Client) -> Figure {
     let mut subject = Vec::with_capacity(WADM_PAIRS);
     let mut baseline = Vec::with_capacity(WADM_PAIRS);
     let mut floor = Vec::with_capacity(WADM_PAIRS);
+    let mut hop = Vec::with_capacity(WADM_PAIRS);
     for i in 0..WADM_PAIRS {
         let config = plain_stream_config(i);
         let t = Instant::now();
@@ -886,6 +920,7 @@ async fn cold_wadm(client: &async_nats::Client) -> Figure {
         let t = Instant::now();
         concurrent_creates(client, &[&first, &then]).await;
         floor.push(t.elapsed());
+        hop.push(echo_hop(client).await);
         let floor_names = then.iter().chain(&first).map(|(name, _)| name);
         delete_streams(
             client,
@@ -902,10 +937,12 @@ async fn cold_wadm(client: &async_nats::Client) -> Figure {
         baseline: Some(ms(baseline)),
         target: Target::RatioAtMost(2.5),
         note: format!(
-            "{WADM_PAIRS} rounds ABC (bare, service, floor), streams deleted between rounds; {}",
-            floor_note(&mut floor, baseline)
+            "{WADM_PAIRS} rounds ABCD (bare, service, floor, echo), streams deleted between \
+             rounds; {}",
+            floor_note(&mut floor, &mut hop, baseline)
         ),
         floor: Some(ms(p50(&mut floor))),
+        hop: Some(ms(p50(&mut hop))),
     }
 }
 
@@ -970,6 +1007,7 @@ async fn burst(client: &async_nats::Client) -> Figure {
         target: Target::Exactly(2.0),
         note,
         floor: None,
+        hop: None,
     }
 }
 
@@ -1013,6 +1051,7 @@ async fn many_lattices(client: &async_nats::Client) -> Figure {
              {LATTICE_CHUNK} lattices"
         ),
         floor: None,
+        hop: None,
     }
 }
 
@@ -1033,6 +1072,7 @@ async fn cold_lattice_r3(client: &async_nats::Client) -> Figure {
     let mut baseline = Vec::with_capacity(R3_PAIRS);
     let mut floor = Vec::with_capacity(R3_PAIRS);
     let mut lookups = Vec::with_capacity(R3_PAIRS);
+    let mut hop = Vec::with_capacity(R3_PAIRS);
     for i in 0..R3_PAIRS {
         let config = kv_config(&format!("bare-r3-{i}"), 3);
         let t = Instant::now();
@@ -1051,6 +1091,7 @@ async fn cold_lattice_r3(client: &async_nats::Client) -> Figure {
         let t = Instant::now();
         concurrent_creates(client, &[&both]).await;
         floor.push(t.elapsed());
+        hop.push(echo_hop(client).await);
         let t = Instant::now();
         let _ = client
             .request(format!("$JS.API.STREAM.INFO.missing-{i}"), Bytes::new())
@@ -1066,11 +1107,12 @@ async fn cold_lattice_r3(client: &async_nats::Client) -> Figure {
         baseline: Some(ms(baseline)),
         target: Target::RatioAtMost(1.2),
         note: format!(
-            "{R3_PAIRS} rounds ABC (bare, service, floor); {}; a STREAM.INFO of a missing \
-             stream (the service looks before it creates in a cluster): p50 {:.2} ms",
-            floor_note(&mut floor, baseline),
+            "{R3_PAIRS} rounds ABCD (bare, service, floor, echo); {}; a STREAM.INFO of a \
+             missing stream (the service looks before it creates in a cluster): p50 {:.2} ms",
+            floor_note(&mut floor, &mut hop, baseline),
             ms(p50(&mut lookups))
         ),
         floor: Some(ms(p50(&mut floor))),
+        hop: Some(ms(p50(&mut hop))),
     }
 }

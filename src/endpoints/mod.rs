@@ -178,6 +178,9 @@ impl Prepared {
 /// again; this turns each of those requests into a map lookup instead of building and
 /// serializing the same reports.
 ///
+/// A reply is kept only after [`Prepared::try_warm`] made it, so only for work that
+/// passed the lattice policy, which is fixed for the life of the process.
+///
 /// Bounded: at `max` entries the map starts over.
 pub struct WarmReplies {
     by_work: std::sync::Mutex<HashMap<Work, WarmReply>>,

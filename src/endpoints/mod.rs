@@ -188,7 +188,6 @@ pub struct WarmReplies {
 }
 
 /// A warm reply as sent.
-#[derive(Clone)]
 struct WarmReply {
     body: bytes::Bytes,
     resources: usize,
@@ -237,11 +236,13 @@ impl WarmReplies {
     ) -> Result<WarmAnswer, NotWarm> {
         let keep = prepared.same_reply_for_same_work && !prepared.dry_run;
         if keep {
-            let kept = self.lock().get(&prepared.work).cloned();
-            if let Some(kept) = kept {
+            // Checked under the lock (the verdicts' lock is never held while taking this
+            // one): a hit then costs a reference count, not a copy of the stamp.
+            let map = self.lock();
+            if let Some(kept) = map.get(&prepared.work) {
                 if provisioner.reconciler.still_warm(&kept.stamp) {
                     return Ok(WarmAnswer {
-                        body: kept.body,
+                        body: kept.body.clone(),
                         resources: kept.resources,
                         kept: true,
                     });

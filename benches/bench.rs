@@ -550,17 +550,79 @@ async fn delete_streams<'a>(client: &async_nats::Client, names: impl Iterator<It
     }
 }
 
-fn floor_note(floor: &mut [Duration], hop: &mut [Duration], baseline: Duration) -> String {
-    let (floor, hop) = (p50(floor), p50(hop));
-    format!(
-        "floor, the same creates sent concurrently by the bench itself: p50 {:.2} ms = {:.2}x; \
-         an echo request in the same rounds (the trip to a service and back): p50 {:.2} ms; \
-         floor + echo = {:.2}x",
-        ms(floor),
-        floor.as_secs_f64() / baseline.as_secs_f64(),
-        ms(hop),
-        (floor + hop).as_secs_f64() / baseline.as_secs_f64()
-    )
+/// The samples of a cold figure's rounds: per round a bare create (the baseline), the
+/// service, the floor (the same creates sent concurrently by the bench itself) and one
+/// echo request (the trip to a service and back).
+#[derive(Default)]
+struct ColdRounds {
+    baseline: Vec<Duration>,
+    subject: Vec<Duration>,
+    floor: Vec<Duration>,
+    hop: Vec<Duration>,
+}
+
+impl ColdRounds {
+    /// The figure (p50s), with the floor and the hop next to the baseline in its note.
+    fn figure(
+        mut self,
+        name: &str,
+        baseline_name: &'static str,
+        target: Target,
+        rounds: &str,
+    ) -> Figure {
+        let baseline = p50(&mut self.baseline);
+        let floor = p50(&mut self.floor);
+        let hop = p50(&mut self.hop);
+        let ratio = |d: Duration| d.as_secs_f64() / baseline.as_secs_f64();
+        Figure {
+            name: name.into(),
+            unit: "ms",
+            value: ms(p50(&mut self.subject)),
+            baseline_name,
+            baseline: Some(ms(baseline)),
+            target,
+            note: format!(
+                "{} rounds ABCD (bare, service, floor, echo){rounds}; floor, the same creates \
+                 sent concurrently by the bench itself: p50 {:.2} ms = {:.2}x; an echo request \
+                 in the same rounds (the trip to a service and back): p50 {:.2} ms; floor + \
+                 echo = {:.2}x",
+                self.subject.len(),
+                ms(floor),
+                ratio(floor),
+                ms(hop),
+                ratio(floor + hop)
+            ),
+            floor: Some(ms(floor)),
+            hop: Some(ms(hop)),
+        }
+    }
+}
+
+/// Rounds of new lattices at `replicas`: a bare KV create, a lattice through the service,
+/// the lattice's two creates sent by the bench, an echo request.
+async fn cold_lattice_rounds(
+    client: &async_nats::Client,
+    rounds: usize,
+    replicas: usize,
+    tag: &str,
+) -> ColdRounds {
+    let mut samples = ColdRounds::default();
+    for i in 0..rounds {
+        let config = kv_config(&format!("bare-{tag}-{i}"), replicas);
+        let t = Instant::now();
+        bare_create(client, &config).await;
+        samples.baseline.push(t.elapsed());
+        let body = Bytes::from(format!("{tag}-{i}"));
+        let t = Instant::now();
+        provision(client, LATTICE_SUBJECT, body, &["created"]).await;
+        samples.subject.push(t.elapsed());
+        let both = lattice_configs(&format!("floor-{tag}-{i}"), replicas);
+        let t = Instant::now();
+        concurrent_creates(client, &[&both]).await;
+        samples.floor.push(t.elapsed());
+        samples.hop.push(echo_hop(client).await);
+    }
+    samples
 }
 
 /// One echo request (the baseline service of the warm figures), timed.
@@ -860,40 +922,14 @@ async fn warm(client: &async_nats::Client, service: &Process, echo: &Process) ->
 
 /// A new lattice (2 buckets) vs one bare KV stream create, p50.
 async fn cold_lattice(client: &async_nats::Client) -> Figure {
-    let mut subject = Vec::with_capacity(COLD_PAIRS);
-    let mut baseline = Vec::with_capacity(COLD_PAIRS);
-    let mut floor = Vec::with_capacity(COLD_PAIRS);
-    let mut hop = Vec::with_capacity(COLD_PAIRS);
-    for i in 0..COLD_PAIRS {
-        let config = kv_config(&format!("bare-cold-{i}"), 1);
-        let t = Instant::now();
-        bare_create(client, &config).await;
-        baseline.push(t.elapsed());
-        let body = Bytes::from(format!("cold-{i}"));
-        let t = Instant::now();
-        provision(client, LATTICE_SUBJECT, body, &["created"]).await;
-        subject.push(t.elapsed());
-        let both = lattice_configs(&format!("floor-cold-{i}"), 1);
-        let t = Instant::now();
-        concurrent_creates(client, &[&both]).await;
-        floor.push(t.elapsed());
-        hop.push(echo_hop(client).await);
-    }
-    let baseline = p50(&mut baseline);
-    Figure {
-        name: "cold lattice (2 buckets), R1, p50".into(),
-        unit: "ms",
-        value: ms(p50(&mut subject)),
-        baseline_name: "1 bare KV create",
-        baseline: Some(ms(baseline)),
-        target: Target::RatioAtMost(1.3),
-        note: format!(
-            "{COLD_PAIRS} rounds ABCD (bare, service, floor, echo); {}",
-            floor_note(&mut floor, &mut hop, baseline)
-        ),
-        floor: Some(ms(p50(&mut floor))),
-        hop: Some(ms(p50(&mut hop))),
-    }
+    cold_lattice_rounds(client, COLD_PAIRS, 1, "cold")
+        .await
+        .figure(
+            "cold lattice (2 buckets), R1, p50",
+            "1 bare KV create",
+            Target::RatioAtMost(1.3),
+            "",
+        )
 }
 
 /// wadm (8 resources) from nothing vs one bare stream create, p50. Between samples the
@@ -904,23 +940,20 @@ async fn cold_wadm(client: &async_nats::Client) -> Figure {
         .into_iter()
         .map(|d| d.stream)
         .collect();
-    let mut subject = Vec::with_capacity(WADM_PAIRS);
-    let mut baseline = Vec::with_capacity(WADM_PAIRS);
-    let mut floor = Vec::with_capacity(WADM_PAIRS);
-    let mut hop = Vec::with_capacity(WADM_PAIRS);
+    let mut samples = ColdRounds::default();
     for i in 0..WADM_PAIRS {
         let config = plain_stream_config(i);
         let t = Instant::now();
         bare_create(client, &config).await;
-        baseline.push(t.elapsed());
+        samples.baseline.push(t.elapsed());
         let t = Instant::now();
         provision(client, WADM_SUBJECT, Bytes::new(), &["created"]).await;
-        subject.push(t.elapsed());
+        samples.subject.push(t.elapsed());
         let (first, then) = wadm_configs(&format!("floor{i}"));
         let t = Instant::now();
         concurrent_creates(client, &[&first, &then]).await;
-        floor.push(t.elapsed());
-        hop.push(echo_hop(client).await);
+        samples.floor.push(t.elapsed());
+        samples.hop.push(echo_hop(client).await);
         let floor_names = then.iter().chain(&first).map(|(name, _)| name);
         delete_streams(
             client,
@@ -928,22 +961,12 @@ async fn cold_wadm(client: &async_nats::Client) -> Figure {
         )
         .await;
     }
-    let baseline = p50(&mut baseline);
-    Figure {
-        name: "cold wadm (8 resources), R1, p50".into(),
-        unit: "ms",
-        value: ms(p50(&mut subject)),
-        baseline_name: "1 bare stream create",
-        baseline: Some(ms(baseline)),
-        target: Target::RatioAtMost(2.5),
-        note: format!(
-            "{WADM_PAIRS} rounds ABCD (bare, service, floor, echo), streams deleted between \
-             rounds; {}",
-            floor_note(&mut floor, &mut hop, baseline)
-        ),
-        floor: Some(ms(p50(&mut floor))),
-        hop: Some(ms(p50(&mut hop))),
-    }
+    samples.figure(
+        "cold wadm (8 resources), R1, p50",
+        "1 bare stream create",
+        Target::RatioAtMost(2.5),
+        ", streams deleted between rounds",
+    )
 }
 
 /// 1,000 concurrent requests for one new lattice: all succeed, 2 creates in total.
@@ -1068,51 +1091,26 @@ async fn cold_lattice_r3(client: &async_nats::Client) -> Figure {
         )
         .await;
     }
-    let mut subject = Vec::with_capacity(R3_PAIRS);
-    let mut baseline = Vec::with_capacity(R3_PAIRS);
-    let mut floor = Vec::with_capacity(R3_PAIRS);
+    let samples = cold_lattice_rounds(client, R3_PAIRS, 3, "r3").await;
+    // What looking first costs: a STREAM.INFO of a stream that does not exist.
     let mut lookups = Vec::with_capacity(R3_PAIRS);
-    let mut hop = Vec::with_capacity(R3_PAIRS);
     for i in 0..R3_PAIRS {
-        let config = kv_config(&format!("bare-r3-{i}"), 3);
-        let t = Instant::now();
-        bare_create(client, &config).await;
-        baseline.push(t.elapsed());
-        let t = Instant::now();
-        provision(
-            client,
-            LATTICE_SUBJECT,
-            Bytes::from(format!("r3-{i}")),
-            &["created"],
-        )
-        .await;
-        subject.push(t.elapsed());
-        let both = lattice_configs(&format!("floor-r3-{i}"), 3);
-        let t = Instant::now();
-        concurrent_creates(client, &[&both]).await;
-        floor.push(t.elapsed());
-        hop.push(echo_hop(client).await);
         let t = Instant::now();
         let _ = client
             .request(format!("$JS.API.STREAM.INFO.missing-{i}"), Bytes::new())
             .await;
         lookups.push(t.elapsed());
     }
-    let baseline = p50(&mut baseline);
-    Figure {
-        name: "cold lattice (2 buckets), R3, 3-node cluster, p50".into(),
-        unit: "ms",
-        value: ms(p50(&mut subject)),
-        baseline_name: "1 bare R3 KV create",
-        baseline: Some(ms(baseline)),
-        target: Target::RatioAtMost(1.2),
-        note: format!(
-            "{R3_PAIRS} rounds ABCD (bare, service, floor, echo); {}; a STREAM.INFO of a \
-             missing stream (the service looks before it creates in a cluster): p50 {:.2} ms",
-            floor_note(&mut floor, &mut hop, baseline),
-            ms(p50(&mut lookups))
-        ),
-        floor: Some(ms(p50(&mut floor))),
-        hop: Some(ms(p50(&mut hop))),
-    }
+    let mut figure = samples.figure(
+        "cold lattice (2 buckets), R3, 3-node cluster, p50",
+        "1 bare R3 KV create",
+        Target::RatioAtMost(1.2),
+        "",
+    );
+    figure.note.push_str(&format!(
+        "; a STREAM.INFO of a missing stream (the service looks before it creates in a \
+         cluster): p50 {:.2} ms",
+        ms(p50(&mut lookups))
+    ));
+    figure
 }

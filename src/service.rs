@@ -192,11 +192,21 @@ struct Shared {
     warm_replies: WarmReplies,
 }
 
-/// How far a request got without a span (see [`handle`]).
+/// How far a request got before its span (see [`handle`]).
 enum Stage {
-    Received,
     Prepared(Prepared),
     Answered(Result<Reply, ProvisionError>),
+}
+
+impl Stage {
+    /// After a warm answer was tried: answered (or refused), or the cold path.
+    fn after_warm(answer: Result<Reply, NotWarm>) -> Stage {
+        match answer {
+            Ok(reply) => Stage::Answered(Ok(reply)),
+            Err(NotWarm::Refused(refused)) => Stage::Answered(Err(refused)),
+            Err(NotWarm::Cold(cold)) => Stage::Prepared(cold),
+        }
+    }
 }
 
 /// Handles one request in its own task.
@@ -208,7 +218,7 @@ enum Stage {
 /// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
 /// a second they show in a profile).
 async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Request) {
-    let mut stage = Stage::Received;
+    let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
         let message = &request.message;
         let prepared = endpoints::prepare(
@@ -219,7 +229,7 @@ async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Reque
             &message.payload,
         );
         let answer = prepared.map(|p| shared.warm_replies.answer(&shared.provisioner, p));
-        stage = match answer {
+        stage = Some(match answer {
             Ok(Ok(warm)) => {
                 shared.metrics.record_warm(spec.name, warm.resources);
                 let sent = shared.route.send(&request, HeaderMap::new(), warm.body);
@@ -230,19 +240,19 @@ async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Reque
             }
             Ok(Err(NotWarm::Cold(cold))) => Stage::Prepared(cold),
             Ok(Err(NotWarm::Refused(refused))) | Err(refused) => Stage::Answered(Err(refused)),
-        };
+        });
     }
     // Boxed: only requests that are not warm (or are logged) pay for the room.
     Box::pin(answer_in_span(shared, spec, request, stage)).await
 }
 
-/// The rest of a request, in its span: prepare (unless done), the warm answer or the
-/// cold path, the reply, and the log line.
+/// The rest of a request, in its span: prepare and try the warm answer (unless [`handle`]
+/// did: `stage`), the cold path, the reply, and the log line.
 async fn answer_in_span(
     shared: Arc<Shared>,
     spec: &'static EndpointSpec,
     request: Request,
-    stage: Stage,
+    stage: Option<Stage>,
 ) {
     let started = Instant::now();
     let span = tracing::info_span!(
@@ -261,27 +271,26 @@ async fn answer_in_span(
         debug!("received");
         let message = &request.message;
         // Either the answer, or work for the cold path.
-        let next = match stage {
-            Stage::Answered(answer) => Err(answer),
-            Stage::Prepared(cold) => Ok(cold),
-            Stage::Received => match endpoints::prepare(
+        let stage = match stage {
+            Some(stage) => stage,
+            None => match endpoints::prepare(
                 provisioner,
                 spec,
                 &message.subject,
                 message.headers.as_ref(),
                 &message.payload,
             ) {
-                Err(refused) => Err(Err(refused)),
-                Ok(prepared) => prepared.try_warm(provisioner).map_or_else(Ok, Err),
+                Err(refused) => Stage::Answered(Err(refused)),
+                Ok(prepared) => Stage::after_warm(prepared.try_warm(provisioner)),
             },
         };
-        let result = match next {
-            Err(answer) => answer,
-            Ok(cold) => {
+        let result = match stage {
+            Stage::Prepared(cold) => {
                 // Changes made for this request name it in their audit events.
                 let origin = Origin::request(spec.name, &message.subject, message.headers.as_ref());
                 Box::pin(audit::with_origin(origin, cold.run(provisioner))).await
             }
+            Stage::Answered(answer) => answer,
         };
         let span = tracing::Span::current();
         // A warm answer is not logged unless at debug: then nobody reads the span's

@@ -125,24 +125,23 @@ pub struct Work {
 impl Prepared {
     /// The reply from what this instance already knows, when every resource was seen in
     /// place: no JetStream call and no await, so that the bulk of a fleet's start costs
-    /// about one NATS round trip. Otherwise the request back, for [`Prepared::run`].
-    pub fn try_warm(
-        self,
-        provisioner: &Provisioner,
-    ) -> Result<Result<Reply, ProvisionError>, Self> {
+    /// about one NATS round trip. Otherwise why not: refused, or the request back for
+    /// [`Prepared::run`].
+    pub fn try_warm(self, provisioner: &Provisioner) -> Result<Reply, NotWarm> {
         if self.dry_run {
-            return Err(self);
+            return Err(NotWarm::Cold(self));
         }
         match provisioner.warm(&self.work.targets, self.work.replicas) {
             Ok(Some(warm)) => {
                 let stamp = warm.stamp;
-                Ok(self.reply(provisioner, warm.reports).map(|mut reply| {
-                    reply.stamp = Some(stamp);
-                    reply
-                }))
+                let mut reply = self
+                    .reply(provisioner, warm.reports)
+                    .map_err(NotWarm::Refused)?;
+                reply.stamp = Some(stamp);
+                Ok(reply)
             }
-            Ok(None) => Err(self),
-            Err(e) => Ok(Err(e)),
+            Ok(None) => Err(NotWarm::Cold(self)),
+            Err(e) => Err(NotWarm::Refused(e)),
         }
     }
 
@@ -207,7 +206,7 @@ pub struct WarmAnswer {
 /// Why a request has no warm answer.
 #[derive(Debug)]
 pub enum NotWarm {
-    /// It is refused (e.g. a lattice that is not allowed): send this error.
+    /// It is refused (e.g. a lattice that is not allowed): answer with this error.
     Refused(ProvisionError),
     /// It needs JetStream: the request back, for [`Prepared::run`].
     Cold(Prepared),
@@ -251,11 +250,7 @@ impl WarmReplies {
         }
         // Cloned only when nothing holds: at most once per work and verdict.
         let work = keep.then(|| prepared.work.clone());
-        let reply = match prepared.try_warm(provisioner) {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(refused)) => return Err(NotWarm::Refused(refused)),
-            Err(cold) => return Err(NotWarm::Cold(cold)),
-        };
+        let reply = prepared.try_warm(provisioner)?;
         let body: bytes::Bytes = reply.to_json().into();
         if let (Some(work), Some(stamp)) = (work, reply.stamp.clone()) {
             let mut map = self.lock();

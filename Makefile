@@ -15,8 +15,9 @@ PROVISIONER     := target/release/wasmcloud-provisioner
 SETSID          := $(shell command -v setsid 2>/dev/null || echo "python3 -c 'import os,sys;os.setsid();os.execvp(sys.argv[1],sys.argv[1:])'")
 
 CARGO       ?= cargo
+# --no-fail-fast: a failing test binary does not hide the results of the ones after it.
 # Override to narrow the run, e.g. make test CARGO_TEST='cargo test --test harness_selftest'
-CARGO_TEST  ?= cargo test --all-targets
+CARGO_TEST  ?= cargo test --all-targets --no-fail-fast
 
 .PHONY: all nats-server build test run bench fmt lint clean-tools
 

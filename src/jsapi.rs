@@ -50,6 +50,48 @@ pub const NOT_CLUSTERED_HINT: &str =
      replicas 1 (the request's `replicas`, --replicas or the config file), or run a JetStream \
      cluster of at least as many servers as replicas";
 
+/// A JetStream API call the provisioner makes, as an error message names it.
+#[derive(Debug, Clone, Copy)]
+pub enum Call<'a> {
+    /// `STREAM.INFO` of a stream.
+    Lookup(&'a str),
+    /// `STREAM.CREATE` of a stream.
+    Create(&'a str),
+    /// `STREAM.UPDATE` of a stream, raising its replicas to this number.
+    RaiseReplicas(&'a str, u64),
+    /// `STREAM.NAMES`, to count the lattices for `--max-lattices`.
+    CountLattices,
+}
+
+impl Call<'_> {
+    /// What was attempted, for "could not …".
+    fn action(&self) -> String {
+        match self {
+            Call::Lookup(stream) => format!("look up stream {stream}"),
+            Call::Create(stream) => format!("create stream {stream}"),
+            Call::RaiseReplicas(stream, to) => format!("raise the replicas of {stream} to {to}"),
+            Call::CountLattices => "count the existing lattices (for --max-lattices)".into(),
+        }
+    }
+
+    /// The API subject, for permission hints. A server in a domain maps `$JS.<d>.API` to
+    /// `$JS.API` before checking permissions, so hints always name `$JS.API`
+    /// (spec/permissions.md).
+    fn subject(&self) -> String {
+        match self {
+            Call::Lookup(stream) => format!("$JS.API.STREAM.INFO.{stream}"),
+            Call::Create(stream) => format!("$JS.API.STREAM.CREATE.{stream}"),
+            Call::RaiseReplicas(stream, _) => format!("$JS.API.STREAM.UPDATE.{stream}"),
+            Call::CountLattices => "$JS.API.STREAM.NAMES".into(),
+        }
+    }
+
+    /// Whether the call changes a stream, so that a timeout leaves its outcome open.
+    fn changes(&self) -> bool {
+        matches!(self, Call::Create(_) | Call::RaiseReplicas(..))
+    }
+}
+
 /// A failed JetStream API call.
 #[derive(Debug, Clone)]
 pub enum JsError {
@@ -75,9 +117,10 @@ impl JsError {
         }
     }
 
-    /// Turns the error into an operator-facing reply error. `action` describes what was
-    /// attempted (`"create stream KV_X"`), `subject` the API subject for permission hints.
-    pub fn explain(&self, action: &str, subject: &str, domain: Option<&str>) -> ProvisionError {
+    /// Turns the error of `call` into an operator-facing reply error.
+    pub fn explain(&self, call: Call<'_>, domain: Option<&str>) -> ProvisionError {
+        let action = &call.action();
+        let subject = &call.subject();
         let where_js = match domain {
             Some(d) => format!("JetStream domain `{d}`"),
             None => "JetStream".to_string(),
@@ -87,6 +130,19 @@ impl JsError {
                 "{where_js} is not available to the provisioner's account (no responders on \
                  {subject}): enable JetStream on the server (`-js` or a `jetstream {{}}` block) \
                  and for the account, and check --js-domain"
+            )),
+            // A replicated stream answers its create or update only once its Raft group has
+            // a leader; when the first election misfires, nats-server holds the next one
+            // after an election timeout of 4 to 9 s. The change then still completes.
+            JsError::TimedOut if call.changes() => ProvisionError::unavailable(format!(
+                "{where_js} did not answer in time to {action}; it may still complete, and \
+                 repeating the request is safe (it finds the stream and reports it). A \
+                 replicated stream answers only once it has a leader, which can take about \
+                 10 s when its first election fails: if this recurs, raise --js-timeout. If \
+                 JetStream stays silent, it may have no quorum (check that a majority of the \
+                 cluster's JetStream servers is up and `nats server report jetstream` shows a \
+                 meta leader), or the provisioner's user may not publish to `{subject}` (check \
+                 the server log for a permissions violation)"
             )),
             JsError::TimedOut => ProvisionError::unavailable(format!(
                 "{where_js} did not answer in time to {action}: JetStream may have no quorum \
@@ -289,13 +345,6 @@ impl JetStreamApi {
         self.domain.as_deref()
     }
 
-    /// The full API subject, for messages and permission hints.
-    pub fn subject(&self, op: &str, stream: &str) -> String {
-        // A server in a domain maps `$JS.<d>.API` to `$JS.API` before checking
-        // permissions, so hints always name `$JS.API` (spec/permissions.md).
-        format!("$JS.API.STREAM.{op}.{stream}")
-    }
-
     async fn call(&self, op: &str, stream: &str, body: &Value) -> Result<Value, JsError> {
         self.request(format!("STREAM.{op}.{stream}"), body).await
     }
@@ -375,6 +424,48 @@ mod tests {
         let mut answer = answer;
         answer["config"] = json!({ "name": "S", "num_replicas": 3 });
         StreamInfo::from_response(answer).expect("valid answer")
+    }
+
+    #[test]
+    fn a_timed_out_change_says_it_may_still_complete_and_is_safe_to_repeat() {
+        let create = JsError::TimedOut.explain(Call::Create("KV_X"), None);
+        assert_eq!(create.code(), 503);
+        for words in [
+            "may still complete",
+            "safe",
+            "--js-timeout",
+            "STREAM.CREATE.KV_X",
+        ] {
+            assert!(
+                create.message.contains(words),
+                "{words}: {}",
+                create.message
+            );
+        }
+        let raise = JsError::TimedOut.explain(Call::RaiseReplicas("KV_X", 3), Some("hub"));
+        assert!(
+            raise.message.contains("may still complete"),
+            "{}",
+            raise.message
+        );
+        assert!(
+            raise.message.contains("STREAM.UPDATE.KV_X"),
+            "{}",
+            raise.message
+        );
+        assert!(raise.message.contains("domain `hub`"), "{}", raise.message);
+        // A look-up changes nothing: no promise about an outcome.
+        let lookup = JsError::TimedOut.explain(Call::Lookup("KV_X"), None);
+        assert!(
+            !lookup.message.contains("may still complete"),
+            "{}",
+            lookup.message
+        );
+        assert!(
+            lookup.message.contains("STREAM.INFO.KV_X"),
+            "{}",
+            lookup.message
+        );
     }
 
     #[test]

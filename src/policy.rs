@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::catalog::{self, Scope};
 use crate::error::{ErrorKind, ProvisionError};
-use crate::jsapi::JetStreamApi;
+use crate::jsapi::{Call, JetStreamApi};
 
 /// Lattice flags (for `serve`, `apply` and `plan`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -179,13 +179,10 @@ impl LatticePolicy {
             return Ok(Admission { _serial: None });
         }
         let serial = self.admitting.lock().await;
-        let names = js.stream_names().await.map_err(|e| {
-            e.explain(
-                "count the existing lattices (for --max-lattices)",
-                "$JS.API.STREAM.NAMES",
-                js.domain(),
-            )
-        })?;
+        let names = js
+            .stream_names()
+            .await
+            .map_err(|e| e.explain(Call::CountLattices, js.domain()))?;
         let existing = lattices_of(&names);
         self.remember(existing.iter().map(String::as_str));
         let new: BTreeSet<&str> = lattices

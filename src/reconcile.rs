@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 
 use crate::catalog::{self, App, Desired, DesiredKey, Kind};
 use crate::error::{ErrorKind, ProvisionError};
-use crate::jsapi::{codes, JetStreamApi, JsError, StreamInfo};
+use crate::jsapi::{codes, Call, JetStreamApi, JsError, StreamInfo};
 use crate::settings::ResourceSettings;
 
 /// What to do with one resource.
@@ -725,18 +725,10 @@ impl Reconciler {
                         Box::pin(self.raise_replicas(again, to, generation, origin)).await
                     }
                     Step::Drift => Ok(ResourceReport::planned(&again)),
-                    Step::Create => Err(e.explain(
-                        &format!("create stream {stream}"),
-                        &self.js.subject("CREATE", &stream),
-                        self.js.domain(),
-                    )),
+                    Step::Create => Err(e.explain(Call::Create(&stream), self.js.domain())),
                 }
             }
-            Err(e) => Err(e.explain(
-                &format!("create stream {stream}"),
-                &self.js.subject("CREATE", &stream),
-                self.js.domain(),
-            )),
+            Err(e) => Err(e.explain(Call::Create(&stream), self.js.domain())),
         }
     }
 
@@ -780,11 +772,7 @@ impl Reconciler {
                 self.notify(&report, Some(&current.config), &info.config, origin);
                 Ok(report)
             }
-            Err(e) => Err(e.explain(
-                &format!("raise the replicas of {stream} to {to}"),
-                &self.js.subject("UPDATE", &stream),
-                self.js.domain(),
-            )),
+            Err(e) => Err(e.explain(Call::RaiseReplicas(&stream, to), self.js.domain())),
         }
     }
 
@@ -800,13 +788,8 @@ impl Reconciler {
         stream: &str,
         answer: Result<Option<StreamInfo>, JsError>,
     ) -> Result<Option<StreamInfo>, ProvisionError> {
-        let info = answer.map_err(|e: JsError| {
-            e.explain(
-                &format!("look up stream {stream}"),
-                &self.js.subject("INFO", stream),
-                self.js.domain(),
-            )
-        })?;
+        let info =
+            answer.map_err(|e: JsError| e.explain(Call::Lookup(stream), self.js.domain()))?;
         if let Some(info) = &info {
             self.known.learn_topology(info);
         }

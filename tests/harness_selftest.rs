@@ -229,8 +229,12 @@ async fn cluster_r3_stream_survives_node_loss_and_rejoin() {
     // about to stop is lost and only noticed when its ack times out.
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(2))
-        .build(client);
-    let mut r3 = js
+        .build(client.clone());
+    // The create, though, answers only once the stream has a leader: 4 to 9 s more when
+    // its first election misfires (tests/cluster.rs, JS_TIMEOUT).
+    let mut r3 = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(15))
+        .build(client)
         .create_stream(stream::Config {
             name: "R3".into(),
             subjects: vec!["r3.>".into()],

@@ -13,10 +13,11 @@
 //! server stops routing, every request it had already routed is still delivered and
 //! handled, then the connection closes. Replies sent after that point go out on the
 //! provisioner's JetStream connection, which stays up until every request task is done.
+//! Replies sent before it are flushed before the drain starts, since async-nats ends a
+//! drained connection without writing what it still holds.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,7 +105,7 @@ pub async fn serve(
     let js_client = provisioner.reconciler.js().client();
     let own_connection = !same_connection(&client, &js_client);
     let route = Arc::new(ReplyRoute {
-        draining: AtomicBool::new(false),
+        draining: tokio::sync::RwLock::new(false),
         fallback: js_client.clone(),
     });
     let shared = Arc::new(Shared {
@@ -139,8 +140,16 @@ pub async fn serve(
     info!("stopping: no new requests; finishing those in flight");
     if own_connection {
         // From here on replies use the JetStream connection: the service connection
-        // closes as soon as its subscriptions are drained.
-        route.draining.store(true, Ordering::SeqCst);
+        // closes as soon as its subscriptions are drained, and async-nats then drops
+        // whatever it has not written yet. So first every reply already headed for the
+        // service connection is queued there (the write lock waits for them), then
+        // written and seen by the server (the flush), and only then the drain starts.
+        *route.draining.write().await = true;
+        match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("could not flush the replies sent so far: {e}"),
+            Err(_) => warn!("could not flush the replies sent so far within 5 s"),
+        }
         client.drain().await?;
     } else {
         warn!(
@@ -346,7 +355,13 @@ async fn answer_in_span(
 /// Where replies go: through the request (counted in the service's STATS) while the
 /// service connection is up, through the JetStream connection once it is draining.
 struct ReplyRoute {
-    draining: AtomicBool,
+    /// Whether the service connection is draining. A reply that finds it `false` holds the
+    /// read lock until the reply is queued on the service connection; the shutdown takes
+    /// the write lock, then flushes, then drains. async-nats ends a drained connection
+    /// without writing what is still queued (a reply queued behind the drain, or not yet
+    /// written when the drain completes) although `respond` returned `Ok`: its requester
+    /// would wait in vain (one such reply in a CI rehearsal of the SIGTERM test).
+    draining: tokio::sync::RwLock<bool>,
     fallback: async_nats::Client,
 }
 
@@ -357,13 +372,15 @@ impl ReplyRoute {
         headers: HeaderMap,
         body: bytes::Bytes,
     ) -> Result<(), async_nats::PublishError> {
-        if !self.draining.load(Ordering::SeqCst) {
+        let draining = self.draining.read().await;
+        if !*draining {
             return if headers.is_empty() {
                 request.respond(Ok(body)).await
             } else {
                 request.respond_with_headers(Ok(body), headers).await
             };
         }
+        drop(draining);
         let Some(reply) = request.message.reply.clone() else {
             return Err(async_nats::PublishError::new(
                 async_nats::client::PublishErrorKind::InvalidSubject,

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,7 +106,8 @@ pub async fn serve(
     let js_client = provisioner.reconciler.js().client();
     let own_connection = !same_connection(&client, &js_client);
     let route = Arc::new(ReplyRoute {
-        draining: tokio::sync::RwLock::new(false),
+        draining: AtomicBool::new(false),
+        queuing: AtomicUsize::new(0),
         fallback: js_client.clone(),
     });
     let shared = Arc::new(Shared {
@@ -142,9 +144,9 @@ pub async fn serve(
         // From here on replies use the JetStream connection: the service connection
         // closes as soon as its subscriptions are drained, and async-nats then drops
         // whatever it has not written yet. So first every reply already headed for the
-        // service connection is queued there (the write lock waits for them), then
-        // written and seen by the server (the flush), and only then the drain starts.
-        *route.draining.write().await = true;
+        // service connection is queued there, then written and seen by the server (the
+        // flush), and only then the drain starts.
+        route.stop_queuing().await;
         match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("could not flush the replies sent so far: {e}"),
@@ -354,33 +356,63 @@ async fn answer_in_span(
 
 /// Where replies go: through the request (counted in the service's STATS) while the
 /// service connection is up, through the JetStream connection once it is draining.
+///
+/// The switch must not let a reply slip behind the drain: async-nats ends a drained
+/// connection without writing what it still holds (a reply queued behind the drain, or
+/// not yet written when the drain completes) although `respond` returned `Ok`, and its
+/// requester would wait in vain (one such reply in a CI rehearsal of the SIGTERM test).
+/// So a reply counts itself in `queuing` *before* it reads `draining`, and the shutdown
+/// sets `draining` *before* it waits for `queuing` to reach zero: with sequentially
+/// consistent atomics, a reply either sees the switch or is waited for. Two atomic
+/// operations per reply, where a lock would put a mutex on the hot path.
 struct ReplyRoute {
-    /// Whether the service connection is draining. A reply that finds it `false` holds the
-    /// read lock until the reply is queued on the service connection; the shutdown takes
-    /// the write lock, then flushes, then drains. async-nats ends a drained connection
-    /// without writing what is still queued (a reply queued behind the drain, or not yet
-    /// written when the drain completes) although `respond` returned `Ok`: its requester
-    /// would wait in vain (one such reply in a CI rehearsal of the SIGTERM test).
-    draining: tokio::sync::RwLock<bool>,
+    draining: AtomicBool,
+    /// Replies being queued on the service connection right now.
+    queuing: AtomicUsize,
     fallback: async_nats::Client,
 }
 
+/// Counts a reply out of [`ReplyRoute::queuing`] however its send ends.
+struct Queuing<'a>(&'a AtomicUsize);
+
+impl Drop for Queuing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl ReplyRoute {
+    /// Switches replies to the JetStream connection and waits until every reply that was
+    /// still headed for the service connection is queued there (each takes one channel
+    /// send; bounded at 5 s all the same).
+    async fn stop_queuing(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let waited = Instant::now();
+        while self.queuing.load(Ordering::SeqCst) > 0 {
+            if waited.elapsed() > Duration::from_secs(5) {
+                warn!("replies still being queued on the service connection after 5 s");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     async fn send(
         &self,
         request: &Request,
         headers: HeaderMap,
         body: bytes::Bytes,
     ) -> Result<(), async_nats::PublishError> {
-        let draining = self.draining.read().await;
-        if !*draining {
+        self.queuing.fetch_add(1, Ordering::SeqCst);
+        let queuing = Queuing(&self.queuing);
+        if !self.draining.load(Ordering::SeqCst) {
             return if headers.is_empty() {
                 request.respond(Ok(body)).await
             } else {
                 request.respond_with_headers(Ok(body), headers).await
             };
         }
-        drop(draining);
+        drop(queuing);
         let Some(reply) = request.message.reply.clone() else {
             return Err(async_nats::PublishError::new(
                 async_nats::client::PublishErrorKind::InvalidSubject,

@@ -8,13 +8,19 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, stream};
 use common::{eventually, ClusterOptions, NatsCluster, NatsServer, ServerOptions};
 
+/// Publishes until acked. A retry carries the same message id, so a publish that was
+/// stored but whose ack was lost (a node stopping) is not stored twice.
 async fn publish_acked(js: &jetstream::Context, subject: &str, payload: &'static str) -> u64 {
+    let id = format!("{subject}:{payload}");
     eventually(
         &format!("publish to {subject}"),
         Duration::from_secs(15),
         || async {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .message_id(&id);
             let ack = js
-                .publish(subject.to_string(), payload.into())
+                .send_publish(subject.to_string(), message)
                 .await
                 .map_err(|e| e.to_string())?;
             ack.await.map(|a| a.sequence).map_err(|e| e.to_string())

@@ -31,11 +31,10 @@ use wasmcloud_provisioner::settings::{Placement, Settings};
 /// a silent JetStream is what they check.
 const DEFAULT_JS_TIMEOUT: Duration = Duration::from_secs(5);
 /// The `--js-timeout` of the tests that expect a create to succeed. A new R3 stream answers
-/// its create once its Raft group has a leader; when the first campaign misfires (its vote
-/// requests reach peers that have not set the group up yet, which a loaded 2-core runner
-/// makes likely), nats-server elects only after an election timeout of 4 to 9 s. These
-/// tests check outcomes, not speed (`make bench` measures that), so they allow for one
-/// such election.
+/// its create once its Raft group has a leader; when the first campaign misfires (seen on
+/// a loaded 2-core runner: one stream's leader 5.5 s after its siblings'), nats-server
+/// elects only after an election timeout of 4 to 9 s. These tests check outcomes, not
+/// speed (`make bench` measures that), so they allow for one such election.
 const JS_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a test waits for any one reply before calling it lost. Far above what any
 /// reply takes; a request that hits it is a failure, not a slow success.

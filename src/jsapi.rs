@@ -131,25 +131,29 @@ impl JsError {
                  {subject}): enable JetStream on the server (`-js` or a `jetstream {{}}` block) \
                  and for the account, and check --js-domain"
             )),
-            // A replicated stream answers its create or update only once its Raft group has
-            // a leader; when the first election misfires, nats-server holds the next one
-            // after an election timeout of 4 to 9 s. The change then still completes.
-            JsError::TimedOut if call.changes() => ProvisionError::unavailable(format!(
-                "{where_js} did not answer in time to {action}; it may still complete, and \
-                 repeating the request is safe (it finds the stream and reports it). A \
-                 replicated stream answers only once it has a leader, which can take about \
-                 10 s when its first election fails: if this recurs, raise --js-timeout. If \
-                 JetStream stays silent, it may have no quorum (check that a majority of the \
-                 cluster's JetStream servers is up and `nats server report jetstream` shows a \
-                 meta leader), or the provisioner's user may not publish to `{subject}` (check \
-                 the server log for a permissions violation)"
-            )),
-            JsError::TimedOut => ProvisionError::unavailable(format!(
-                "{where_js} did not answer in time to {action}: JetStream may have no quorum \
-                 (check that a majority of the cluster's JetStream servers is up and `nats \
-                 server report jetstream` shows a meta leader), or the provisioner's user may \
-                 not publish to `{subject}` (check the server log for a permissions violation)"
-            )),
+            JsError::TimedOut => {
+                let silent = format!(
+                    "JetStream may have no quorum (check that a majority of the cluster's \
+                     JetStream servers is up and `nats server report jetstream` shows a meta \
+                     leader), or the provisioner's user may not publish to `{subject}` (check \
+                     the server log for a permissions violation)"
+                );
+                ProvisionError::unavailable(if call.changes() {
+                    // A replicated stream answers its create or update only once its Raft
+                    // group has a leader; when the first election misfires, nats-server
+                    // holds the next one after an election timeout of 4 to 9 s. The change
+                    // then still completes.
+                    format!(
+                        "{where_js} did not answer in time to {action}; it may still complete, \
+                         and repeating the request is safe (it finds the stream and reports \
+                         it). A replicated stream answers only once it has a leader, which can \
+                         take about 10 s when its first election fails: if this recurs, raise \
+                         --js-timeout. If it stays silent, {silent}"
+                    )
+                } else {
+                    format!("{where_js} did not answer in time to {action}: {silent}")
+                })
+            }
             JsError::Other(msg) => {
                 ProvisionError::unavailable(format!("could not {action}: {msg}"))
             }

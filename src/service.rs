@@ -147,11 +147,7 @@ pub async fn serve(
         // service connection is queued there, then written and seen by the server (the
         // flush), and only then the drain starts.
         route.stop_queuing().await;
-        match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("could not flush the replies sent so far: {e}"),
-            Err(_) => warn!("could not flush the replies sent so far within 5 s"),
-        }
+        flush_bounded(&client, "the replies sent so far").await;
         client.drain().await?;
     } else {
         warn!(
@@ -184,13 +180,7 @@ pub async fn serve(
             "requests still running after the drain timeout; exiting without their replies"
         );
     }
-    // Bounded: with the server gone, a flush would wait for a reconnect that may never come,
-    // and a stopping service must still exit.
-    match tokio::time::timeout(Duration::from_secs(5), js_client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!("could not flush the last replies: {e}"),
-        Err(_) => warn!("could not flush the last replies within 5 s (is NATS reachable?)"),
-    }
+    flush_bounded(&js_client, "the last replies").await;
     info!("stopped");
     Ok(())
 }
@@ -421,6 +411,16 @@ impl ReplyRoute {
         self.fallback
             .publish_with_headers(reply, headers, body)
             .await
+    }
+}
+
+/// Flushes a connection at shutdown, for at most 5 s: with the server gone, a flush would
+/// wait for a reconnect that may never come, and a stopping service must still exit.
+async fn flush_bounded(client: &async_nats::Client, what: &str) {
+    match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("could not flush {what}: {e}"),
+        Err(_) => warn!("could not flush {what} within 5 s (is NATS reachable?)"),
     }
 }
 

@@ -382,39 +382,55 @@ async fn warm_requests_make_no_jetstream_call_and_a_burst_creates_each_stream_on
 async fn without_advisories_a_verdict_expires_after_the_cache_ttl() {
     let server = NatsServer::start();
     let client = common::connect(&server.url()).await;
-    let ttl = Duration::from_secs(2);
-    let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
-    let reconciler = Arc::new(Reconciler::new(js, Arc::new(KnownStreams::default()), ttl));
-    let provisioner = Provisioner::new(reconciler, Settings::default());
-    let target = [Target::Lattice("ttl".into())];
-    let latticedata = streams("ttl")[0].clone();
-    let action = |reports: &[wasmcloud_provisioner::reconcile::ResourceReport]| {
-        reports
-            .iter()
-            .find(|r| r.stream == latticedata)
-            .map(|r| (r.action.as_str(), r.warm))
-            .expect("the bucket is reported")
-    };
+    // "Within the TTL" is a claim about time: on a loaded machine the steps between the
+    // first answer and the stale one can take longer than a short TTL. Such a round
+    // proves nothing either way, so it is run again with a longer TTL (and a new
+    // lattice) instead of failing or passing by luck.
+    for (round, ttl) in [2u64, 5, 15]
+        .into_iter()
+        .map(Duration::from_secs)
+        .enumerate()
+    {
+        let lattice = format!("ttl{round}");
+        let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
+        let reconciler = Arc::new(Reconciler::new(js, Arc::new(KnownStreams::default()), ttl));
+        let provisioner = Provisioner::new(reconciler, Settings::default());
+        let target = [Target::Lattice(lattice.clone())];
+        let latticedata = streams(&lattice)[0].clone();
+        let action = |reports: &[wasmcloud_provisioner::reconcile::ResourceReport]| {
+            reports
+                .iter()
+                .find(|r| r.stream == latticedata)
+                .map(|r| (r.action.as_str().to_string(), r.warm))
+                .expect("the bucket is reported")
+        };
 
-    let first = provisioner.apply(&target, None).await.expect("apply");
-    assert_eq!(action(&first), ("created", false));
-    let started = Instant::now();
-    js_api(
-        &client,
-        format!("$JS.API.STREAM.DELETE.{latticedata}"),
-        json!({}),
-    )
-    .await;
-    // Within the TTL nobody told this reconciler: it answers from what it saw.
-    let stale = provisioner.apply(&target, None).await.expect("apply");
-    assert!(
-        started.elapsed() < ttl,
-        "too slow to observe the TTL; rerun"
-    );
-    assert_eq!(action(&stale), ("exists", true));
-    tokio::time::sleep(ttl.saturating_sub(started.elapsed()) + Duration::from_millis(100)).await;
-    let again = provisioner.apply(&target, None).await.expect("apply");
-    assert_eq!(action(&again), ("created", false));
+        // The verdict is made between these two instants: `started` bounds its age from
+        // above (is it still fresh?), `answered` from below (has it expired?).
+        let started = Instant::now();
+        let first = provisioner.apply(&target, None).await.expect("apply");
+        let answered = Instant::now();
+        assert_eq!(action(&first), ("created".to_string(), false));
+        js_api(
+            &client,
+            format!("$JS.API.STREAM.DELETE.{latticedata}"),
+            json!({}),
+        )
+        .await;
+        // Within the TTL nobody told this reconciler: it answers from what it saw.
+        let stale = provisioner.apply(&target, None).await.expect("apply");
+        if started.elapsed() >= ttl {
+            eprintln!("round {round}: the steps took longer than the {ttl:?} TTL; again with a longer one");
+            continue;
+        }
+        assert_eq!(action(&stale), ("exists".to_string(), true));
+        tokio::time::sleep(ttl.saturating_sub(answered.elapsed()) + Duration::from_millis(100))
+            .await;
+        let again = provisioner.apply(&target, None).await.expect("apply");
+        assert_eq!(action(&again), ("created".to_string(), false));
+        return;
+    }
+    panic!("no round finished its steps within its TTL (2 s, 5 s, 15 s): the machine is too slow to show this");
 }
 
 /// The service's quick path keeps a warm reply's bytes and sends them again while every

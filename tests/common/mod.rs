@@ -493,6 +493,30 @@ fn meta_leader(monitor_port: u16) -> String {
         .unwrap_or_default()
 }
 
+/// How long the route mesh must stay unchanged before a cluster counts as formed:
+/// longer than nats-server's 1 s retry of a refused route.
+const ROUTE_MESH_SETTLE: Duration = Duration::from_millis(1500);
+
+/// A node's routes as (remote server name, route id), sorted; empty if `/routez` does
+/// not answer. Route ids change when a route is dropped and made again.
+fn route_table(monitor_port: u16) -> Vec<(String, u64)> {
+    let mut routes: Vec<(String, u64)> = http_get(monitor_port, "/routez")
+        .filter(|(code, _)| *code == 200)
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| v.get("routes").and_then(|r| r.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                r["remote_name"].as_str().unwrap_or_default().to_string(),
+                r["rid"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    routes.sort();
+    routes
+}
+
 fn new_tempdir(prefix: &str) -> tempfile::TempDir {
     let mut dir = tempfile::Builder::new()
         .prefix(prefix)
@@ -918,7 +942,65 @@ impl NatsCluster {
                 node.wait_ready(deadline, Ready::HealthyWithMetaLeader)?;
             }
         }
-        Ok(())
+        self.wait_route_mesh_settled(deadline)
+    }
+
+    /// Waits until every running node has routes to every other running node and no
+    /// route has come or gone for [`ROUTE_MESH_SETTLE`].
+    ///
+    /// Why healthy is not enough: nodes that start together dial each other before
+    /// all of them listen, and retry a refused route after 1 s. When such a retry
+    /// registers a peer's first pooled route connection again, nats-server (2.12.8,
+    /// `route.go`) stores that peer's node info anew with no JetStream stats, and
+    /// placement (`selectPeerGroup`) treats a peer without stats as offline until its
+    /// next statsz arrives. An R3 create in that window is refused with 10005 "no
+    /// suitable peers for placement, peer offline" — seen as a 503 from the service in
+    /// `r1_to_r3_upgrade_keeps_10000_keys_history_and_every_other_setting` on a loaded
+    /// box, although `/healthz` was green and an R3 probe had just succeeded.
+    fn wait_route_mesh_settled(&mut self, deadline: Instant) -> Result<(), String> {
+        let mut last: Option<(Vec<(String, Vec<(String, u64)>)>, Instant)> = None;
+        loop {
+            let running: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].is_running())
+                .collect();
+            let names: Vec<String> = running
+                .iter()
+                .map(|&i| self.nodes[i].name.clone())
+                .collect();
+            let mut snapshot = Vec::new();
+            let mut missing = None;
+            for &i in &running {
+                let routes = route_table(self.nodes[i].monitor_port);
+                let me = &self.nodes[i].name;
+                if let Some(gap) = names
+                    .iter()
+                    .find(|n| *n != me && !routes.iter().any(|(r, _)| r == *n))
+                {
+                    missing = Some(format!("{me} has no route to {gap} yet"));
+                }
+                snapshot.push((me.clone(), routes));
+            }
+            let why = match (&missing, &last) {
+                (Some(m), _) => m.clone(),
+                (None, Some((previous, since))) if *previous == snapshot => {
+                    if since.elapsed() >= ROUTE_MESH_SETTLE {
+                        return Ok(());
+                    }
+                    "routes complete, settling".to_string()
+                }
+                (None, _) => {
+                    last = Some((snapshot, Instant::now()));
+                    "routes changed".to_string()
+                }
+            };
+            if missing.is_some() {
+                last = None;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("the route mesh did not settle: {why}"));
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     fn failure_report(&self) -> String {

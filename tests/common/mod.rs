@@ -497,6 +497,9 @@ fn meta_leader(monitor_port: u16) -> String {
 /// longer than nats-server's 1 s retry of a refused route.
 const ROUTE_MESH_SETTLE: Duration = Duration::from_millis(1500);
 
+/// A node's name and its routes, as [`route_table`] gives them.
+type NodeRoutes = (String, Vec<(String, u64)>);
+
 /// A node's routes as (remote server name, route id), sorted; empty if `/routez` does
 /// not answer. Route ids change when a route is dropped and made again.
 fn route_table(monitor_port: u16) -> Vec<(String, u64)> {
@@ -958,7 +961,7 @@ impl NatsCluster {
     /// `r1_to_r3_upgrade_keeps_10000_keys_history_and_every_other_setting` on a loaded
     /// box, although `/healthz` was green and an R3 probe had just succeeded.
     fn wait_route_mesh_settled(&mut self, deadline: Instant) -> Result<(), String> {
-        let mut last: Option<(Vec<(String, Vec<(String, u64)>)>, Instant)> = None;
+        let mut last: Option<(Vec<NodeRoutes>, Instant)> = None;
         loop {
             let running: Vec<usize> = (0..self.nodes.len())
                 .filter(|&i| self.nodes[i].is_running())

@@ -27,7 +27,7 @@ const MAX_ID_LEN: usize = 64;
 #[derive(Debug, Clone, clap::Args)]
 pub struct PingArgs {
     /// The file `serve --id-file` wrote: ping that instance only
-    #[arg(long, env = "WASMCLOUD_PROVISIONER_ID_FILE", conflicts_with = "id")]
+    #[arg(long, conflicts_with = "id")]
     pub self_file: Option<std::path::PathBuf>,
     /// Ping the instance with this id only (as `nats micro ls` shows it)
     #[arg(long)]

@@ -26,6 +26,7 @@ import copy
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -60,14 +61,14 @@ class Checker:
     # --- the binary's own view of its arguments and environment ---------------------
 
     def subcommand(self, args: list[str]) -> tuple:
-        """The leading words of `args` that name a (sub)command: `bootstrap host`."""
+        """The leading words of `args`: the (sub)command, e.g. `bootstrap host`, and any
+        positional argument after it (`--help` after those still prints that command's
+        help)."""
         words = []
         for a in args:
             if a.startswith("-"):
                 break
             words.append(a)
-            if a not in ("bootstrap", "config"):
-                break
         return tuple(words)
 
     def env_read_by(self, sub: tuple) -> set:
@@ -81,7 +82,9 @@ class Checker:
     def check_args(self, where: str, args: list[str]) -> tuple:
         """The binary accepts `args`: clap stops at a trailing --help once every argument
         before it has parsed, and fails on an unknown flag or a bad value."""
-        args = [re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", "x", a) for a in args]
+        # $(VAR) (Kubernetes), ${VAR} and $VAR (systemd) expand at run time.
+        args = [re.sub(r"\$(\([A-Za-z_][A-Za-z0-9_]*\)|\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)", "x", a)
+                for a in args]
         out = subprocess.run(
             [str(self.binary), *args, "--help"], capture_output=True, text=True
         )
@@ -181,10 +184,12 @@ class Checker:
             tag = image.split(":", 1)[1]
             if tag != self.version:
                 self.fail(cw, f"image tag {tag} is not the crate's version {self.version}")
-            command = c.get("command")
-            if command not in (None, [BINARY_PATH]):
-                self.fail(cw, f"command {command} is not [{BINARY_PATH}] (the image's entrypoint)")
-            sub = self.check_args(cw, c.get("args") or [])
+            command = c.get("command") or []
+            if command and command[0] not in (BINARY_PATH, "wasmcloud-provisioner"):
+                self.fail(cw, f"command {command} does not run {BINARY_PATH} (the image has no "
+                              "shell: run the binary directly)")
+                continue
+            sub = self.check_args(cw, command[1:] + (c.get("args") or []))
             names = [e["name"] for e in c.get("env") or []]
             for source in c.get("envFrom") or []:
                 ref = (source.get("configMapRef") or {}).get("name")
@@ -266,11 +271,16 @@ class Checker:
 
     def check_exec_lines(self, where: str, text: str) -> None:
         env_names = re.findall(r"^Environment=\"?([A-Z0-9_]+)=", text, re.M)
-        for line in text.splitlines():
-            m = re.match(r"^Exec(Start|StartPre|StartPost|Reload|Stop)=[-@:+!]*(\S+)(.*)$", line)
+        # A line ending in a backslash continues on the next one.
+        for line in re.sub(r"\\\n", " ", text).splitlines():
+            m = re.match(r"^Exec(Start|StartPre|StartPost|Reload|Stop|StopPost|Condition)=[-@:+!|]*(\S+)(.*)$", line)
             if not m or not m.group(2).endswith("/wasmcloud-provisioner"):
                 continue
-            words = m.group(3).split()
+            try:
+                words = shlex.split(m.group(3))
+            except ValueError as e:
+                self.fail(where, f"cannot split {line!r}: {e}")
+                continue
             # Specifiers like %d are systemd's; any value stands in for them.
             words = [re.sub(r"%[a-zA-Z%]", "x", w) for w in words]
             sub = self.check_args(where, words)

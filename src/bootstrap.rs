@@ -117,16 +117,21 @@ impl Step {
         }
     }
 
+    /// Where the request goes.
+    fn subject(&self) -> String {
+        match self {
+            Step::Host { lattice, .. } => host::scoped_subject(lattice),
+            Step::Lattice(l) => format!("{}.{l}", lattice::SPEC.subject),
+            Step::Wadm { .. } => wadm::SPEC.subject.to_string(),
+        }
+    }
+
     /// Subject, headers and body. Built anew for every attempt, so that a signed host
     /// request carries a fresh `issued_at` however long the wait was.
     fn message(&self) -> Result<(String, HeaderMap, Vec<u8>), String> {
         match self {
             Step::Host { key, lattice } => host::signed_request(key, lattice, None),
-            Step::Lattice(l) => Ok((
-                format!("{}.{l}", lattice::SPEC.subject),
-                HeaderMap::new(),
-                Vec::new(),
-            )),
+            Step::Lattice(_) => Ok((self.subject(), HeaderMap::new(), Vec::new())),
             Step::Wadm {
                 multitenant,
                 operator,
@@ -136,7 +141,7 @@ impl Step {
                     body["operator"] = json!(v);
                 }
                 Ok((
-                    wadm::SPEC.subject.to_string(),
+                    self.subject(),
                     HeaderMap::new(),
                     body.to_string().into_bytes(),
                 ))
@@ -200,7 +205,7 @@ pub async fn run(resolved: &Resolved, command: BootstrapCommand) -> Result<u8, S
         if !wait.json {
             println!(
                 "{}: {} after {attempts} attempt{} in {:.1} s",
-                step.message()?.0,
+                step.subject(),
                 summary(&reply),
                 if attempts == 1 { "" } else { "s" },
                 started.elapsed().as_secs_f64()
@@ -474,6 +479,9 @@ mod tests {
         let messages: Vec<_> = steps.iter().map(|s| s.message().unwrap()).collect();
         assert_eq!(messages[0].0, "wasmcloud.provision.lattice.default");
         assert_eq!(messages[1].0, "wasmcloud.provision.wadm");
+        for (step, message) in steps.iter().zip(&messages) {
+            assert_eq!(step.subject(), message.0);
+        }
         let body: Value = serde_json::from_slice(&messages[1].2).unwrap();
         assert_eq!(body, json!({"multitenant": false, "operator": "0.4"}));
     }

@@ -6,7 +6,9 @@
 //! has an id (the Services API's, chosen at start), so `serve --id-file <file>` writes its id
 //! to a file once every endpoint is registered, and `ping --self-file <file>` in the same
 //! pod sends `$SRV.PING.wasmcloud-provisioner.<id>`: only that process can answer, through
-//! the NATS server, so an answer proves its connection and its request loop both work.
+//! the NATS server, so an answer proves that the process runs, its runtime schedules work
+//! and its service connection is up. (Not more: the endpoints are one queue group, so no
+//! provisioning request can be addressed to one instance.)
 //! Without `--self-file` (or `--id`), any instance's answer counts.
 //!
 //! The file is written whole (a temporary file renamed over it) and removed when `serve`

@@ -6,7 +6,8 @@
 //!   exits 0 once the provisioner serves, with the lattice's buckets created; so does one
 //!   started before NATS itself accepts connections;
 //! - with no provisioner at all it gives up after `--timeout`, naming the subject and the
-//!   server; a 403 (a lattice outside `--allow-lattice`) fails at once;
+//!   server; a 503 (JetStream off) is retried until then; a 403 (a lattice outside
+//!   `--allow-lattice`) fails at once;
 //! - `ping --self-file` answers for the instance that wrote the file and for no other; the
 //!   file is gone once `serve` stopped.
 
@@ -20,7 +21,7 @@ use async_nats::jetstream;
 use serde_json::Value;
 
 use common::provisioner;
-use common::NatsServer;
+use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::settings::Settings;
 
 /// Failsafe for a process expected to finish; never a timing assertion by itself.
@@ -189,6 +190,28 @@ async fn bootstrap_without_a_provisioner_gives_up_after_the_timeout() {
     assert!(last.contains("wasmcloud.provision.wadm"), "{last}");
     assert!(last.contains(&url), "it names the server: {last}");
     assert!(last.contains("no responders"), "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_is_retried_until_the_timeout() {
+    let server = NatsServer::start_with(ServerOptions {
+        jetstream: false,
+        ..ServerOptions::default()
+    });
+    let url = server.url();
+    let service = provisioner::spawn(&url, Settings::default()).await;
+    let done = finish(spawn(&url, &["bootstrap", "wadm", "--timeout", "3"])).await;
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("waiting for the provisioner (attempt 2): the provisioner answered 503"),
+        "JetStream off is retried: {}",
+        done.stderr
+    );
+    let last = done.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: gave up after 3 s"), "{last}");
+    assert!(last.contains("answered 503"), "{last}");
+    service.shutdown().await.expect("serve() returns Ok");
 }
 
 /// `serve` as the binary, with `--id-file`; returns once the id file exists.

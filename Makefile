@@ -9,6 +9,7 @@ NATS_SERVER_ABS := $(abspath $(NATS_SERVER))
 NATS_PORT       ?= 4222
 NATS_STORE_DIR  ?= $(TOOLS_DIR)/run/jetstream
 PROVISIONER     := target/release/wasmcloud-provisioner
+DEPLOY_PYTHON   := $(TOOLS_DIR)/venv/bin/python
 # `make run` starts nats-server in its own session so that Ctrl-C reaches only
 # the provisioner: it drains while the server is still up, then the recipe
 # stops the server. (nats-server would otherwise exit on the same SIGINT.)
@@ -19,7 +20,7 @@ CARGO       ?= cargo
 # Override to narrow the run, e.g. make test CARGO_TEST='cargo test --test harness_selftest'
 CARGO_TEST  ?= cargo test --all-targets --no-fail-fast
 
-.PHONY: all nats-server build test run bench fmt lint clean-tools
+.PHONY: all nats-server deploy-tools deploy-check build test run bench fmt lint clean-tools
 
 all: build
 
@@ -27,11 +28,21 @@ all: build
 nats-server:
 	./scripts/install-nats-server.sh
 
+## Pinned Python packages of deploy-check in .tools/venv; systemd-analyze (idempotent).
+deploy-tools:
+	./scripts/install-deploy-tools.sh
+
+## Every file under deploy/ and the Dockerfile: Kubernetes schemas (kubernetes-validate),
+## the WasmCloudHostConfig schema, systemd-analyze verify, the binary's own flags and env.
+deploy-check: deploy-tools
+	$(CARGO) build --bin wasmcloud-provisioner
+	$(DEPLOY_PYTHON) scripts/check-deploy.py --binary "$${CARGO_TARGET_DIR:-target}/debug/wasmcloud-provisioner"
+
 build:
 	$(CARGO) build --release
 
-## Integration tests start real nats-server processes from .tools/bin.
-test: nats-server
+## Integration tests start real nats-server processes from .tools/bin; deploy-check first.
+test: nats-server deploy-check
 	NATS_SERVER_BIN=$(NATS_SERVER_ABS) $(CARGO_TEST)
 
 ## Local nats-server (JetStream on) + the provisioner service in the foreground.

@@ -28,6 +28,8 @@
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
 //!   creds.rs: user JWTs and .creds files for operator mode
+//!   bootstrap.rs: `bootstrap host|wadm|operator`, the client side with retries (init
+//!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
 //!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //! ```
@@ -41,6 +43,7 @@
 
 pub mod advisories;
 pub mod audit;
+pub mod bootstrap;
 pub mod catalog;
 pub mod config;
 pub mod context;
@@ -50,6 +53,7 @@ pub mod error;
 pub mod jsapi;
 pub mod metrics;
 pub mod permissions;
+pub mod ping;
 pub mod policy;
 pub mod provisioner;
 pub mod reconcile;

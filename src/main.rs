@@ -9,10 +9,12 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use wasmcloud_provisioner::audit::{self, AuditPublisher, Instance, Origin};
+use wasmcloud_provisioner::bootstrap::{self, BootstrapCommand};
 use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
 use wasmcloud_provisioner::creds::{self, AccountSigner};
 use wasmcloud_provisioner::jsapi::JetStreamApi;
 use wasmcloud_provisioner::permissions::{self, Format, Role, TemplateOptions};
+use wasmcloud_provisioner::ping::{self, PingArgs};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
@@ -85,6 +87,10 @@ enum Command {
         js_timeout: u64,
         #[command(flatten)]
         host_auth: HostAuthArgs,
+        /// Write this instance's id here once it serves, for `ping --self-file` (removed
+        /// at shutdown)
+        #[arg(long, env = "WASMCLOUD_PROVISIONER_ID_FILE")]
+        id_file: Option<std::path::PathBuf>,
     },
     /// Ensure the resources once and exit (for CI pipelines that pre-create).
     ///
@@ -107,6 +113,19 @@ enum Command {
     /// Example: wasmcloud-provisioner creds --role host --lattice default --account-seed
     /// account.nk --expiry 90d --out host.creds
     Creds(CredsArgs),
+    /// Send a host's, wadm's or the operator's request and wait for the provisioner:
+    /// retries (with backoff) while NATS or the service is not up yet, JetStream is
+    /// unavailable (5xx) or a request times out; exits 0 once everything exists, 1 on a 4xx
+    /// at once or when --timeout passes. For init containers and ExecStartPre.
+    ///
+    /// Example: wasmcloud-provisioner bootstrap host --lattice default --timeout 120
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
+    /// Liveness check: exit 0 when the service (with --self-file: this pod's instance)
+    /// answers `$SRV.PING` within --timeout, 1 otherwise.
+    ///
+    /// Example: wasmcloud-provisioner ping --self-file /run/wasmcloud-provisioner/id
+    Ping(PingArgs),
     /// Work with the config file.
     ///
     /// Example: wasmcloud-provisioner config check examples/provisioner.toml
@@ -264,13 +283,17 @@ async fn run(cli: Cli) -> Result<u8, String> {
             drain_timeout,
             js_timeout,
             host_auth,
+            id_file,
         } => {
             let guard = Guard {
                 policy,
                 host_auth: HostAuth::from_args(&host_auth)?,
+                id_file,
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
+        Command::Bootstrap(b) => bootstrap::run(&resolved, b).await,
+        Command::Ping(p) => ping::run(&resolved, p).await,
         Command::Apply(t) => once(resolved, policy, t, false).await,
         Command::Plan(t) => once(resolved, policy, t, true).await,
         Command::Permissions(p) => print_permissions(&resolved, p),
@@ -279,10 +302,12 @@ async fn run(cli: Cli) -> Result<u8, String> {
     }
 }
 
-/// The service's access policy: lattices served and host bootstrap authentication.
+/// The service's access policy: lattices served and host bootstrap authentication; and
+/// where it tells `ping --self-file` its id.
 struct Guard {
     policy: LatticePolicy,
     host_auth: HostAuth,
+    id_file: Option<std::path::PathBuf>,
 }
 
 /// `permissions`: prints a role's template.
@@ -309,6 +334,7 @@ async fn serve(
         drain_timeout: Duration::from_secs(drain_timeout),
         policy: guard.policy,
         host_auth: guard.host_auth,
+        id_file: guard.id_file,
         ..ServiceSetup::new(resolved)
     };
     setup.connect().await?.serve(shutdown_signal()).await?;

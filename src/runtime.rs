@@ -29,6 +29,8 @@ pub struct ServiceSetup {
     pub drain_timeout: Duration,
     pub policy: LatticePolicy,
     pub host_auth: HostAuth,
+    /// `serve --id-file`: where the instance's id goes, for `ping --self-file`.
+    pub id_file: Option<std::path::PathBuf>,
 }
 
 impl ServiceSetup {
@@ -41,6 +43,7 @@ impl ServiceSetup {
             drain_timeout: Duration::from_secs(30),
             policy: LatticePolicy::default(),
             host_auth: HostAuth::default(),
+            id_file: None,
         }
     }
 
@@ -100,6 +103,7 @@ impl ServiceSetup {
             options: ServeOptions {
                 drain_timeout: self.drain_timeout,
                 metadata,
+                id_file: self.id_file,
             },
         })
     }

@@ -45,6 +45,9 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// Extra service metadata (domain, replicas, …).
     pub metadata: HashMap<String, String>,
+    /// Where to write this instance's Services API id once every endpoint is registered,
+    /// for `ping --self-file` (see `ping.rs`); removed at shutdown.
+    pub id_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +55,7 @@ impl Default for ServeOptions {
         ServeOptions {
             drain_timeout: Duration::from_secs(30),
             metadata: HashMap::new(),
+            id_file: None,
         }
     }
 }
@@ -95,6 +99,10 @@ pub async fn serve(
         streams.push(endpoint.map(move |request| (spec, request)).boxed());
     }
     let mut requests = select_all(streams);
+    let instance_id = service.info().await.id;
+    if let Some(path) = &options.id_file {
+        crate::ping::write_id_file(path, &instance_id)?;
+    }
     info!(
         service = SERVICE_NAME,
         version = env!("CARGO_PKG_VERSION"),
@@ -181,6 +189,9 @@ pub async fn serve(
         );
     }
     flush_bounded(&js_client, "the last replies").await;
+    if let Some(path) = &options.id_file {
+        crate::ping::remove_id_file(path, &instance_id);
+    }
     info!("stopped");
     Ok(())
 }

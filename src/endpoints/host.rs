@@ -284,15 +284,14 @@ fn prepared(
     })
 }
 
-/// The host side: builds, signs and sends a bootstrap request on the scoped subject, and
-/// returns the reply or the service's error as `"<code>: <message>"`. Used by
-/// `examples/host_bootstrap.rs` and the tests.
-pub async fn request_bootstrap(
-    client: &async_nats::Client,
+/// The host side: builds and signs a bootstrap request for the scoped subject. Returns the
+/// subject, the headers (the signature) and the body. `wasmcloud-provisioner bootstrap host`
+/// sends it with retries; [`request_bootstrap`] sends it once.
+pub fn signed_request(
     host_key: &nkeys::KeyPair,
     lattice: &str,
     version: Option<&str>,
-) -> Result<HostReply, String> {
+) -> Result<(String, HeaderMap, Vec<u8>), String> {
     let issued_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| format!("the clock is before 1970: {e}"))?
@@ -307,26 +306,29 @@ pub async fn request_bootstrap(
     let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let mut headers = HeaderMap::new();
     headers.insert(SIGNATURE_HEADER, sign(host_key, &body)?.as_str());
+    Ok((scoped_subject(lattice), headers, body))
+}
+
+/// The host side: builds, signs and sends a bootstrap request on the scoped subject, and
+/// returns the reply or the service's error as `"<code>: <message>"`. Used by
+/// `examples/host_bootstrap.rs` and the tests.
+pub async fn request_bootstrap(
+    client: &async_nats::Client,
+    host_key: &nkeys::KeyPair,
+    lattice: &str,
+    version: Option<&str>,
+) -> Result<HostReply, String> {
+    let (subject, headers, body) = signed_request(host_key, lattice, version)?;
     let reply = client
-        .request_with_headers(scoped_subject(lattice), headers, body.into())
+        .request_with_headers(subject.clone(), headers, body.into())
         .await
         .map_err(|e| {
             format!(
-                "the bootstrap request to {} failed: {e} (is the provisioner running, and may \
-                 this user publish there?)",
-                scoped_subject(lattice)
+                "the bootstrap request to {subject} failed: {e} (is the provisioner running, \
+                 and may this user publish there?)"
             )
         })?;
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR_CODE))
-        .map(|v| v.to_string());
-    if let Some(code) = code {
-        let message = serde_json::from_slice::<Value>(&reply.payload)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or_default();
+    if let Some((code, message)) = crate::error::reply_error(&reply) {
         return Err(format!("{code}: {message}"));
     }
     serde_json::from_slice(&reply.payload)

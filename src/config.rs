@@ -81,6 +81,14 @@ pub struct SettingsArgs {
     /// Placement server tag for new resources (repeatable)
     #[arg(long = "placement-tag", global = true)]
     pub placement_tags: Vec<String>,
+    /// Most replicas a request's `"replicas"` may raise a resource to (1, 3 or 5)
+    /// [default: requests may not raise replicas above --replicas, which is a floor]
+    #[arg(
+        long,
+        env = "WASMCLOUD_PROVISIONER_MAX_REQUEST_REPLICAS",
+        global = true
+    )]
+    pub max_request_replicas: Option<usize>,
 }
 
 /// The config file (TOML). Every section is optional.
@@ -98,6 +106,13 @@ pub struct FileConfig {
     /// Most lattices that may exist (`--max-lattices`).
     #[serde(default)]
     pub max_lattices: Option<usize>,
+    /// Lattice names refused besides the built-in reserved ones (`--reserve-lattice-name`):
+    /// first subject tokens of the operator's other services.
+    #[serde(default)]
+    pub reserved_lattice_names: Vec<String>,
+    /// Most replicas a request may raise a resource to (`--max-request-replicas`).
+    #[serde(default)]
+    pub max_request_replicas: Option<usize>,
     /// Settings for every resource.
     #[serde(default)]
     pub all: ResourceSettings,
@@ -254,13 +269,13 @@ pub struct Resolved {
     /// The natscli context used, if any: (name, file).
     pub context: Option<(String, PathBuf)>,
     pub settings: Settings,
-    /// `allow_lattices` and `max_lattices` from the config file.
+    /// `allow_lattices`, `max_lattices` and `reserved_lattice_names` from the config file.
     pub file_lattice_policy: LatticePolicyArgs,
 }
 
 impl Resolved {
     /// The lattice policy: the flags (and their environment variables) where given, the
-    /// config file's values otherwise.
+    /// config file's values otherwise; reserved names from both.
     pub fn lattice_policy(&self, flags: &LatticePolicyArgs) -> LatticePolicyArgs {
         LatticePolicyArgs {
             allow_lattice: if flags.allow_lattice.is_empty() {
@@ -269,6 +284,18 @@ impl Resolved {
                 flags.allow_lattice.clone()
             },
             max_lattices: flags.max_lattices.or(self.file_lattice_policy.max_lattices),
+            // Both: reserving a name is never less safe, so a flag adds to the file.
+            reserve_lattice_name: self
+                .file_lattice_policy
+                .reserve_lattice_name
+                .iter()
+                .chain(&flags.reserve_lattice_name)
+                .fold(Vec::new(), |mut all, t| {
+                    if !all.contains(t) {
+                        all.push(t.clone());
+                    }
+                    all
+                }),
         }
     }
 
@@ -440,6 +467,7 @@ pub fn combine(
         file_lattice_policy: LatticePolicyArgs {
             allow_lattice: file.allow_lattices.clone(),
             max_lattices: file.max_lattices,
+            reserve_lattice_name: file.reserved_lattice_names.clone(),
         },
     })
 }
@@ -483,6 +511,7 @@ fn resolve_settings(file: &FileConfig, settings: &SettingsArgs) -> Result<Settin
     let mut resolved_settings = Settings {
         all: file.all.clone(),
         resources: file.resources.clone(),
+        max_request_replicas: settings.max_request_replicas.or(file.max_request_replicas),
     };
     let flags = ResourceSettings {
         replicas: settings.replicas,

@@ -30,6 +30,7 @@
 //!   creds.rs: user JWTs and .creds files for operator mode
 //!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
+//!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
 //! ```
 //!
 //! Rules the code keeps:
@@ -49,6 +50,7 @@ pub mod endpoints;
 pub mod error;
 pub mod jsapi;
 pub mod metrics;
+pub mod names;
 pub mod permissions;
 pub mod policy;
 pub mod provisioner;

@@ -273,8 +273,8 @@ async fn run(cli: Cli) -> Result<u8, String> {
         }
         Command::Apply(t) => once(resolved, policy, t, false).await,
         Command::Plan(t) => once(resolved, policy, t, true).await,
-        Command::Permissions(p) => print_permissions(&resolved, p),
-        Command::Creds(c) => mint_creds(&resolved, c),
+        Command::Permissions(p) => print_permissions(&resolved, &policy, p),
+        Command::Creds(c) => mint_creds(&resolved, &policy, c),
         Command::Config(_) => Err("unreachable: config is handled above".into()),
     }
 }
@@ -285,8 +285,22 @@ struct Guard {
     host_auth: HostAuth,
 }
 
+/// Refuses lattice names that are invalid or reserved (built in, or by the operator's
+/// `--reserve-lattice-name`), before a template names them or anything connects.
+fn check_lattice_names(policy: &LatticePolicy, lattices: &[String]) -> Result<(), String> {
+    for l in lattices {
+        policy.check_name(l).map_err(|e| e.message)?;
+    }
+    Ok(())
+}
+
 /// `permissions`: prints a role's template.
-fn print_permissions(resolved: &Resolved, args: PermissionsArgs) -> Result<u8, String> {
+fn print_permissions(
+    resolved: &Resolved,
+    policy: &LatticePolicy,
+    args: PermissionsArgs,
+) -> Result<u8, String> {
+    check_lattice_names(policy, &args.lattices)?;
     let options = TemplateOptions {
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
@@ -345,8 +359,8 @@ async fn once(
     dry_run: bool,
 ) -> Result<u8, String> {
     let mut targets = Vec::new();
+    check_lattice_names(&policy, &args.lattices)?;
     for l in &args.lattices {
-        request::validate_lattice(l).map_err(|e| e.message)?;
         targets.push(Target::Lattice(l.clone()));
     }
     if args.wadm {
@@ -419,7 +433,8 @@ fn exit_code(reports: &[ResourceReport], dry_run: bool) -> u8 {
 }
 
 /// `creds`: mints a user JWT with the role's template and writes a `.creds` file.
-fn mint_creds(resolved: &Resolved, args: CredsArgs) -> Result<u8, String> {
+fn mint_creds(resolved: &Resolved, policy: &LatticePolicy, args: CredsArgs) -> Result<u8, String> {
+    check_lattice_names(policy, &args.lattices)?;
     let options = TemplateOptions {
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
@@ -473,7 +488,7 @@ fn config_check(
     };
     let resolved = config::resolve(&connect, settings)?;
     let lattices = resolved.lattice_policy(lattice_flags);
-    LatticePolicy::from_args(&lattices)?;
+    let policy = LatticePolicy::from_args(&lattices)?;
     let missing = resolved.missing_files();
     if !missing.is_empty() {
         return Err(format!("{}: {}", file.display(), missing.join("; ")));
@@ -487,7 +502,9 @@ fn config_check(
             "lattices": {
                 "allow": lattices.allow_lattice,
                 "max": lattices.max_lattices,
+                "reserved": policy.reserved(),
             },
+            "max_request_replicas": resolved.settings.max_request_replicas,
             "resources": resources,
         });
         println!(
@@ -523,6 +540,19 @@ fn config_check(
         .map(|m| m.to_string())
         .unwrap_or_else(|| "unlimited".into());
     println!("  lattices:     {allow} (at most {max})");
+    println!(
+        "  requests:     {}",
+        match resolved.settings.max_request_replicas {
+            Some(m) => format!("may raise replicas up to {m}"),
+            None => "may not raise replicas (the settings below are a floor)".into(),
+        }
+    );
+    if !policy.reserved().is_empty() {
+        println!(
+            "  reserved:     {} (besides the built-in reserved names)",
+            policy.reserved().join(", ")
+        );
+    }
     println!();
     let rows: Vec<[String; 5]> = resources
         .iter()

@@ -107,8 +107,9 @@ const DENIED_TO_PROVISIONER: &[&str] = &["INFO", "STREAM.DELETE.>", "STREAM.PURG
 /// Where replies to requests (JetStream API, the service's endpoints) come back.
 const INBOX: &str = "_INBOX.>";
 
-/// The Services API (ADR-32) discovery subjects the service answers on.
-const SERVICE_DISCOVERY: &str = "$SRV.>";
+/// The Services API (ADR-32) discovery prefix and verbs the service answers.
+const SERVICE_DISCOVERY: &str = "$SRV";
+const SERVICE_VERBS: [&str; 3] = ["PING", "INFO", "STATS"];
 
 /// Audit events of the changes the service makes (`wasmcloud.provision.events.<action>`).
 pub fn audit_events_subject() -> String {
@@ -271,8 +272,18 @@ impl Builder {
         // Counting existing lattices for `--max-lattices`.
         self.allow_js("STREAM.NAMES");
         self.allow_publish(audit_events_subject());
-        self.allow_subscribe(format!("{}.>", endpoints::SUBJECT_PREFIX));
-        self.allow_subscribe(SERVICE_DISCOVERY.to_string());
+        // Only what it serves: its endpoints (not the audit events under the same
+        // prefix) and its own discovery subjects (not every service's), as async-nats
+        // subscribes them: `$SRV.<verb>`, `$SRV.<verb>.<name>`, `$SRV.<verb>.<name>.<id>`.
+        for e in endpoints::ENDPOINTS {
+            self.allow_subscribe(e.subject.to_string());
+        }
+        for verb in SERVICE_VERBS {
+            self.allow_subscribe(format!("{SERVICE_DISCOVERY}.{verb}"));
+        }
+        let name = crate::service::SERVICE_NAME;
+        self.allow_subscribe(format!("{SERVICE_DISCOVERY}.*.{name}"));
+        self.allow_subscribe(format!("{SERVICE_DISCOVERY}.*.{name}.*"));
         self.allow_subscribe(INBOX.to_string());
         for subject in advisories::SUBJECTS {
             self.allow_subscribe(subject.to_string());
@@ -643,14 +654,25 @@ mod tests {
         );
         let sub = set(&open.permissions.subscribe.allow);
         for s in [
-            "wasmcloud.provision.>",
-            "$SRV.>",
+            "wasmcloud.provision.lattice",
+            "wasmcloud.provision.lattice.*",
+            "wasmcloud.provision.wadm",
+            "wasmcloud.provision.status",
+            "wasmcloud.provision.host",
+            "wasmcloud.provision.host.*",
+            "$SRV.PING",
+            "$SRV.INFO",
+            "$SRV.STATS",
+            "$SRV.*.wasmcloud-provisioner",
+            "$SRV.*.wasmcloud-provisioner.*",
             "_INBOX.>",
             "$JS.EVENT.ADVISORY.STREAM.DELETED.*",
             "$JS.EVENT.ADVISORY.STREAM.UPDATED.*",
         ] {
             assert!(sub.contains(s), "{s}");
         }
+        // Subscribe only where it must: not its audit events, not other services.
+        assert_eq!(sub.len(), 14, "{sub:?}");
 
         let exact = template(
             Role::Provisioner,

@@ -11,9 +11,10 @@ use async_nats::HeaderMap;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use common::NatsServer;
+use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::endpoints::{self, host};
+use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy};
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
@@ -796,4 +797,173 @@ async fn signed_host_requests_cannot_come_from_the_future_or_leave_their_lattice
         ]
     );
     service.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// What a host's template still allows, and what it does not (the README's "Security")
+// ---------------------------------------------------------------------------
+
+const PASSWORD: &str = "hardening";
+
+/// A server whose account holds `admin` (no restrictions) and hosts of two lattices with
+/// exactly their templates.
+fn shared_account_server() -> NatsServer {
+    let template = |lattice: &str| {
+        permissions::template(
+            Role::Host,
+            &TemplateOptions {
+                lattices: vec![lattice.to_string()],
+                js_domain: None,
+            },
+        )
+        .expect("template")
+        .to_conf()
+    };
+    let mut users = String::new();
+    for (name, block) in [
+        ("admin", String::new()),
+        ("host-a", template("tenant-a")),
+        ("host-b", template("tenant-b")),
+    ] {
+        users.push_str(&format!(
+            "      {{\n        user: {name:?}\n        password: {PASSWORD:?}\n{block}      }}\n"
+        ));
+    }
+    NatsServer::start_with(ServerOptions {
+        extra_config: format!(
+            "accounts {{\n  SHARED {{\n    jetstream: enabled\n    users: [\n{users}    ]\n  }}\n}}\n"
+        ),
+        ..ServerOptions::default()
+    })
+}
+
+async fn connect_as(url: &str, user: &str) -> async_nats::Client {
+    common::connect_with(
+        url,
+        async_nats::ConnectOptions::with_user_and_password(user.into(), PASSWORD.into())
+            .name(user)
+            .request_timeout(Some(Duration::from_secs(5))),
+    )
+    .await
+}
+
+/// The server logged a permissions violation of `user` naming `subject`.
+fn assert_violation(server: &NatsServer, user: &str, subject: &str) {
+    let needle = format!("\"{subject}\"");
+    let logged = common::wait_for_log(
+        || {
+            common::permission_violations(&server.log())
+                .into_iter()
+                .filter(|l| l.contains(&format!("user:{user}")) || l.contains(user))
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+        Duration::from_secs(10),
+        |log| log.contains(&needle),
+    );
+    assert!(
+        logged,
+        "no violation by {user} on {subject}; violations:\n{}",
+        common::permission_violations(&server.log()).join("\n")
+    );
+}
+
+/// A host of a legitimate lattice cannot reach the subjects a reserved name would have
+/// captured; but within one account it reads other lattices' replies (`_INBOX.>`), and it
+/// can empty its own bucket with a rollup. Both are the README's "not guaranteed".
+#[tokio::test]
+async fn what_a_host_template_allows_in_a_shared_account() {
+    let server = shared_account_server();
+    let url = server.url();
+    let admin = connect_as(&url, "admin").await;
+    let js = async_nats::jetstream::new(admin.clone());
+    for bucket in ["LATTICEDATA_tenant-a", "CONFIGDATA_tenant-b"] {
+        js.create_key_value(async_nats::jetstream::kv::Config {
+            bucket: bucket.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("admin creates {bucket}: {e}"));
+    }
+    let host_a = connect_as(&url, "host-a").await;
+    let host_b = connect_as(&url, "host-b").await;
+
+    // Refused: the subjects `wasmbus`, `wadm` and `wasmcloud` lattices would capture.
+    for subject in [
+        "wasmbus.ctl.v1.tenant-b.host.stop",
+        "wadm.api.tenant-b.model.del.app",
+        "wasmcloud.provision.lattice.tenant-b",
+    ] {
+        host_a.publish(subject, "x".into()).await.expect("queued");
+    }
+    for subject in [
+        "wadm.api.>",
+        "wasmcloud.provision.>",
+        "wasmbus.ctl.v1.tenant-b.>",
+    ] {
+        let _ = host_a.subscribe(subject).await;
+    }
+    host_a.flush().await.expect("flush");
+    for subject in [
+        "wasmbus.ctl.v1.tenant-b.host.stop",
+        "wadm.api.tenant-b.model.del.app",
+        "wasmcloud.provision.lattice.tenant-b",
+        "wadm.api.>",
+        "wasmcloud.provision.>",
+        "wasmbus.ctl.v1.tenant-b.>",
+    ] {
+        assert_violation(&server, "host-a", subject);
+    }
+
+    // Not isolated: host-a reads the reply to host-b's direct get of its config.
+    let admin_kv = js
+        .get_key_value("CONFIGDATA_tenant-b")
+        .await
+        .expect("bucket");
+    admin_kv
+        .put("db-password", "tenant-b-secret".into())
+        .await
+        .expect("put");
+    let mut spy = host_a.subscribe("_INBOX.>").await.expect("allowed");
+    host_a.flush().await.expect("flush");
+    let kv_b = async_nats::jetstream::new(host_b.clone())
+        .get_key_value("CONFIGDATA_tenant-b")
+        .await
+        .expect("host-b binds its bucket");
+    let value = kv_b.get("db-password").await.expect("host-b reads");
+    assert_eq!(value.as_deref(), Some(&b"tenant-b-secret"[..]));
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(m) = futures::StreamExt::next(&mut spy).await {
+            if m.payload.as_ref() == b"tenant-b-secret" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        seen,
+        "host-a did not see host-b's reply: isolation would hold"
+    );
+
+    // A rollup empties the host's own bucket: KV needs rollups, so it cannot be denied.
+    let kv_a = async_nats::jetstream::new(host_a.clone())
+        .get_key_value("LATTICEDATA_tenant-a")
+        .await
+        .expect("host-a binds its bucket");
+    for key in ["k1", "k2", "k3"] {
+        kv_a.put(key, "v".into()).await.expect("put");
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Rollup", "all");
+    async_nats::jetstream::new(host_a.clone())
+        .publish_with_headers("$KV.LATTICEDATA_tenant-a.k1", headers, "".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    for key in ["k2", "k3"] {
+        assert_eq!(kv_a.get(key).await.expect("get"), None, "{key} survived");
+    }
 }

@@ -234,6 +234,41 @@ mod tests {
         assert!(check(&nkeys::KeyPair::new_server().public_key(), &[]).is_ok());
     }
 
+    /// Every request schema refuses exactly the built-in reserved names (the code also
+    /// refuses account keys and the operator's names, which no schema file can know).
+    #[test]
+    fn the_schemas_list_the_reserved_names() {
+        for file in ["lattice_request", "status_request", "host_request"] {
+            let path = format!("{}/schemas/{file}.json", env!("CARGO_MANIFEST_DIR"));
+            let schema: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let lattice = &schema["properties"]["lattice"];
+            let listed: Vec<&str> = lattice["not"]["anyOf"][0]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{file}: no reserved list"))
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            let reserved: Vec<&str> = RESERVED.iter().map(|(t, _)| *t).collect();
+            assert_eq!(listed, reserved, "{file}");
+            let validator = jsonschema::validator_for(lattice).unwrap();
+            for name in ["wadm", "_INBOX", "_x", "wasmbus"] {
+                assert!(
+                    !validator.is_valid(&serde_json::json!(name)),
+                    "{file}: {name}"
+                );
+                assert!(check(name, &[]).is_err());
+            }
+            for name in ["WADM", "default", "x_"] {
+                assert!(
+                    validator.is_valid(&serde_json::json!(name)),
+                    "{file}: {name}"
+                );
+                assert!(check(name, &[]).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn operator_tokens_are_reserved_and_checked() {
         let extra = vec!["billing".to_string()];

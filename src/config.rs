@@ -61,6 +61,11 @@ pub struct ConnectArgs {
     /// TOML config file (see examples/provisioner.toml)
     #[arg(long, env = "WASMCLOUD_PROVISIONER_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Prefix of this tool's reply subjects instead of `_INBOX` (e.g. `_INBOX_provisioner`);
+    /// `permissions`/`creds --role provisioner` then grant subscribe on `<prefix>.>` only,
+    /// so the provisioner's user cannot read other clients' replies
+    #[arg(long, env = "WASMCLOUD_PROVISIONER_INBOX_PREFIX", global = true)]
+    pub inbox_prefix: Option<String>,
 }
 
 /// Operator settings from flags (all resources).
@@ -138,6 +143,8 @@ pub struct FileConnection {
     pub tls_key: Option<PathBuf>,
     /// TLS handshake before the server's greeting (servers with `handshake_first`).
     pub tls_first: Option<bool>,
+    /// Prefix of reply subjects (`--inbox-prefix`).
+    pub inbox_prefix: Option<String>,
 }
 
 impl FileConfig {
@@ -460,7 +467,15 @@ pub fn combine(
             .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
         auth,
         tls,
-        inbox_prefix: NatsContext::get(&ctx.inbox_prefix),
+        inbox_prefix: match connect
+            .inbox_prefix
+            .clone()
+            .or(f.inbox_prefix.clone())
+            .or_else(|| NatsContext::get(&ctx.inbox_prefix))
+        {
+            Some(p) => Some(crate::permissions::validate_inbox_prefix(&p)?),
+            None => None,
+        },
         js_domain,
         context: loaded.map(|l| (l.name, l.path)),
         settings: resolved_settings,

@@ -305,7 +305,8 @@ fn print_permissions(
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?;
+    let template = permissions::template(args.role, &options)?
+        .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     print!("{}", template.render(args.format));
     Ok(EXIT_OK)
 }
@@ -439,7 +440,8 @@ fn mint_creds(resolved: &Resolved, policy: &LatticePolicy, args: CredsArgs) -> R
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?;
+    let template = permissions::template(args.role, &options)?
+        .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
     let expires_at = match &args.expiry {
         Some(e) => Some(creds::unix_now() + creds::parse_expiry(e)?.as_secs() as i64),

@@ -88,6 +88,32 @@ pub struct Template {
     pub role: Role,
     pub options: TemplateOptions,
     pub permissions: Permissions,
+    /// The provisioner's own reply prefix, when it has one (see
+    /// [`Template::with_inbox_prefix`]).
+    pub inbox_prefix: Option<String>,
+}
+
+/// Checks a reply-subject prefix: `.`-separated tokens of `A-Z a-z 0-9 _ -` (no
+/// wildcards), the first starting with `_`, the space NATS keeps for replies, so that it
+/// cannot overlap a lattice's subjects (lattice names never start with `_`) or an app's;
+/// the server's own reply mappings `_R_` and `_GR_` are refused.
+pub fn validate_inbox_prefix(prefix: &str) -> Result<String, String> {
+    let prefix = prefix.trim().trim_end_matches('.');
+    let tokens_ok = !prefix.is_empty()
+        && prefix.split('.').all(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    let first = prefix.split('.').next().unwrap_or_default();
+    if !tokens_ok || !first.starts_with('_') || matches!(first, "_R_" | "_GR_") {
+        return Err(format!(
+            "inbox prefix {prefix:?} is invalid: use a subject prefix starting with `_` such \
+             as `_INBOX_provisioner` (tokens of A-Z, a-z, 0-9, `_` and `-`, no wildcards; not \
+             the server's `_R_` or `_GR_`)"
+        ));
+    }
+    Ok(prefix.to_string())
 }
 
 /// The JetStream API operations the apps must never call; denied explicitly as defence in
@@ -351,7 +377,31 @@ pub fn template(role: Role, options: &TemplateOptions) -> Result<Template, Strin
         role,
         options,
         permissions: b.permissions,
+        inbox_prefix: None,
     })
+}
+
+impl Template {
+    /// The provisioner's replies come to `<prefix>.>` instead of `_INBOX.>` (the
+    /// connection's `--inbox-prefix`), so its user no longer reads every client's
+    /// replies (hosts' `DIRECT.GET` answers among them). Hosts and wadm keep `_INBOX.>`:
+    /// the wasmCloud 1.9 host cannot be given a prefix (see the README's "Tenants"), so
+    /// for those roles this changes nothing.
+    pub fn with_inbox_prefix(mut self, prefix: Option<&str>) -> Result<Template, String> {
+        let Some(prefix) = prefix else {
+            return Ok(self);
+        };
+        if self.role != Role::Provisioner {
+            return Ok(self);
+        }
+        let prefix = validate_inbox_prefix(prefix)?;
+        let sub = &mut self.permissions.subscribe.allow;
+        if let Some(at) = sub.iter().position(|s| s == INBOX) {
+            sub[at] = format!("{prefix}.>");
+        }
+        self.inbox_prefix = Some(prefix);
+        Ok(self)
+    }
 }
 
 /// Output formats of `wasmcloud-provisioner permissions`.
@@ -377,6 +427,9 @@ impl Template {
         }
         if let Some(d) = &self.options.js_domain {
             line.push_str(&format!(" --js-domain {d}"));
+        }
+        if let Some(p) = &self.inbox_prefix {
+            line.push_str(&format!(" --inbox-prefix {p}"));
         }
         let format = match format {
             Format::Conf => "conf",
@@ -699,6 +752,40 @@ mod tests {
         assert!(allow.contains("$JS.API.STREAM.CREATE.KV_LATTICEDATA_b"));
         assert!(allow.contains("$JS.API.STREAM.UPDATE.wadm_event_consumer"));
         assert!(!allow.iter().any(|s| s.ends_with(".*")));
+    }
+
+    /// With an inbox prefix the provisioner subscribes to its own replies only; hosts and
+    /// wadm are unchanged; bad prefixes are refused.
+    #[test]
+    fn the_provisioner_can_have_its_own_inbox() {
+        let t = template(Role::Provisioner, &TemplateOptions::default())
+            .unwrap()
+            .with_inbox_prefix(Some("_INBOX_prov"))
+            .unwrap();
+        let sub = set(&t.permissions.subscribe.allow);
+        assert!(sub.contains("_INBOX_prov.>"), "{sub:?}");
+        assert!(!sub.contains("_INBOX.>"), "{sub:?}");
+        assert!(t
+            .command_line(Format::Conf)
+            .contains("--inbox-prefix _INBOX_prov"));
+        let host = template(Role::Host, &lattice("a")).unwrap();
+        assert_eq!(
+            host.clone().with_inbox_prefix(Some("_INBOX_prov")).unwrap(),
+            host
+        );
+        for bad in [
+            "",
+            "wasmbus",
+            "INBOX",
+            "_INBOX_a.*",
+            "_INBOX_a..b",
+            "_R_",
+            "_GR_.x",
+            "_a b",
+        ] {
+            assert!(validate_inbox_prefix(bad).is_err(), "{bad}");
+        }
+        assert_eq!(validate_inbox_prefix("_INBOX_a.b.").unwrap(), "_INBOX_a.b");
     }
 
     #[test]

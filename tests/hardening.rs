@@ -44,7 +44,18 @@ impl Service {
             server: Some(url.to_string()),
             ..Default::default()
         };
-        let mut resolved = common::resolved(&connect);
+        Service::start_as(&connect, &observer, settings, policy, host_auth).await
+    }
+
+    /// Connected with `connect` (a user, an inbox prefix); `observer` waits for it.
+    async fn start_as(
+        connect: &ConnectArgs,
+        observer: &async_nats::Client,
+        settings: Settings,
+        policy: LatticePolicy,
+        host_auth: HostAuth,
+    ) -> Service {
+        let mut resolved = common::resolved(connect);
         resolved.settings = settings;
         let service = ServiceSetup {
             policy,
@@ -966,4 +977,62 @@ async fn what_a_host_template_allows_in_a_shared_account() {
     for key in ["k2", "k3"] {
         assert_eq!(kv_a.get(key).await.expect("get"), None, "{key} survived");
     }
+}
+
+/// With `--inbox-prefix`, the provisioner's template subscribes to its own replies only:
+/// the service works with it, and its user is refused everyone else's replies.
+#[tokio::test]
+async fn a_provisioner_with_its_own_inbox_cannot_read_other_replies() {
+    let prefix = "_INBOX_provisioner";
+    let template = permissions::template(Role::Provisioner, &TemplateOptions::default())
+        .expect("template")
+        .with_inbox_prefix(Some(prefix))
+        .expect("prefix")
+        .to_conf();
+    let users = format!(
+        "      {{ user: admin, password: {PASSWORD:?} }}\n      {{\n        user: provisioner\n        password: {PASSWORD:?}\n{template}      }}\n"
+    );
+    let server = NatsServer::start_with(ServerOptions {
+        extra_config: format!(
+            "accounts {{\n  SHARED {{\n    jetstream: enabled\n    users: [\n{users}    ]\n  }}\n}}\n"
+        ),
+        ..ServerOptions::default()
+    });
+    let url = server.url();
+    let admin = connect_as(&url, "admin").await;
+    let connect = ConnectArgs {
+        server: Some(url.clone()),
+        user: Some("provisioner".into()),
+        password: Some(PASSWORD.into()),
+        inbox_prefix: Some(prefix.into()),
+        ..Default::default()
+    };
+    let service = Service::start_as(
+        &connect,
+        &admin,
+        Settings::default(),
+        LatticePolicy::default(),
+        HostAuth::default(),
+    )
+    .await;
+    for (subject, body) in [
+        ("wasmcloud.provision.lattice", "default"),
+        ("wasmcloud.provision.wadm", ""),
+        ("wasmcloud.provision.status", ""),
+    ] {
+        let reply = call(&admin, subject, body).await;
+        assert_eq!(reply.code, None, "{subject}: {reply:?}");
+    }
+    assert_eq!(stream_names(&admin).await.len(), 10);
+    assert!(
+        common::permission_violations(&server.log()).is_empty(),
+        "{:?}",
+        common::permission_violations(&server.log())
+    );
+    // The same user cannot listen to the replies of others.
+    let spy = connect_as(&url, "provisioner").await;
+    let _ = spy.subscribe("_INBOX.>").await;
+    spy.flush().await.expect("flush");
+    assert_violation(&server, "provisioner", "_INBOX.>");
+    service.stop().await;
 }

@@ -4,9 +4,12 @@
 //!   with `*` and `?`) and how many lattices it lets exist (`--max-lattices`). It is
 //!   checked in [`crate::provisioner::Provisioner`], so every endpoint (`lattice`,
 //!   `lattice_scoped`, `host`, `host_scoped`, `status`) and the `apply`/`plan` commands
-//!   obey it alike.
-//! - [`HostAuth`]: whether host bootstrap requests must be signed by the host's key, and
-//!   by which keys (see `endpoints/host.rs` for the wire format).
+//!   obey it alike. It also holds the operator's reserved lattice names
+//!   (`--reserve-lattice-name`, refused like the built-in ones of [`crate::names`]). Its
+//!   refusals name neither the globs nor other tenants' lattices (those are logged).
+//! - [`HostAuth`]: whether host bootstrap requests must be signed by the host's key, by
+//!   which keys, and for which lattices each key may ask (see `endpoints/host.rs` for the
+//!   wire format).
 //!
 //! ## How `--max-lattices` counts
 //! The cap bounds the number of lattices that **exist in JetStream**, not the number this

@@ -246,6 +246,14 @@ impl Settings {
                 ..Default::default()
             }
             .validate("max_request_replicas (--max-request-replicas)")?;
+            if max < self.all.replicas() {
+                return Err(format!(
+                    "max_request_replicas (--max-request-replicas) is {max}, below the \
+                     replicas of every resource ({}), which are a floor: no request could \
+                     raise anything; raise it or leave it out",
+                    self.all.replicas()
+                ));
+            }
         }
         for (key, r) in &self.resources {
             if catalog::row(key).is_none() {
@@ -332,6 +340,10 @@ mod tests {
         );
         s.max_request_replicas = Some(2);
         assert!(s.validate().unwrap_err().contains("max_request_replicas"));
+        s.max_request_replicas = Some(3);
+        assert!(s.validate().is_ok());
+        s.all.replicas = Some(5);
+        assert!(s.validate().unwrap_err().contains("floor"));
     }
 
     #[test]

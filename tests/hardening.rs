@@ -1036,3 +1036,168 @@ async fn a_provisioner_with_its_own_inbox_cannot_read_other_replies() {
     assert_violation(&server, "provisioner", "_INBOX.>");
     service.stop().await;
 }
+
+/// What the provisioner's credentials could do in other hands (README "Security"): with
+/// `STREAM.CREATE.*` a stream that sources a bucket and republishes it to a subject the
+/// user reads; with the exact-names form that create is refused, but an update of the
+/// bucket itself can still add a republish. The code never does either; the credentials
+/// must be protected.
+#[tokio::test]
+async fn what_the_provisioners_credentials_still_allow() {
+    let open = permissions::template(Role::Provisioner, &TemplateOptions::default())
+        .expect("template")
+        .to_conf();
+    let exact = permissions::template(
+        Role::Provisioner,
+        &TemplateOptions {
+            lattices: vec!["x".into()],
+            js_domain: None,
+        },
+    )
+    .expect("template")
+    .to_conf();
+    let mut users = format!("      {{ user: admin, password: {PASSWORD:?} }}\n");
+    for (name, block) in [("prov-open", open), ("prov-exact", exact)] {
+        users.push_str(&format!(
+            "      {{\n        user: {name:?}\n        password: {PASSWORD:?}\n{block}      }}\n"
+        ));
+    }
+    let server = NatsServer::start_with(ServerOptions {
+        extra_config: format!(
+            "accounts {{\n  SHARED {{\n    jetstream: enabled\n    users: [\n{users}    ]\n  }}\n}}\n"
+        ),
+        ..ServerOptions::default()
+    });
+    let url = server.url();
+    let admin = connect_as(&url, "admin").await;
+    let kv = async_nats::jetstream::new(admin.clone())
+        .create_key_value(async_nats::jetstream::kv::Config {
+            bucket: "CONFIGDATA_x".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("bucket");
+    kv.put("db-password", "s3cret".into()).await.expect("put");
+
+    // The open template: a new stream sourcing the bucket, republished to its inbox.
+    let thief = connect_as(&url, "prov-open").await;
+    let mut leak = thief.subscribe("_INBOX.leak.>").await.expect("allowed");
+    thief.flush().await.expect("flush");
+    let reply = thief
+        .request(
+            "$JS.API.STREAM.CREATE.LEAK",
+            json!({
+                "name": "LEAK",
+                "sources": [{"name": "KV_CONFIGDATA_x"}],
+                "republish": {"src": ">", "dest": "_INBOX.leak.>"},
+                "storage": "memory"
+            })
+            .to_string()
+            .into(),
+        )
+        .await
+        .expect("answered");
+    let created: Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    assert!(created.get("error").is_none(), "{created}");
+    let got = tokio::time::timeout(Duration::from_secs(15), futures::StreamExt::next(&mut leak))
+        .await
+        .expect("the secret is republished")
+        .expect("subscription open");
+    assert_eq!(got.payload.as_ref(), b"s3cret");
+
+    // The exact form: no new stream, but the bucket itself can be updated to leak.
+    let narrow = connect_as(&url, "prov-exact").await;
+    let _ = narrow
+        .request(
+            "$JS.API.STREAM.CREATE.LEAK2",
+            json!({"name": "LEAK2"}).to_string().into(),
+        )
+        .await;
+    narrow.flush().await.expect("flush");
+    assert_violation(&server, "prov-exact", "$JS.API.STREAM.CREATE.LEAK2");
+    let info: Value = serde_json::from_slice(
+        &narrow
+            .request("$JS.API.STREAM.INFO.KV_CONFIGDATA_x", "".into())
+            .await
+            .expect("info")
+            .payload,
+    )
+    .expect("JSON");
+    let mut config = info["config"].clone();
+    config["republish"] = json!({"src": "$KV.CONFIGDATA_x.>", "dest": "_INBOX.leak2.>"});
+    let mut leak2 = narrow.subscribe("_INBOX.leak2.>").await.expect("allowed");
+    narrow.flush().await.expect("flush");
+    let updated: Value = serde_json::from_slice(
+        &narrow
+            .request(
+                "$JS.API.STREAM.UPDATE.KV_CONFIGDATA_x",
+                config.to_string().into(),
+            )
+            .await
+            .expect("answered")
+            .payload,
+    )
+    .expect("JSON");
+    assert!(updated.get("error").is_none(), "{updated}");
+    kv.put("db-password", "rotated".into()).await.expect("put");
+    let got = tokio::time::timeout(
+        Duration::from_secs(15),
+        futures::StreamExt::next(&mut leak2),
+    )
+    .await
+    .expect("the new value is republished")
+    .expect("subscription open");
+    assert_eq!(got.payload.as_ref(), b"rotated");
+}
+
+/// Hosts create consumers on their buckets (watches, key listings) without a limit of
+/// their own; the account's `max_consumers` bounds them (README "Security").
+#[tokio::test]
+async fn account_limits_bound_a_hosts_consumers() {
+    let template = permissions::template(
+        Role::Host,
+        &TemplateOptions {
+            lattices: vec!["tenant-a".into()],
+            js_domain: None,
+        },
+    )
+    .expect("template")
+    .to_conf();
+    let users = format!(
+        "      {{ user: admin, password: {PASSWORD:?} }}\n      {{\n        user: host-a\n        password: {PASSWORD:?}\n{template}      }}\n"
+    );
+    let server = NatsServer::start_with(ServerOptions {
+        extra_config: format!(
+            "accounts {{\n  TENANT_A {{\n    jetstream {{ max_consumers: 3 }}\n    users: [\n{users}    ]\n  }}\n}}\n"
+        ),
+        ..ServerOptions::default()
+    });
+    let url = server.url();
+    let admin = connect_as(&url, "admin").await;
+    async_nats::jetstream::new(admin.clone())
+        .create_key_value(async_nats::jetstream::kv::Config {
+            bucket: "LATTICEDATA_tenant-a".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("bucket");
+    let host = connect_as(&url, "host-a").await;
+    let kv = async_nats::jetstream::new(host)
+        .get_key_value("LATTICEDATA_tenant-a")
+        .await
+        .expect("bind");
+    let mut watches = Vec::new();
+    for i in 0..3 {
+        watches.push(
+            kv.watch_all()
+                .await
+                .unwrap_or_else(|e| panic!("watch {i}: {e}")),
+        );
+    }
+    let fourth = kv.watch_all().await;
+    let err = fourth
+        .err()
+        .expect("the fourth consumer is refused")
+        .to_string();
+    assert!(err.contains("maximum consumers limit"), "{err}");
+}

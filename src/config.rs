@@ -124,6 +124,9 @@ pub struct FileConfig {
     /// Settings per catalog key (`latticedata`, `wadm_state`, …).
     #[serde(default)]
     pub resources: std::collections::BTreeMap<String, ResourceSettings>,
+    /// Host bootstrap authentication (`serve --require-signed-hosts`, `--trusted-host-key`…).
+    #[serde(default)]
+    pub hosts: crate::policy::FileHosts,
 }
 
 /// `[connection]` in the config file.
@@ -278,6 +281,8 @@ pub struct Resolved {
     pub settings: Settings,
     /// `allow_lattices`, `max_lattices` and `reserved_lattice_names` from the config file.
     pub file_lattice_policy: LatticePolicyArgs,
+    /// `[hosts]` from the config file.
+    pub file_hosts: crate::policy::FileHosts,
 }
 
 impl Resolved {
@@ -484,6 +489,7 @@ pub fn combine(
             max_lattices: file.max_lattices,
             reserve_lattice_name: file.reserved_lattice_names.clone(),
         },
+        file_hosts: file.hosts.clone(),
     })
 }
 

@@ -267,7 +267,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
         } => {
             let guard = Guard {
                 policy,
-                host_auth: HostAuth::from_args(&host_auth)?,
+                host_auth: HostAuth::from_args(&host_auth.or_file(&resolved.file_hosts))?,
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
@@ -491,6 +491,9 @@ fn config_check(
     let resolved = config::resolve(&connect, settings)?;
     let lattices = resolved.lattice_policy(lattice_flags);
     let policy = LatticePolicy::from_args(&lattices)?;
+    let hosts = HostAuth::from_args(&HostAuthArgs::default().or_file(&resolved.file_hosts))
+        .map_err(|e| format!("{}: [hosts]: {e}", file.display()))?;
+    let trusted = hosts.trusted.as_ref().map(|t| t.len());
     let missing = resolved.missing_files();
     if !missing.is_empty() {
         return Err(format!("{}: {}", file.display(), missing.join("; ")));
@@ -507,6 +510,12 @@ fn config_check(
                 "reserved": policy.reserved(),
             },
             "max_request_replicas": resolved.settings.max_request_replicas,
+            "hosts": {
+                "require_signed": hosts.require_signed,
+                "trusted_keys": trusted,
+                "keys_bound_to_lattices": hosts.lattices.len(),
+                "signature_max_age": hosts.max_age.as_secs(),
+            },
             "resources": resources,
         });
         println!(
@@ -547,6 +556,18 @@ fn config_check(
         match resolved.settings.max_request_replicas {
             Some(m) => format!("may raise replicas up to {m}"),
             None => "may not raise replicas (the settings below are a floor)".into(),
+        }
+    );
+    println!(
+        "  hosts:        {}",
+        match (hosts.require_signed, trusted) {
+            (_, Some(n)) => format!(
+                "signed, {n} trusted key(s) ({} bound to lattices), max age {} s",
+                hosts.lattices.len(),
+                hosts.max_age.as_secs()
+            ),
+            (true, None) => format!("signed, any key, max age {} s", hosts.max_age.as_secs()),
+            (false, None) => "unsigned requests accepted".to_string(),
         }
     );
     if !policy.reserved().is_empty() {

@@ -75,10 +75,51 @@ pub struct HostAuthArgs {
     /// --trusted-host-key), `#` comments (implies --require-signed-hosts)
     #[arg(long)]
     pub trusted_host_keys_file: Option<PathBuf>,
-    /// Largest difference in seconds between a signed request's `issued_at` and the
-    /// service's clock
-    #[arg(long, default_value_t = 300)]
-    pub host_signature_max_age: u64,
+    /// Largest age in seconds of a signed request's `issued_at` (at most 30 s ahead of
+    /// the service's clock is accepted) [default: 300]
+    #[arg(long)]
+    pub host_signature_max_age: Option<u64>,
+}
+
+/// The default of `--host-signature-max-age`.
+pub const DEFAULT_HOST_SIGNATURE_MAX_AGE: u64 = 300;
+
+/// `[hosts]` in the config file: the host bootstrap flags of `serve`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHosts {
+    /// `--require-signed-hosts`.
+    #[serde(default)]
+    pub require_signed: bool,
+    /// `--trusted-host-key`, each `N…` or `N…=glob,glob`.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// `--trusted-host-keys-file`.
+    #[serde(default)]
+    pub trusted_keys_file: Option<PathBuf>,
+    /// `--host-signature-max-age`, seconds.
+    #[serde(default)]
+    pub signature_max_age: Option<u64>,
+}
+
+impl HostAuthArgs {
+    /// The flags where given, the config file's `[hosts]` otherwise (per setting; a
+    /// signature required by either is required).
+    pub fn or_file(&self, file: &FileHosts) -> HostAuthArgs {
+        HostAuthArgs {
+            require_signed_hosts: self.require_signed_hosts || file.require_signed,
+            trusted_host_keys: if self.trusted_host_keys.is_empty() {
+                file.trusted_keys.clone()
+            } else {
+                self.trusted_host_keys.clone()
+            },
+            trusted_host_keys_file: self
+                .trusted_host_keys_file
+                .clone()
+                .or(file.trusted_keys_file.clone()),
+            host_signature_max_age: self.host_signature_max_age.or(file.signature_max_age),
+        }
+    }
 }
 
 /// `*` matches any run of characters (also none), `?` exactly one; everything else itself.
@@ -435,7 +476,10 @@ impl HostAuth {
         Ok(HostAuth {
             require_signed: args.require_signed_hosts || pinned,
             trusted: pinned.then_some(trusted),
-            max_age: Duration::from_secs(args.host_signature_max_age),
+            max_age: Duration::from_secs(
+                args.host_signature_max_age
+                    .unwrap_or(DEFAULT_HOST_SIGNATURE_MAX_AGE),
+            ),
             lattices,
         })
     }
@@ -527,7 +571,7 @@ mod tests {
         let kp = nkeys::KeyPair::new_server();
         let auth = HostAuth::from_args(&HostAuthArgs {
             trusted_host_keys: vec![kp.public_key()],
-            host_signature_max_age: 60,
+            host_signature_max_age: Some(60),
             ..Default::default()
         })
         .unwrap();

@@ -586,7 +586,7 @@ async fn refusals_reveal_neither_other_tenants_nor_the_policy() {
     let bound = nkeys::KeyPair::new_server();
     let keys = HostAuth::from_args(&HostAuthArgs {
         trusted_host_keys: vec![format!("{}=secret-tenant-a*", bound.public_key())],
-        host_signature_max_age: 300,
+        host_signature_max_age: Some(300),
         ..Default::default()
     })
     .expect("host auth");
@@ -739,7 +739,7 @@ async fn signed_host_requests_cannot_come_from_the_future_or_leave_their_lattice
             format!("{}=tenant-a,tenant-a-*", tenant_a.public_key()),
             anywhere.public_key(),
         ],
-        host_signature_max_age: 300,
+        host_signature_max_age: Some(300),
         ..Default::default()
     })
     .expect("host auth");
@@ -1200,4 +1200,95 @@ async fn account_limits_bound_a_hosts_consumers() {
         .expect("the fourth consumer is refused")
         .to_string();
     assert!(err.contains("maximum consumers limit"), "{err}");
+}
+
+/// `[hosts]` in the config file reaches `serve` (the real binary) and `config check`:
+/// a key bound to `tenant-a` bootstraps it and is refused `tenant-b`.
+#[tokio::test]
+async fn host_keys_bound_in_the_config_file_hold_in_serve() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = test_client(&url).await;
+    let key = nkeys::KeyPair::new_server();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("provisioner.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hosts]\ntrusted_keys = [\"{}=tenant-a,tenant-a-*\"]\nsignature_max_age = 120\n",
+            key.public_key()
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8 path");
+
+    let (code, stdout, stderr) = run(&["config", "check", config, "--json"], &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let v: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        v["hosts"],
+        json!({"require_signed": true, "trusted_keys": 1, "keys_bound_to_lattices": 1,
+               "signature_max_age": 120}),
+        "{v}"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[hosts]\ntrusted_keys = [\"NOTAKEY=x\"]\n").expect("config");
+    let (code, _, stderr) = run(&["config", "check", bad.to_str().expect("path")], &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("[hosts]"), "{stderr}");
+
+    /// Killed when dropped, also when an assertion fails.
+    struct Serve(std::process::Child);
+    impl Drop for Serve {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut serve = Serve(
+        common::provisioner_command()
+            .args(["--config", config, "-s", &url, "serve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start serve"),
+    );
+    let deadline = Instant::now() + common::START_TIMEOUT;
+    loop {
+        let registered = client
+            .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
+            .await
+            .ok()
+            .and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok())
+            .and_then(|i| i["endpoints"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if registered == endpoints::ENDPOINTS.len() {
+            break;
+        }
+        assert!(
+            serve.0.try_wait().expect("poll").is_none(),
+            "serve exited while starting"
+        );
+        assert!(Instant::now() < deadline, "serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = host::request_bootstrap(&client, &key, "tenant-b", None).await;
+    let message = refused.expect_err("tenant-b is refused");
+    assert!(message.starts_with("403"), "{message}");
+    assert!(message.contains("not trusted for lattice"), "{message}");
+    let unsigned = call(
+        &client,
+        "wasmcloud.provision.host.tenant-a",
+        &json!({"host_id": key.public_key()}).to_string(),
+    )
+    .await;
+    unsigned.error(403);
+    host::request_bootstrap(&client, &key, "tenant-a", None)
+        .await
+        .expect("tenant-a is served");
+    drop(serve);
+    assert_eq!(
+        stream_names(&client).await,
+        vec!["KV_CONFIGDATA_tenant-a", "KV_LATTICEDATA_tenant-a"]
+    );
 }

@@ -61,6 +61,11 @@ pub struct ConnectArgs {
     /// TOML config file (see examples/provisioner.toml)
     #[arg(long, env = "WASMCLOUD_PROVISIONER_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Prefix of this tool's reply subjects instead of `_INBOX` (e.g. `_INBOX_provisioner`);
+    /// `permissions`/`creds --role provisioner` then grant subscribe on `<prefix>.>` only,
+    /// so the provisioner's user cannot read other clients' replies
+    #[arg(long, env = "WASMCLOUD_PROVISIONER_INBOX_PREFIX", global = true)]
+    pub inbox_prefix: Option<String>,
 }
 
 /// Operator settings from flags (all resources).
@@ -81,6 +86,14 @@ pub struct SettingsArgs {
     /// Placement server tag for new resources (repeatable)
     #[arg(long = "placement-tag", global = true)]
     pub placement_tags: Vec<String>,
+    /// Most replicas a request's `"replicas"` may raise a resource to (1, 3 or 5)
+    /// [default: requests may not raise replicas above --replicas, which is a floor]
+    #[arg(
+        long,
+        env = "WASMCLOUD_PROVISIONER_MAX_REQUEST_REPLICAS",
+        global = true
+    )]
+    pub max_request_replicas: Option<usize>,
 }
 
 /// The config file (TOML). Every section is optional.
@@ -98,12 +111,22 @@ pub struct FileConfig {
     /// Most lattices that may exist (`--max-lattices`).
     #[serde(default)]
     pub max_lattices: Option<usize>,
+    /// Lattice names refused besides the built-in reserved ones (`--reserve-lattice-name`):
+    /// first subject tokens of the operator's other services.
+    #[serde(default)]
+    pub reserved_lattice_names: Vec<String>,
+    /// Most replicas a request may raise a resource to (`--max-request-replicas`).
+    #[serde(default)]
+    pub max_request_replicas: Option<usize>,
     /// Settings for every resource.
     #[serde(default)]
     pub all: ResourceSettings,
     /// Settings per catalog key (`latticedata`, `wadm_state`, …).
     #[serde(default)]
     pub resources: std::collections::BTreeMap<String, ResourceSettings>,
+    /// Host bootstrap authentication (`serve --require-signed-hosts`, `--trusted-host-key`…).
+    #[serde(default)]
+    pub hosts: crate::policy::FileHosts,
 }
 
 /// `[connection]` in the config file.
@@ -123,6 +146,8 @@ pub struct FileConnection {
     pub tls_key: Option<PathBuf>,
     /// TLS handshake before the server's greeting (servers with `handshake_first`).
     pub tls_first: Option<bool>,
+    /// Prefix of reply subjects (`--inbox-prefix`).
+    pub inbox_prefix: Option<String>,
 }
 
 impl FileConfig {
@@ -254,13 +279,15 @@ pub struct Resolved {
     /// The natscli context used, if any: (name, file).
     pub context: Option<(String, PathBuf)>,
     pub settings: Settings,
-    /// `allow_lattices` and `max_lattices` from the config file.
+    /// `allow_lattices`, `max_lattices` and `reserved_lattice_names` from the config file.
     pub file_lattice_policy: LatticePolicyArgs,
+    /// `[hosts]` from the config file.
+    pub file_hosts: crate::policy::FileHosts,
 }
 
 impl Resolved {
     /// The lattice policy: the flags (and their environment variables) where given, the
-    /// config file's values otherwise.
+    /// config file's values otherwise; reserved names from both.
     pub fn lattice_policy(&self, flags: &LatticePolicyArgs) -> LatticePolicyArgs {
         LatticePolicyArgs {
             allow_lattice: if flags.allow_lattice.is_empty() {
@@ -269,6 +296,18 @@ impl Resolved {
                 flags.allow_lattice.clone()
             },
             max_lattices: flags.max_lattices.or(self.file_lattice_policy.max_lattices),
+            // Both: reserving a name is never less safe, so a flag adds to the file.
+            reserve_lattice_name: self
+                .file_lattice_policy
+                .reserve_lattice_name
+                .iter()
+                .chain(&flags.reserve_lattice_name)
+                .fold(Vec::new(), |mut all, t| {
+                    if !all.contains(t) {
+                        all.push(t.clone());
+                    }
+                    all
+                }),
         }
     }
 
@@ -433,14 +472,24 @@ pub fn combine(
             .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
         auth,
         tls,
-        inbox_prefix: NatsContext::get(&ctx.inbox_prefix),
+        inbox_prefix: match connect
+            .inbox_prefix
+            .clone()
+            .or(f.inbox_prefix.clone())
+            .or_else(|| NatsContext::get(&ctx.inbox_prefix))
+        {
+            Some(p) => Some(crate::permissions::validate_inbox_prefix(&p)?),
+            None => None,
+        },
         js_domain,
         context: loaded.map(|l| (l.name, l.path)),
         settings: resolved_settings,
         file_lattice_policy: LatticePolicyArgs {
             allow_lattice: file.allow_lattices.clone(),
             max_lattices: file.max_lattices,
+            reserve_lattice_name: file.reserved_lattice_names.clone(),
         },
+        file_hosts: file.hosts.clone(),
     })
 }
 
@@ -483,6 +532,7 @@ fn resolve_settings(file: &FileConfig, settings: &SettingsArgs) -> Result<Settin
     let mut resolved_settings = Settings {
         all: file.all.clone(),
         resources: file.resources.clone(),
+        max_request_replicas: settings.max_request_replicas.or(file.max_request_replicas),
     };
     let flags = ResourceSettings {
         replicas: settings.replicas,

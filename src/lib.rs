@@ -32,6 +32,7 @@
 //!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
 //!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
+//!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
 //! ```
 //!
 //! Rules the code keeps:
@@ -52,6 +53,7 @@ pub mod endpoints;
 pub mod error;
 pub mod jsapi;
 pub mod metrics;
+pub mod names;
 pub mod permissions;
 pub mod ping;
 pub mod policy;

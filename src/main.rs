@@ -287,7 +287,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
         } => {
             let guard = Guard {
                 policy,
-                host_auth: HostAuth::from_args(&host_auth)?,
+                host_auth: HostAuth::from_args(&host_auth.or_file(&resolved.file_hosts))?,
                 id_file,
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
@@ -296,8 +296,8 @@ async fn run(cli: Cli) -> Result<u8, String> {
         Command::Ping(p) => ping::run(&resolved, p).await,
         Command::Apply(t) => once(resolved, policy, t, false).await,
         Command::Plan(t) => once(resolved, policy, t, true).await,
-        Command::Permissions(p) => print_permissions(&resolved, p),
-        Command::Creds(c) => mint_creds(&resolved, c),
+        Command::Permissions(p) => print_permissions(&resolved, &policy, p),
+        Command::Creds(c) => mint_creds(&resolved, &policy, c),
         Command::Config(_) => Err("unreachable: config is handled above".into()),
     }
 }
@@ -310,13 +310,28 @@ struct Guard {
     id_file: Option<std::path::PathBuf>,
 }
 
+/// Refuses lattice names that are invalid or reserved (built in, or by the operator's
+/// `--reserve-lattice-name`), before a template names them or anything connects.
+fn check_lattice_names(policy: &LatticePolicy, lattices: &[String]) -> Result<(), String> {
+    for l in lattices {
+        policy.check_name(l).map_err(|e| e.message)?;
+    }
+    Ok(())
+}
+
 /// `permissions`: prints a role's template.
-fn print_permissions(resolved: &Resolved, args: PermissionsArgs) -> Result<u8, String> {
+fn print_permissions(
+    resolved: &Resolved,
+    policy: &LatticePolicy,
+    args: PermissionsArgs,
+) -> Result<u8, String> {
+    check_lattice_names(policy, &args.lattices)?;
     let options = TemplateOptions {
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?;
+    let template = permissions::template(args.role, &options)?
+        .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     print!("{}", template.render(args.format));
     Ok(EXIT_OK)
 }
@@ -371,8 +386,8 @@ async fn once(
     dry_run: bool,
 ) -> Result<u8, String> {
     let mut targets = Vec::new();
+    check_lattice_names(&policy, &args.lattices)?;
     for l in &args.lattices {
-        request::validate_lattice(l).map_err(|e| e.message)?;
         targets.push(Target::Lattice(l.clone()));
     }
     if args.wadm {
@@ -445,12 +460,14 @@ fn exit_code(reports: &[ResourceReport], dry_run: bool) -> u8 {
 }
 
 /// `creds`: mints a user JWT with the role's template and writes a `.creds` file.
-fn mint_creds(resolved: &Resolved, args: CredsArgs) -> Result<u8, String> {
+fn mint_creds(resolved: &Resolved, policy: &LatticePolicy, args: CredsArgs) -> Result<u8, String> {
+    check_lattice_names(policy, &args.lattices)?;
     let options = TemplateOptions {
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?;
+    let template = permissions::template(args.role, &options)?
+        .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
     let expires_at = match &args.expiry {
         Some(e) => Some(creds::unix_now() + creds::parse_expiry(e)?.as_secs() as i64),
@@ -499,7 +516,10 @@ fn config_check(
     };
     let resolved = config::resolve(&connect, settings)?;
     let lattices = resolved.lattice_policy(lattice_flags);
-    LatticePolicy::from_args(&lattices)?;
+    let policy = LatticePolicy::from_args(&lattices)?;
+    let hosts = HostAuth::from_args(&HostAuthArgs::default().or_file(&resolved.file_hosts))
+        .map_err(|e| format!("{}: [hosts]: {e}", file.display()))?;
+    let trusted = hosts.trusted.as_ref().map(|t| t.len());
     let missing = resolved.missing_files();
     if !missing.is_empty() {
         return Err(format!("{}: {}", file.display(), missing.join("; ")));
@@ -513,6 +533,14 @@ fn config_check(
             "lattices": {
                 "allow": lattices.allow_lattice,
                 "max": lattices.max_lattices,
+                "reserved": policy.reserved(),
+            },
+            "max_request_replicas": resolved.settings.max_request_replicas,
+            "hosts": {
+                "require_signed": hosts.require_signed,
+                "trusted_keys": trusted,
+                "keys_bound_to_lattices": hosts.lattices.len(),
+                "signature_max_age": hosts.max_age.as_secs(),
             },
             "resources": resources,
         });
@@ -549,6 +577,31 @@ fn config_check(
         .map(|m| m.to_string())
         .unwrap_or_else(|| "unlimited".into());
     println!("  lattices:     {allow} (at most {max})");
+    println!(
+        "  requests:     {}",
+        match resolved.settings.max_request_replicas {
+            Some(m) => format!("may raise replicas up to {m}"),
+            None => "may not raise replicas (the settings below are a floor)".into(),
+        }
+    );
+    println!(
+        "  hosts:        {}",
+        match (hosts.require_signed, trusted) {
+            (_, Some(n)) => format!(
+                "signed, {n} trusted key(s) ({} bound to lattices), max age {} s",
+                hosts.lattices.len(),
+                hosts.max_age.as_secs()
+            ),
+            (true, None) => format!("signed, any key, max age {} s", hosts.max_age.as_secs()),
+            (false, None) => "unsigned requests accepted".to_string(),
+        }
+    );
+    if !policy.reserved().is_empty() {
+        println!(
+            "  reserved:     {} (besides the built-in reserved names)",
+            policy.reserved().join(", ")
+        );
+    }
     println!();
     let rows: Vec<[String; 5]> = resources
         .iter()

@@ -88,6 +88,32 @@ pub struct Template {
     pub role: Role,
     pub options: TemplateOptions,
     pub permissions: Permissions,
+    /// The provisioner's own reply prefix, when it has one (see
+    /// [`Template::with_inbox_prefix`]).
+    pub inbox_prefix: Option<String>,
+}
+
+/// Checks a reply-subject prefix: `.`-separated tokens of `A-Z a-z 0-9 _ -` (no
+/// wildcards), the first starting with `_`, the space NATS keeps for replies, so that it
+/// cannot overlap a lattice's subjects (lattice names never start with `_`) or an app's;
+/// the server's own reply mappings `_R_` and `_GR_` are refused.
+pub fn validate_inbox_prefix(prefix: &str) -> Result<String, String> {
+    let prefix = prefix.trim().trim_end_matches('.');
+    let tokens_ok = !prefix.is_empty()
+        && prefix.split('.').all(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    let first = prefix.split('.').next().unwrap_or_default();
+    if !tokens_ok || !first.starts_with('_') || matches!(first, "_R_" | "_GR_") {
+        return Err(format!(
+            "inbox prefix {prefix:?} is invalid: use a subject prefix starting with `_` such \
+             as `_INBOX_provisioner` (tokens of A-Z, a-z, 0-9, `_` and `-`, no wildcards; not \
+             the server's `_R_` or `_GR_`)"
+        ));
+    }
+    Ok(prefix.to_string())
 }
 
 /// The JetStream API operations the apps must never call; denied explicitly as defence in
@@ -107,8 +133,9 @@ const DENIED_TO_PROVISIONER: &[&str] = &["INFO", "STREAM.DELETE.>", "STREAM.PURG
 /// Where replies to requests (JetStream API, the service's endpoints) come back.
 const INBOX: &str = "_INBOX.>";
 
-/// The Services API (ADR-32) discovery subjects the service answers on.
-const SERVICE_DISCOVERY: &str = "$SRV.>";
+/// The Services API (ADR-32) discovery prefix and verbs the service answers.
+const SERVICE_DISCOVERY: &str = "$SRV";
+const SERVICE_VERBS: [&str; 3] = ["PING", "INFO", "STATS"];
 
 /// Audit events of the changes the service makes (`wasmcloud.provision.events.<action>`).
 pub fn audit_events_subject() -> String {
@@ -271,8 +298,18 @@ impl Builder {
         // Counting existing lattices for `--max-lattices`.
         self.allow_js("STREAM.NAMES");
         self.allow_publish(audit_events_subject());
-        self.allow_subscribe(format!("{}.>", endpoints::SUBJECT_PREFIX));
-        self.allow_subscribe(SERVICE_DISCOVERY.to_string());
+        // Only what it serves: its endpoints (not the audit events under the same
+        // prefix) and its own discovery subjects (not every service's), as async-nats
+        // subscribes them: `$SRV.<verb>`, `$SRV.<verb>.<name>`, `$SRV.<verb>.<name>.<id>`.
+        for e in endpoints::ENDPOINTS {
+            self.allow_subscribe(e.subject.to_string());
+        }
+        for verb in SERVICE_VERBS {
+            self.allow_subscribe(format!("{SERVICE_DISCOVERY}.{verb}"));
+        }
+        let name = crate::service::SERVICE_NAME;
+        self.allow_subscribe(format!("{SERVICE_DISCOVERY}.*.{name}"));
+        self.allow_subscribe(format!("{SERVICE_DISCOVERY}.*.{name}.*"));
         self.allow_subscribe(INBOX.to_string());
         for subject in advisories::SUBJECTS {
             self.allow_subscribe(subject.to_string());
@@ -340,7 +377,31 @@ pub fn template(role: Role, options: &TemplateOptions) -> Result<Template, Strin
         role,
         options,
         permissions: b.permissions,
+        inbox_prefix: None,
     })
+}
+
+impl Template {
+    /// The provisioner's replies come to `<prefix>.>` instead of `_INBOX.>` (the
+    /// connection's `--inbox-prefix`), so its user no longer reads every client's
+    /// replies (hosts' `DIRECT.GET` answers among them). Hosts and wadm keep `_INBOX.>`:
+    /// the wasmCloud 1.9 host cannot be given a prefix (see the README's "Tenants"), so
+    /// for those roles this changes nothing.
+    pub fn with_inbox_prefix(mut self, prefix: Option<&str>) -> Result<Template, String> {
+        let Some(prefix) = prefix else {
+            return Ok(self);
+        };
+        if self.role != Role::Provisioner {
+            return Ok(self);
+        }
+        let prefix = validate_inbox_prefix(prefix)?;
+        let sub = &mut self.permissions.subscribe.allow;
+        if let Some(at) = sub.iter().position(|s| s == INBOX) {
+            sub[at] = format!("{prefix}.>");
+        }
+        self.inbox_prefix = Some(prefix);
+        Ok(self)
+    }
 }
 
 /// Output formats of `wasmcloud-provisioner permissions`.
@@ -366,6 +427,9 @@ impl Template {
         }
         if let Some(d) = &self.options.js_domain {
             line.push_str(&format!(" --js-domain {d}"));
+        }
+        if let Some(p) = &self.inbox_prefix {
+            line.push_str(&format!(" --inbox-prefix {p}"));
         }
         let format = match format {
             Format::Conf => "conf",
@@ -643,14 +707,25 @@ mod tests {
         );
         let sub = set(&open.permissions.subscribe.allow);
         for s in [
-            "wasmcloud.provision.>",
-            "$SRV.>",
+            "wasmcloud.provision.lattice",
+            "wasmcloud.provision.lattice.*",
+            "wasmcloud.provision.wadm",
+            "wasmcloud.provision.status",
+            "wasmcloud.provision.host",
+            "wasmcloud.provision.host.*",
+            "$SRV.PING",
+            "$SRV.INFO",
+            "$SRV.STATS",
+            "$SRV.*.wasmcloud-provisioner",
+            "$SRV.*.wasmcloud-provisioner.*",
             "_INBOX.>",
             "$JS.EVENT.ADVISORY.STREAM.DELETED.*",
             "$JS.EVENT.ADVISORY.STREAM.UPDATED.*",
         ] {
             assert!(sub.contains(s), "{s}");
         }
+        // Subscribe only where it must: not its audit events, not other services.
+        assert_eq!(sub.len(), 14, "{sub:?}");
 
         let exact = template(
             Role::Provisioner,
@@ -677,6 +752,40 @@ mod tests {
         assert!(allow.contains("$JS.API.STREAM.CREATE.KV_LATTICEDATA_b"));
         assert!(allow.contains("$JS.API.STREAM.UPDATE.wadm_event_consumer"));
         assert!(!allow.iter().any(|s| s.ends_with(".*")));
+    }
+
+    /// With an inbox prefix the provisioner subscribes to its own replies only; hosts and
+    /// wadm are unchanged; bad prefixes are refused.
+    #[test]
+    fn the_provisioner_can_have_its_own_inbox() {
+        let t = template(Role::Provisioner, &TemplateOptions::default())
+            .unwrap()
+            .with_inbox_prefix(Some("_INBOX_prov"))
+            .unwrap();
+        let sub = set(&t.permissions.subscribe.allow);
+        assert!(sub.contains("_INBOX_prov.>"), "{sub:?}");
+        assert!(!sub.contains("_INBOX.>"), "{sub:?}");
+        assert!(t
+            .command_line(Format::Conf)
+            .contains("--inbox-prefix _INBOX_prov"));
+        let host = template(Role::Host, &lattice("a")).unwrap();
+        assert_eq!(
+            host.clone().with_inbox_prefix(Some("_INBOX_prov")).unwrap(),
+            host
+        );
+        for bad in [
+            "",
+            "wasmbus",
+            "INBOX",
+            "_INBOX_a.*",
+            "_INBOX_a..b",
+            "_R_",
+            "_GR_.x",
+            "_a b",
+        ] {
+            assert!(validate_inbox_prefix(bad).is_err(), "{bad}");
+        }
+        assert_eq!(validate_inbox_prefix("_INBOX_a.b.").unwrap(), "_INBOX_a.b");
     }
 
     #[test]

@@ -48,6 +48,39 @@ impl Provisioner {
         self
     }
 
+    /// The catalog keys of a request's resources.
+    fn keys_of(targets: &[Target]) -> impl Iterator<Item = &'static str> + '_ {
+        targets.iter().flat_map(|t| {
+            let scope = match t {
+                Target::Lattice(_) => catalog::Scope::Lattice,
+                Target::Wadm { .. } => catalog::Scope::Wadm,
+            };
+            catalog::rows(scope).map(|r| r.key)
+        })
+    }
+
+    /// Whether a request may ask for these replicas (see
+    /// [`Settings::check_request_replicas`]): the operator's replicas are a floor, and
+    /// raising them is the operator's choice.
+    pub fn check_request_replicas(
+        &self,
+        targets: &[Target],
+        replicas: Option<usize>,
+    ) -> Result<(), ProvisionError> {
+        match replicas {
+            Some(r) => self
+                .settings
+                .check_request_replicas(r, Self::keys_of(targets)),
+            None => Ok(()),
+        }
+    }
+
+    /// A note for a reply whose request asked for fewer replicas than the operator's.
+    pub fn replicas_note(&self, targets: &[Target], replicas: Option<usize>) -> Option<String> {
+        self.settings
+            .below_floor_note(replicas?, Self::keys_of(targets))
+    }
+
     /// The lattices among the targets, each checked against the allowed names (403).
     fn allowed_lattices<'a>(&self, targets: &'a [Target]) -> Result<Vec<&'a str>, ProvisionError> {
         let mut lattices = Vec::new();
@@ -76,7 +109,7 @@ impl Provisioner {
     /// warm path needs only these).
     pub fn desired_keys(&self, target: &Target, replicas: Option<usize>) -> Vec<DesiredKey> {
         let settings = match replicas {
-            Some(r) => std::borrow::Cow::Owned(self.settings.with_replicas(r)),
+            Some(r) => std::borrow::Cow::Owned(self.settings.for_request(r)),
             None => std::borrow::Cow::Borrowed(&self.settings),
         };
         match target {
@@ -95,6 +128,7 @@ impl Provisioner {
         replicas: Option<usize>,
     ) -> Result<Option<Warm>, ProvisionError> {
         let lattices = self.allowed_lattices(targets)?;
+        self.check_request_replicas(targets, replicas)?;
         if !self.policy.admits_known(&lattices) {
             return Ok(None);
         }
@@ -127,6 +161,7 @@ impl Provisioner {
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         let lattices = self.allowed_lattices(targets)?;
+        self.check_request_replicas(targets, replicas)?;
         // Held until the new lattices exist, so that the cap counts them. Only with a cap,
         // and boxed: its state would otherwise weigh on every request's task.
         let _admission = match self.policy.max_lattices() {
@@ -149,6 +184,7 @@ impl Provisioner {
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         self.allowed_lattices(targets)?;
+        self.check_request_replicas(targets, replicas)?;
         let desired = targets
             .iter()
             .flat_map(|t| self.desired(t, replicas))

@@ -33,7 +33,9 @@ pub mod schemas {
     pub const HOST_REQUEST: &str = include_str!("../schemas/host_request.json");
 }
 
-/// Checks a lattice name against what stream and bucket names allow.
+/// Checks a lattice name against what stream and bucket names allow, and refuses the
+/// names reserved because `<lattice>.>` would capture other parties' subjects
+/// ([`crate::names`]; the operator's own reserved names are checked by the lattice policy).
 pub fn validate_lattice(name: &str) -> Result<(), ProvisionError> {
     const RULE: &str = "a lattice name is 1 to 128 characters of A-Z, a-z, 0-9, `_` and `-` \
                         (it becomes part of JetStream stream names)";
@@ -48,6 +50,7 @@ pub fn validate_lattice(name: &str) -> Result<(), ProvisionError> {
             "the lattice name is {len} characters long: {RULE}"
         )));
     }
+    crate::names::check(name, &[])?;
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
@@ -186,9 +189,28 @@ impl Schema {
                 problems.join("; ")
             )));
         }
-        serde_json::from_value(value)
+        serde_json::from_value(integral_numbers(value))
             .map_err(|e| ProvisionError::bad_request(format!("the {what} is not understood: {e}")))
     }
+}
+
+/// JSON Schema counts `3.0` as the integer 3 (type `integer`, `enum: [1, 3, 5]`), and
+/// serde does not: so that the schema files and the parser accept exactly the same
+/// bodies, a top-level number without a fractional part becomes an integer before
+/// deserializing. (Every integer field of every request is top-level; the schemas bound
+/// them, so a schema-valid one always fits.)
+fn integral_numbers(mut value: Value) -> Value {
+    if let Value::Object(map) = &mut value {
+        for v in map.values_mut() {
+            let Some(f) = v.as_f64().filter(|_| v.is_f64()) else {
+                continue;
+            };
+            if f.fract() == 0.0 && f.abs() <= (1u64 << 53) as f64 {
+                *v = Value::from(f as i64);
+            }
+        }
+    }
+    value
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -460,6 +482,104 @@ mod tests {
         let s = StatusRequest::parse(b"").unwrap();
         assert!(s.wadm && s.lattice.as_deref() == Some("default"));
         assert!(StatusRequest::parse(br#"{"wadm":false}"#).is_err());
+    }
+
+    /// The schema files and the parser agree on every number form: `3.0` is the integer 3
+    /// for both; fractions, strings and out-of-range values are refused by both.
+    #[test]
+    fn schemas_and_parser_agree_on_numbers() {
+        let file = |name: &str| -> Value {
+            let path = format!("{}/schemas/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let lattice = jsonschema::validator_for(&file("lattice_request.json")).unwrap();
+        let wadm = jsonschema::validator_for(&file("wadm_request.json")).unwrap();
+        let host = jsonschema::validator_for(&file("host_request.json")).unwrap();
+        let key = nkeys::KeyPair::new_server().public_key();
+        for (replicas, ok) in [
+            ("3", true),
+            ("3.0", true),
+            ("1.0", true),
+            ("5e0", true),
+            ("3.5", false),
+            ("2", false),
+            ("2.0", false),
+            ("\"3\"", false),
+            ("-1", false),
+            ("1e300", false),
+        ] {
+            let body = format!(r#"{{"lattice":"x","replicas":{replicas}}}"#);
+            let value: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(lattice.is_valid(&value), ok, "lattice schema, {body}");
+            let parsed = LatticeRequest::parse(body.as_bytes());
+            assert_eq!(parsed.is_ok(), ok, "lattice parser, {body}: {parsed:?}");
+            if ok {
+                assert_eq!(
+                    parsed.unwrap().replicas,
+                    Some(value["replicas"].as_f64().unwrap() as usize)
+                );
+            }
+            let body = format!(r#"{{"replicas":{replicas}}}"#);
+            let value: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(wadm.is_valid(&value), ok, "wadm schema, {body}");
+            assert_eq!(
+                WadmRequest::parse(body.as_bytes()).is_ok(),
+                ok,
+                "wadm parser, {body}"
+            );
+        }
+        for (issued_at, ok) in [
+            ("1767225600", true),
+            ("1767225600.0", true),
+            ("1767225600.5", false),
+            ("-1", false),
+            ("1e300", false),
+            ("253402300799", true),
+            ("253402300800", false),
+            ("\"1767225600\"", false),
+        ] {
+            let body = format!(r#"{{"host_id":"{key}","issued_at":{issued_at}}}"#);
+            let value: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(host.is_valid(&value), ok, "host schema, {body}");
+            let parsed = parse_host_json::<crate::endpoints::host::HostRequest>(body.as_bytes());
+            assert_eq!(parsed.is_ok(), ok, "host parser, {body}: {parsed:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_refused_in_every_form() {
+        for name in [
+            "wasmcloud",
+            "wasmbus",
+            "wadm",
+            "_INBOX",
+            "_R_",
+            "$JS",
+            "$SYS",
+        ] {
+            for body in [
+                name.to_string(),
+                format!("\"{name}\""),
+                format!(r#"{{"lattice":"{name}"}}"#),
+            ] {
+                let e = LatticeRequest::parse(body.as_bytes()).unwrap_err();
+                assert_eq!(e.code(), 400, "{body}");
+                assert!(e.message.contains("reserved"), "{body}: {}", e.message);
+                let e = StatusRequest::parse(body.as_bytes()).unwrap_err();
+                assert!(
+                    e.message.contains("reserved"),
+                    "status {body}: {}",
+                    e.message
+                );
+            }
+            let e = LatticeRequest::parse_scoped(name, b"").unwrap_err();
+            assert!(
+                e.message.contains("reserved"),
+                "scoped {name}: {}",
+                e.message
+            );
+        }
+        assert!(LatticeRequest::parse(b"WADM").is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::catalog;
+use crate::error::{ErrorKind, ProvisionError};
 
 /// Where a stream keeps its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -132,6 +133,11 @@ pub struct Settings {
     /// Keyed by catalog key (`latticedata`, `configdata`, `wadm_state`, …).
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceSettings>,
+    /// Most replicas a request's `"replicas"` may raise a resource to. `None`: a request
+    /// may not raise any resource above the operator's replicas. The operator's replicas
+    /// are always a floor (see [`Settings::for_request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_replicas: Option<usize>,
 }
 
 impl Settings {
@@ -143,7 +149,85 @@ impl Settings {
         }
     }
 
-    /// A copy where `replicas` wins over every configured value (a request's choice).
+    /// The settings a request that asks for `replicas` gets: the operator's replicas are a
+    /// floor, so a resource gets the larger of the two. Whether the request may raise
+    /// anything is [`Settings::check_request_replicas`]'s call.
+    pub fn for_request(&self, replicas: usize) -> Settings {
+        let mut s = self.clone();
+        s.all.replicas = Some(self.all.replicas().max(replicas));
+        for r in s.resources.values_mut() {
+            if let Some(own) = r.replicas {
+                r.replicas = Some(own.max(replicas));
+            }
+        }
+        s
+    }
+
+    /// Whether a request may ask for `replicas` for these resources (catalog keys): asking
+    /// for no more than the operator's replicas always may (the floor wins); raising a
+    /// resource above them only up to `max_request_replicas` (403 otherwise, and 400 for a
+    /// count JetStream could not hold).
+    pub fn check_request_replicas<'a>(
+        &self,
+        replicas: usize,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ProvisionError> {
+        if let Err(e) = (ResourceSettings {
+            replicas: Some(replicas),
+            ..Default::default()
+        })
+        .validate("the request")
+        {
+            return Err(ProvisionError::bad_request(e));
+        }
+        let raises = keys
+            .into_iter()
+            .any(|k| self.for_resource(k).replicas() < replicas);
+        if !raises {
+            return Ok(());
+        }
+        match self.max_request_replicas {
+            Some(max) if replicas <= max => Ok(()),
+            Some(max) => Err(ProvisionError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "the request asks for {replicas} replicas; this provisioner lets requests \
+                     ask for at most {max}: ask for fewer, or leave `replicas` out to get the \
+                     operator's setting"
+                ),
+            )),
+            None => Err(ProvisionError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "the request asks for {replicas} replicas, more than the operator's setting, \
+                     and this provisioner does not let requests raise replicas: leave \
+                     `replicas` out, or ask its operator to allow it (--max-request-replicas)"
+                ),
+            )),
+        }
+    }
+
+    /// What to tell a request that asked for fewer replicas than the operator's floor of
+    /// one of these resources (it is served at the floor, not refused, so that a client
+    /// written for R1 keeps working when the operator moves to R3).
+    pub fn below_floor_note<'a>(
+        &self,
+        replicas: usize,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        let floor = keys
+            .into_iter()
+            .map(|k| self.for_resource(k).replicas())
+            .filter(|f| *f > replicas)
+            .max()?;
+        Some(format!(
+            "the request asked for {replicas} replicas; the operator's setting ({floor}) is a \
+             floor, so `desired_replicas` says what each resource gets"
+        ))
+    }
+
+    /// A copy where `replicas` wins over every configured value (the `--replicas` flag
+    /// over the config file; requests go through [`Settings::for_request`]).
     pub fn with_replicas(&self, replicas: usize) -> Settings {
         let mut s = self.clone();
         s.all.replicas = Some(replicas);
@@ -156,6 +240,21 @@ impl Settings {
     /// Rejects unknown resource keys and out-of-range values, naming what to fix.
     pub fn validate(&self) -> Result<(), String> {
         self.all.validate("all resources")?;
+        if let Some(max) = self.max_request_replicas {
+            ResourceSettings {
+                replicas: Some(max),
+                ..Default::default()
+            }
+            .validate("max_request_replicas (--max-request-replicas)")?;
+            if max < self.all.replicas() {
+                return Err(format!(
+                    "max_request_replicas (--max-request-replicas) is {max}, below the \
+                     replicas of every resource ({}), which are a floor: no request could \
+                     raise anything; raise it or leave it out",
+                    self.all.replicas()
+                ));
+            }
+        }
         for (key, r) in &self.resources {
             if catalog::row(key).is_none() {
                 let known: Vec<_> = catalog::CATALOG.iter().map(|r| r.key).collect();
@@ -191,6 +290,60 @@ mod tests {
         assert_eq!(own.max_bytes, Some(1 << 30));
         assert_eq!(s.for_resource("latticedata").replicas(), 3);
         assert_eq!(s.with_replicas(1).for_resource("wadm_state").replicas(), 1);
+    }
+
+    /// A request never goes below the operator's replicas, and raises them only up to
+    /// `max_request_replicas` (none by default).
+    #[test]
+    fn the_operators_replicas_are_a_floor_for_requests() {
+        let mut s = Settings::default();
+        s.all.replicas = Some(3);
+        s.resources.insert(
+            "wadm_state".into(),
+            ResourceSettings {
+                replicas: Some(5),
+                ..Default::default()
+            },
+        );
+        let r1 = s.for_request(1);
+        assert_eq!(r1.for_resource("latticedata").replicas(), 3);
+        assert_eq!(r1.for_resource("wadm_state").replicas(), 5);
+        let lattice = ["latticedata", "configdata"];
+        assert!(s.check_request_replicas(1, lattice).is_ok());
+        assert!(s.check_request_replicas(3, lattice).is_ok());
+        assert!(s.below_floor_note(1, lattice).unwrap().contains("floor"));
+        assert!(s.below_floor_note(3, lattice).is_none());
+        // Raising: refused unless the operator allows it, and then only up to the max.
+        let e = s.check_request_replicas(5, lattice).unwrap_err();
+        assert_eq!(e.code(), 403);
+        assert!(
+            e.message.contains("--max-request-replicas"),
+            "{}",
+            e.message
+        );
+        // wadm_state is at 5 already; the other wadm resources would be raised.
+        assert!(s.check_request_replicas(5, ["wadm_state"]).is_ok());
+        assert!(s
+            .check_request_replicas(5, ["wadm_state", "wadm_events"])
+            .is_err());
+        s.max_request_replicas = Some(3);
+        assert_eq!(
+            s.check_request_replicas(5, lattice).unwrap_err().code(),
+            403
+        );
+        s.all.replicas = Some(1);
+        assert!(s.check_request_replicas(3, lattice).is_ok());
+        assert_eq!(s.for_request(3).for_resource("latticedata").replicas(), 3);
+        assert_eq!(
+            s.check_request_replicas(4, lattice).unwrap_err().code(),
+            400
+        );
+        s.max_request_replicas = Some(2);
+        assert!(s.validate().unwrap_err().contains("max_request_replicas"));
+        s.max_request_replicas = Some(3);
+        assert!(s.validate().is_ok());
+        s.all.replicas = Some(5);
+        assert!(s.validate().unwrap_err().contains("floor"));
     }
 
     #[test]

@@ -430,27 +430,42 @@ async fn resources_are_created_at_r3_with_the_exact_catalog_settings() {
     assert_eq!(again.code, 200, "{again:?}");
     assert!(again.resources().values().all(|r| r["action"] == "exists"));
 
-    // Lowering is never done implicitly: it is reported as a note.
+    // A request cannot go below the operator's replicas: it is served at the floor, and
+    // the reply says so.
     let lower = lattice(&client, json!({ "lattice": "prod", "replicas": 1 })).await;
     assert_eq!(lower.code, 200, "{lower:?}");
+    assert!(
+        lower.body["replicas_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("floor")),
+        "{lower:?}"
+    );
     for (stream, r) in lower.resources() {
         assert_eq!(r["action"], "exists", "{r}");
         assert_eq!(r["replicas"], 3, "{r}");
-        assert_eq!(r["desired_replicas"], 1, "{r}");
-        let notes = r["notes"].as_array().cloned().unwrap_or_default();
-        assert!(
-            notes
-                .iter()
-                .any(|n| n["field"] == "num_replicas" && n["have"] == 3),
-            "{r}"
-        );
+        assert_eq!(r["desired_replicas"], 3, "{r}");
         let info = stream_info(&client, &stream).await.expect("still there");
         assert_eq!(info["config"]["num_replicas"], 3);
     }
+    let new_low = lattice(&client, json!({ "lattice": "low", "replicas": 1 })).await;
+    assert_eq!(new_low.code, 200, "{new_low:?}");
+    for (stream, r) in new_low.resources() {
+        assert_eq!(r["action"], "created", "{r}");
+        let info = stream_info(&client, &stream).await.expect("created");
+        assert_eq!(info["config"]["num_replicas"], 3, "{stream} at the floor");
+    }
     instance.shutdown().await;
 
-    // The request's `replicas` wins over the service's setting.
-    let r1_service = Instance::start(&cluster.client_url_all(), Settings::default()).await;
+    // A request may raise replicas above the service's setting only where the operator
+    // allows it (--max-request-replicas).
+    let r1_service = Instance::start(
+        &cluster.client_url_all(),
+        Settings {
+            max_request_replicas: Some(3),
+            ..Settings::default()
+        },
+    )
+    .await;
     wait_discoverable(&client, 1).await;
     let asked = lattice(&client, json!({ "lattice": "asked", "replicas": 3 })).await;
     assert_eq!(asked.code, 200, "{asked:?}");
@@ -650,7 +665,12 @@ async fn r1_to_r3_upgrade_keeps_10000_keys_history_and_every_other_setting() {
 async fn a_single_server_refuses_more_than_one_replica_with_a_clear_409() {
     let _machine = MACHINE.read().await;
     let server = NatsServer::start();
-    let instance = Instance::start(&server.url(), Settings::default()).await;
+    // Requests may raise replicas here, so that they reach JetStream's refusal.
+    let settings = Settings {
+        max_request_replicas: Some(5),
+        ..Settings::default()
+    };
+    let instance = Instance::start(&server.url(), settings).await;
     let client = common::connect(&server.url()).await;
     wait_discoverable(&client, 1).await;
 

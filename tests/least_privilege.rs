@@ -840,6 +840,7 @@ async fn host_bootstrap_checks_keys_and_signatures() {
                 require_signed: true,
                 trusted: Some([trusted.public_key()].into_iter().collect()),
                 max_age: Duration::from_secs(60),
+                ..HostAuth::default()
             },
             ..Guard::default()
         },

@@ -63,6 +63,11 @@ pub const SCOPED_SPEC: EndpointSpec = EndpointSpec {
 /// Header carrying the host's signature of the request body (base64url, no padding).
 pub const SIGNATURE_HEADER: &str = "Wasmcloud-Host-Signature";
 
+/// How far ahead of the service's clock a signed request's `issued_at` may be: clock skew
+/// between well-run machines, far less than the max age (a request issued in the future
+/// could otherwise be replayed for its lead plus the max age).
+pub const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(30);
+
 /// The scoped bootstrap subject of a lattice.
 pub fn scoped_subject(lattice: &str) -> String {
     format!("{}.{lattice}", SPEC.subject)
@@ -185,6 +190,17 @@ pub fn authenticate(
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs() as i64;
+    // A request from the future would stay valid for its lead plus the whole max age:
+    // only a small clock skew is tolerated ahead.
+    let ahead = issued_at.saturating_sub(now_secs);
+    let allowed_ahead = MAX_CLOCK_AHEAD.min(auth.max_age).as_secs() as i64;
+    if ahead > allowed_ahead {
+        return Err(forbidden(format!(
+            "the signed request's issued_at is {ahead} s ahead of the provisioner's clock; at \
+             most {allowed_ahead} s of clock skew is accepted: sign with the current time, and \
+             check the host's clock (NTP)"
+        )));
+    }
     let skew = now_secs.saturating_sub(issued_at).unsigned_abs();
     if skew > auth.max_age.as_secs() {
         return Err(forbidden(format!(
@@ -257,6 +273,11 @@ fn prepared(
              the body only): add \"lattice\": \"{lattice}\""
         )));
     }
+    // Trusted keys are always signed, and the signed body names the lattice (or means
+    // `default`), so the binding holds for what the key's owner signed.
+    provisioner
+        .host_auth
+        .check_lattice(&request.host_id, &lattice)?;
     info!(
         host_id = %request.host_id,
         version = request.version.as_deref().unwrap_or("-"),
@@ -412,12 +433,20 @@ mod tests {
             require_signed: true,
             trusted: None,
             max_age: Duration::from_secs(60),
+            ..Default::default()
         };
         for (issued_at, ok) in [
             (None, false),
             (Some(secs - 3600), false),
             (Some(secs + 3600), false),
             (Some(secs - 30), true),
+            // Ahead of the clock: a small skew only, well under the max age.
+            (Some(secs + 10), true),
+            (Some(secs + 30), true),
+            (Some(secs + 31), false),
+            (Some(secs + 59), false),
+            (Some(i64::MAX), false),
+            (Some(i64::MIN), false),
         ] {
             let (r, body) = request(&kp, issued_at);
             let sig = sign(&kp, &body).unwrap();

@@ -159,10 +159,13 @@ impl Prepared {
     }
 
     fn reply(
-        self,
+        mut self,
         provisioner: &Provisioner,
         reports: Vec<ResourceReport>,
     ) -> Result<Reply, ProvisionError> {
+        if let Some(note) = provisioner.replicas_note(&self.work.targets, self.work.replicas) {
+            self.head.insert("replicas_note".into(), json!(note));
+        }
         provision_reply(provisioner, self.head, reports, self.dry_run, self.lattice)
     }
 }

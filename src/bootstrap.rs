@@ -365,13 +365,17 @@ async fn until_done(
     }
 }
 
-/// Sleeps before the next attempt, or returns false when the next attempt would start
-/// after `deadline`.
+/// Sleeps before the next attempt, or returns false once `deadline` has passed.
+///
+/// A pause never reaches past the deadline: the last attempt is made at the deadline, so
+/// `--timeout N` really waits N seconds (giving up early because the next backoff step
+/// would not fit made "gave up after N s" untrue by up to one step).
 async fn pause(backoff: &mut Backoff, deadline: Instant, why: &str, attempts: u32) -> bool {
-    let delay = backoff.next_delay();
-    if Instant::now() + delay >= deadline {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
         return false;
     }
+    let delay = backoff.next_delay().min(left);
     eprintln!(
         "waiting for the provisioner (attempt {attempts}): {why}; next attempt in {:.1} s",
         delay.as_secs_f64()

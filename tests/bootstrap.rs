@@ -181,8 +181,8 @@ async fn bootstrap_without_a_provisioner_gives_up_after_the_timeout() {
     let done = finish(spawn(&url, &["bootstrap", "wadm", "--timeout", "3"])).await;
     assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
     assert!(
-        done.waited >= Duration::from_secs(2),
-        "it waited for the timeout, {:?}",
+        done.waited >= Duration::from_secs(3),
+        "it waited for the whole timeout, {:?}",
         done.waited
     );
     let last = done.stderr.lines().last().unwrap_or_default();

@@ -9,10 +9,11 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use wasmcloud_provisioner::audit::{self, AuditPublisher, Instance, Origin};
+use wasmcloud_provisioner::catalog::Operator;
 use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
 use wasmcloud_provisioner::creds::{self, AccountSigner};
 use wasmcloud_provisioner::jsapi::JetStreamApi;
-use wasmcloud_provisioner::permissions::{self, Format, Role, TemplateOptions};
+use wasmcloud_provisioner::permissions::{self, Format, PlatformOptions, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
@@ -85,6 +86,10 @@ enum Command {
         js_timeout: u64,
         #[command(flatten)]
         host_auth: HostAuthArgs,
+        /// Every wadm request (and status report of wadm) also covers the Kubernetes
+        /// operator's stream of this version, unless the request names one
+        #[arg(long, value_enum, env = "WASMCLOUD_PROVISIONER_OPERATOR")]
+        operator: Option<Operator>,
     },
     /// Ensure the resources once and exit (for CI pipelines that pre-create).
     ///
@@ -132,9 +137,11 @@ enum ConfigCommand {
 
 #[derive(clap::Args)]
 struct CredsArgs {
-    /// Whose permissions the user gets
-    #[arg(long, value_enum)]
-    role: Role,
+    /// Whose permissions the user gets (repeatable: one user for several roles)
+    #[arg(long, value_enum, required = true)]
+    role: Vec<Role>,
+    #[command(flatten)]
+    platform: PlatformArgs,
     /// Lattice (repeatable; host: the lattices it joins [default: default])
     #[arg(long = "lattice", short = 'l')]
     lattices: Vec<String>,
@@ -160,9 +167,12 @@ struct CredsArgs {
 
 #[derive(clap::Args)]
 struct PermissionsArgs {
-    /// Whose permissions
-    #[arg(long, value_enum)]
-    role: Role,
+    /// Whose permissions (repeatable: one user for several roles, e.g. `--role host --role
+    /// operator --via-leaf` for the wasmcloud-platform chart's shared leaf/operator user)
+    #[arg(long, value_enum, required = true)]
+    role: Vec<Role>,
+    #[command(flatten)]
+    platform: PlatformArgs,
     /// Lattice (repeatable). Host: the lattices it joins [default: default]. Provisioner:
     /// name these lattices' streams exactly instead of any stream. Ignored for wadm.
     #[arg(long = "lattice", short = 'l')]
@@ -171,6 +181,27 @@ struct PermissionsArgs {
     /// `nsc`: `nsc add user` / `nsc edit user` command lines (operator mode)
     #[arg(long, value_enum, default_value = "conf")]
     format: Format,
+}
+
+/// Where the parties run in the wasmCloud platform (Kubernetes).
+#[derive(clap::Args)]
+struct PlatformArgs {
+    /// Host: the template is for the user of the leaf connection that carries the host's
+    /// traffic to the hub (the operator's leaf sidecar); needs --js-domain <hub's domain>
+    #[arg(long)]
+    via_leaf: bool,
+    /// Operator role: its version (0.4: wasmcloud-operator 0.4.x; 0.5: wadm-operator 0.5.x)
+    #[arg(long, value_enum)]
+    operator: Option<Operator>,
+}
+
+impl PlatformArgs {
+    fn options(&self) -> PlatformOptions {
+        PlatformOptions {
+            via_leaf: self.via_leaf,
+            operator: self.operator,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -184,6 +215,10 @@ struct TargetArgs {
     /// wadm runs with --multitenant
     #[arg(long, requires = "wadm")]
     multitenant: bool,
+    /// With --wadm: also the Kubernetes operator's stream of this version (0.4:
+    /// wasmcloud_operator_events; 0.5: wadm_operator_events), after wadm_events
+    #[arg(long, value_enum, requires = "wadm")]
+    operator: Option<Operator>,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -264,10 +299,12 @@ async fn run(cli: Cli) -> Result<u8, String> {
             drain_timeout,
             js_timeout,
             host_auth,
+            operator,
         } => {
             let guard = Guard {
                 policy,
                 host_auth: HostAuth::from_args(&host_auth)?,
+                operator,
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
@@ -283,6 +320,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
 struct Guard {
     policy: LatticePolicy,
     host_auth: HostAuth,
+    operator: Option<Operator>,
 }
 
 /// `permissions`: prints a role's template.
@@ -291,7 +329,7 @@ fn print_permissions(resolved: &Resolved, args: PermissionsArgs) -> Result<u8, S
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?;
+    let template = permissions::template_union(&args.role, &options, args.platform.options())?;
     print!("{}", template.render(args.format));
     Ok(EXIT_OK)
 }
@@ -309,6 +347,7 @@ async fn serve(
         drain_timeout: Duration::from_secs(drain_timeout),
         policy: guard.policy,
         host_auth: guard.host_auth,
+        operator: guard.operator,
         ..ServiceSetup::new(resolved)
     };
     setup.connect().await?.serve(shutdown_signal()).await?;
@@ -353,6 +392,9 @@ async fn once(
         targets.push(Target::Wadm {
             multitenant: args.multitenant,
         });
+    }
+    if let Some(operator) = args.operator {
+        targets.push(Target::Operator(operator));
     }
     if targets.is_empty() {
         return Err("nothing to do: give --lattice <name> (repeatable) and/or --wadm".into());
@@ -424,7 +466,7 @@ fn mint_creds(resolved: &Resolved, args: CredsArgs) -> Result<u8, String> {
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?;
+    let template = permissions::template_union(&args.role, &options, args.platform.options())?;
     let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
     let expires_at = match &args.expiry {
         Some(e) => Some(creds::unix_now() + creds::parse_expiry(e)?.as_secs() as i64),

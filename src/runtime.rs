@@ -29,6 +29,8 @@ pub struct ServiceSetup {
     pub drain_timeout: Duration,
     pub policy: LatticePolicy,
     pub host_auth: HostAuth,
+    /// `--operator`: wadm requests also ensure this operator version's stream.
+    pub operator: Option<crate::catalog::Operator>,
 }
 
 impl ServiceSetup {
@@ -41,6 +43,7 @@ impl ServiceSetup {
             drain_timeout: Duration::from_secs(30),
             policy: LatticePolicy::default(),
             host_auth: HostAuth::default(),
+            operator: None,
         }
     }
 
@@ -80,13 +83,17 @@ impl ServiceSetup {
                 format!("{}.<action>", audit::EVENTS_PREFIX),
             ),
         ]);
+        if let Some(operator) = self.operator {
+            metadata.insert("operator".to_string(), operator.as_str().to_string());
+        }
         if let Some(storage) = settings.all.storage {
             metadata.insert("storage".to_string(), storage.as_str().to_string());
         }
         let provisioner = Arc::new(
             Provisioner::new(reconciler, settings)
                 .with_policy(self.policy)
-                .with_host_auth(self.host_auth),
+                .with_host_auth(self.host_auth)
+                .with_operator(self.operator),
         );
         // Its own connection: drained at shutdown so that no request on the wire is lost,
         // while replies still go out on the JetStream connection.

@@ -1,5 +1,5 @@
-//! Least-privilege permission templates for the three parties: a wasmCloud host, wadm and
-//! the provisioner itself. Derived from the catalog, never listed by hand: each row's
+//! Least-privilege permission templates for the parties: a wasmCloud host, wadm, the
+//! provisioner itself and the wasmCloud Kubernetes operator. Derived from the catalog, never listed by hand: each row's
 //! [`Access`] says what its app does with the resource once it exists, and
 //! [`catalog::MESSAGING`] holds the apps' own control and RPC subjects. Adding a resource
 //! to the catalog updates every template.
@@ -14,8 +14,10 @@
 //!   (`$JS.API.STREAM.INFO.KV_LATTICEDATA_<l>`), never with a `KV_LATTICEDATA_*` token.
 //! - A server in JetStream domain `D` maps `$JS.D.API.…` to `$JS.API.…` *before* it checks
 //!   permissions, so the `$JS.API` names are what matter even when the apps use a domain.
-//!   With `js_domain` set, the `$JS.D.API` forms are listed as well, for clients that reach
-//!   the domain through a leaf node.
+//!   With `js_domain` set, the `$JS.D.API` forms are listed as well.
+//! - Across a leaf connection none of that holds: the hub checks the leaf user's
+//!   permissions on the unmapped `$JS.D.API` subjects and ignores `allow_responses`, so a
+//!   host behind a leaf gets its own form ([`PlatformOptions::via_leaf`]).
 //! - `allow_responses` lets a user answer the requests it receives (control interface
 //!   replies) and covers JetStream flow-control replies and acks of KV watches.
 

@@ -829,6 +829,36 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
         received.load(Ordering::SeqCst) >= 2,
         "the host behind the old leaf did not receive the requests it could not answer"
     );
+    // Its KV watch stalls partway through the burst: the flow-control replies are dropped
+    // at the leaf too. (Bootstrap and bind work: those replies travel hub → leaf.)
+    let old_key = nkeys::KeyPair::new_server();
+    common::eventually(
+        "the bootstrap through the old leaf",
+        Duration::from_secs(20),
+        || host::request_bootstrap(&old_host, &old_key, "old", Some("1.9.2")),
+    )
+    .await;
+    let old_kv = js_of(&old_host, Some(hub_domain))
+        .get_key_value("LATTICEDATA_old")
+        .await
+        .expect("the bind works without --via-leaf");
+    let old_watch = old_kv.watch_all().await.expect("watch");
+    let stalled = tokio::spawn(watch_until(
+        old_watch,
+        names("burst", BURST_KEYS),
+        Duration::from_secs(5),
+    ));
+    let hub_old = admin_js
+        .get_key_value("LATTICEDATA_old")
+        .await
+        .expect("admin binds");
+    burst(&hub_old, "burst", BURST_KEYS).await;
+    let outcome = stalled.await.expect("watch task");
+    eprintln!("without --via-leaf: {outcome:?}");
+    assert!(
+        outcome.as_ref().is_err_and(|e| e.contains("stalled")),
+        "the watch behind the old leaf kept up without flow-control replies: {outcome:?}"
+    );
 
     service.stop().await;
     drop(leaf);
@@ -994,4 +1024,77 @@ async fn apply_and_plan_with_operator_and_its_drift() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// `creds --role host --role operator --via-leaf …`: the `.creds` file for the chart's one
+/// secret carries exactly the union of both templates.
+#[test]
+fn creds_for_the_shared_leaf_and_operator_user_carry_the_union() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let account = nkeys::KeyPair::new_account();
+    let seed_file = dir.path().join("account.nk");
+    std::fs::write(&seed_file, account.seed().expect("seed")).expect("write seed");
+    let out_file = dir.path().join("leaf.creds");
+    let out = common::provisioner_command()
+        .args([
+            "creds",
+            "--role",
+            "host",
+            "--role",
+            "operator",
+            "--operator",
+            "0.4",
+            "--lattice",
+            "default",
+            "--js-domain",
+            "default",
+            "--via-leaf",
+            "--account-seed",
+        ])
+        .arg(&seed_file)
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("user wasmcloud-host-operator"), "{stdout}");
+    let text = std::fs::read_to_string(&out_file).expect("creds written");
+    let jwt = text
+        .lines()
+        .skip_while(|l| !l.contains("BEGIN NATS USER JWT"))
+        .nth(1)
+        .expect("a JWT");
+    let claims = wasmcloud_provisioner::creds::decode_jwt(jwt).expect("decode");
+    let want = permissions::template_union(
+        &[Role::Host, Role::Operator],
+        &options(&["default"], Some("default")),
+        PlatformOptions {
+            via_leaf: true,
+            operator: Some(Operator::V0_4),
+        },
+    )
+    .expect("union")
+    .permissions;
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let nats = &claims["nats"];
+    assert_eq!(list(&nats["pub"]["allow"]), want.publish.allow);
+    assert_eq!(list(&nats["pub"]["deny"]), want.publish.deny);
+    assert_eq!(list(&nats["sub"]["allow"]), want.subscribe.allow);
+    assert!(
+        nats.get("resp").is_none() || nats["resp"].is_null(),
+        "{nats}"
+    );
 }

@@ -44,16 +44,18 @@ pub enum Scope {
 
 /// The wasmCloud Kubernetes operator's version line. Its stream and consumer names changed
 /// when it was renamed from wasmcloud-operator (0.4.x, what the `wasmcloud-platform` chart
-/// 0.1.x installs) to wadm-operator (0.5.x); everything else about them is the same.
+/// 0.1.x installs, and the last release under that name, 0.5.0) to wadm-operator (tag
+/// v0.5.1 on); everything else about them is the same. The value names the stream, so a
+/// wasmcloud-operator 0.5.0 is `0.4`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
 pub enum Operator {
-    /// wasmcloud-operator 0.4.x: stream `wasmcloud_operator_events`.
+    /// wasmcloud-operator 0.4.x and 0.5.0: stream `wasmcloud_operator_events`.
     #[serde(rename = "0.4")]
     #[value(name = "0.4")]
     V0_4,
-    /// wadm-operator 0.5.x: stream `wadm_operator_events`.
+    /// wadm-operator (0.5.1 on): stream `wadm_operator_events`.
     #[serde(rename = "0.5")]
     #[value(name = "0.5")]
     V0_5,
@@ -74,7 +76,7 @@ impl Operator {
 pub enum App {
     Host,
     Wadm,
-    /// The wasmCloud Kubernetes operator (wasmcloud-operator 0.4.x / wadm-operator 0.5.x).
+    /// The wasmCloud Kubernetes operator (wasmcloud-operator 0.4.x–0.5.0 / wadm-operator).
     Operator,
 }
 
@@ -359,7 +361,7 @@ pub static CATALOG: &[Row] = &[
         },
         access: &[Access::Info, Access::DurablePull],
     },
-    // The Kubernetes operator's stream, as wasmcloud-operator 0.4.x / wadm-operator 0.5.x
+    // The Kubernetes operator's stream, as wasmcloud-operator 0.4.x–0.5.0 / wadm-operator
     // create it (`get_or_create_stream`, async-nats 0.33): a work-queue mirror of
     // `wadm_events` whose transform puts each lattice's events under `<stream>.<l>.>`,
     // where the operator's per-lattice consumer (filter `<stream>.<l>.>`) reads them.

@@ -190,7 +190,8 @@ struct PlatformArgs {
     /// traffic to the hub (the operator's leaf sidecar); needs --js-domain <hub's domain>
     #[arg(long)]
     via_leaf: bool,
-    /// Operator role: its version (0.4: wasmcloud-operator 0.4.x; 0.5: wadm-operator 0.5.x)
+    /// Operator role: its stream's name (0.4: wasmcloud-operator 0.4.x and 0.5.0; 0.5:
+    /// wadm-operator, from 0.5.1)
     #[arg(long, value_enum)]
     operator: Option<Operator>,
 }

@@ -38,7 +38,7 @@ pub enum Role {
     Wadm,
     /// This service: creates resources, never deletes or purges them.
     Provisioner,
-    /// The wasmCloud Kubernetes operator (0.4.x / 0.5.x, `--operator`), for the lattices
+    /// The wasmCloud Kubernetes operator (`--operator 0.4|0.5`), for the lattices
     /// given: wadm's API and its own consumer on its stream.
     Operator,
 }
@@ -427,8 +427,9 @@ pub fn template_for(
             let Some(operator) = platform.operator else {
                 return Err(
                     "the operator's stream depends on its version: give --operator 0.4 \
-                            (wasmcloud-operator 0.4.x, the wasmcloud-platform chart 0.1.x) or \
-                            --operator 0.5 (wadm-operator 0.5.x)"
+                            (wasmcloud-operator 0.4.x and 0.5.0, stream \
+                            wasmcloud_operator_events) or --operator 0.5 (wadm-operator, from \
+                            0.5.1, stream wadm_operator_events)"
                         .into(),
                 );
             };

@@ -1,7 +1,7 @@
 //! The wasmCloud production platform (the `wasmcloud-platform` Helm chart), proven against
 //! real servers with users that carry exactly the generated templates:
 //!
-//! - the Kubernetes operator (wasmcloud-operator 0.4.x, wadm-operator 0.5.x) binds the
+//! - the Kubernetes operator (wasmcloud-operator 0.4.x, wadm-operator 0.5.1) binds the
 //!   stream the provisioner created and its own consumer, exactly as it does it
 //!   (`get_or_create_stream` / `get_or_create_consumer`), receives wadm's events, and can
 //!   change no stream;

@@ -268,18 +268,19 @@ async fn operator_workload(
     admin: &async_nats::Client,
     wadm: &async_nats::Client,
     op: &OperatorNames,
+    user: &str,
 ) {
     let l = "default";
-    let client = connect_as(&server.url(), &op.user()).await;
+    let client = connect_as(&server.url(), user).await;
     let js = js_of(&client, None);
     let mut stream = js
         .get_or_create_stream(op.stream_config())
         .await
-        .unwrap_or_else(|e| panic!("{} binds {}: {e}", op.user(), op.stream));
+        .unwrap_or_else(|e| panic!("{} binds {}: {e}", user, op.stream));
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(&op.consumer_name(l), op.consumer_config(l))
         .await
-        .unwrap_or_else(|e| panic!("{} creates its consumer: {e}", op.user()));
+        .unwrap_or_else(|e| panic!("{} creates its consumer: {e}", user));
     // A restart binds the existing consumer (CONSUMER.INFO).
     let again: consumer::PullConsumer = stream
         .get_or_create_consumer(&op.consumer_name(l), op.consumer_config(l))
@@ -293,7 +294,7 @@ async fn operator_workload(
 
     // wadm publishes an event; the mirror puts it under `<stream>.<l>.>`. (Each operator
     // stream mirrors every event, so the other version's event is there too.)
-    let event = format!("manifest_published_{}", op.user().replace('-', "_"));
+    let event = format!("manifest_published_{}", user.replace('-', "_"));
     let wadm_js = js_of(wadm, None);
     wadm_js
         .publish(format!("wadm.evt.{l}.{event}"), "{}".into())
@@ -342,7 +343,7 @@ async fn operator_workload(
     .await;
 
     // Everything else is refused, and nothing changed as an admin sees it.
-    let intruder = format!("intruder_{}", op.user().replace('-', "_"));
+    let intruder = format!("intruder_{}", user.replace('-', "_"));
     let mut changed = op.stream_config();
     changed.max_age = Duration::from_secs(1);
     let (created, updated, deleted, purged, info) = tokio::join!(
@@ -362,11 +363,11 @@ async fn operator_workload(
         },
         js.query_account(),
     );
-    assert!(created.is_err(), "{} created a stream", op.user());
-    assert!(updated.is_err(), "{} updated its stream", op.user());
-    assert!(deleted.is_err(), "{} deleted its stream", op.user());
-    assert!(purged.is_err(), "{} purged its stream", op.user());
-    assert!(info.is_err(), "{} read $JS.API.INFO", op.user());
+    assert!(created.is_err(), "{} created a stream", user);
+    assert!(updated.is_err(), "{} updated its stream", user);
+    assert!(deleted.is_err(), "{} deleted its stream", user);
+    assert!(purged.is_err(), "{} purged its stream", user);
+    assert!(info.is_err(), "{} read $JS.API.INFO", user);
     assert!(admin_js.get_stream(&intruder).await.is_err());
     let mut kept = admin_js.get_stream(op.stream).await.expect("still there");
     let kept = kept.info().await.expect("info");
@@ -516,10 +517,12 @@ async fn the_operator_binds_its_stream_and_consumer_and_receives_wadm_events() {
         assert!(result.is_err(), "the operator called {subject}");
     }
 
+    let operator_users: Vec<String> = OPERATORS.iter().map(OperatorNames::user).collect();
     futures::future::join_all(
         OPERATORS
             .iter()
-            .map(|op| operator_workload(&server, &admin, &wadm, op)),
+            .zip(&operator_users)
+            .map(|(op, user)| operator_workload(&server, &admin, &wadm, op, user)),
     )
     .await;
     service.stop().await;
@@ -528,6 +531,14 @@ async fn the_operator_binds_its_stream_and_consumer_and_receives_wadm_events() {
 // ---------------------------------------------------------------------------
 // Hosts behind a leaf node
 // ---------------------------------------------------------------------------
+
+/// The hub's JetStream domain, as in the wasmcloud-platform chart.
+const HUB_DOMAIN: &str = "default";
+
+/// `prefix.0` … `prefix.<n-1>`.
+fn names(prefix: &str, n: usize) -> BTreeSet<String> {
+    (0..n).map(|i| format!("{prefix}.{i}")).collect()
+}
 
 /// Keys written into LATTICEDATA during the burst, and their size: 600 × 10 KiB ≈ 6 MB.
 const BURST_KEYS: usize = 600;
@@ -581,44 +592,16 @@ async fn burst(kv: &async_nats::jetstream::kv::Store, prefix: &str, n: usize) {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
-    let hub_domain = "default";
-    let none = PlatformOptions::default();
-    let via_leaf = PlatformOptions {
-        via_leaf: true,
-        operator: None,
-    };
-    let users = [
-        ("admin", String::new()),
-        (
-            "provisioner",
-            conf(Role::Provisioner, &options(&[], Some(hub_domain)), none),
-        ),
-        // `permissions --role host --lattice default --js-domain default --via-leaf`
-        (
-            "leaf-host",
-            conf(
-                Role::Host,
-                &options(&["default"], Some(hub_domain)),
-                via_leaf,
-            ),
-        ),
-        // Today's template without --via-leaf, for lattice `old`: to see it fail.
-        (
-            "leaf-old",
-            conf(Role::Host, &options(&["old"], Some(hub_domain)), none),
-        ),
-    ];
-    let leaf_port = common::free_port();
-    let hub = NatsServer::start_with(ServerOptions {
-        js_domain: Some(hub_domain.into()),
-        extra_config: format!("{}\n{}", leaf::hub_listener(leaf_port), accounts(&users)),
-        ..ServerOptions::default()
-    });
-    let admin = connect_as(&hub.url(), "admin").await;
-    let service = Service::start(&hub.url(), &admin, Some(hub_domain), None).await;
-    let leaf = LeafServer::start(LeafOptions::new(leaf_port, "leaf-host", PASSWORD));
+/// Everything a v1.9 host does, through a leaf node whose remote authenticates on the hub
+/// as `leaf_user`: the host connects to the leaf without credentials and uses JetStream in
+/// the hub's domain. Returns the leaf, still running.
+async fn host_workload_through_leaf(
+    admin: &async_nats::Client,
+    leaf_port: u16,
+    leaf_user: &str,
+) -> LeafServer {
+    let hub_domain = HUB_DOMAIN;
+    let leaf = LeafServer::start(LeafOptions::new(leaf_port, leaf_user, PASSWORD));
     // The host: on the leaf, no credentials, JetStream in the hub's domain.
     let host = common::connect_with(
         &leaf.url(),
@@ -655,7 +638,7 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
 
     // 3. A burst from the hub side: every key reaches the watchers on the leaf, which
     //    needs their flow-control replies to cross the leaf.
-    let admin_js = js_of(&admin, None);
+    let admin_js = js_of(admin, None);
     let hub_lattice = admin_js
         .get_key_value("LATTICEDATA_default")
         .await
@@ -664,9 +647,6 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
         .get_key_value("CONFIGDATA_default")
         .await
         .expect("admin binds");
-    let names = |prefix: &str, n: usize| -> BTreeSet<String> {
-        (0..n).map(|i| format!("{prefix}.{i}")).collect()
-    };
     let started = Instant::now();
     let watching = tokio::spawn(watch_until(
         lattice_watch,
@@ -796,6 +776,49 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
         .clone();
     assert_eq!(config.config.subjects, vec!["$KV.CONFIGDATA_default.>"]);
 
+    leaf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
+    let hub_domain = HUB_DOMAIN;
+    let none = PlatformOptions::default();
+    let via_leaf = PlatformOptions {
+        via_leaf: true,
+        operator: None,
+    };
+    let users = [
+        ("admin", String::new()),
+        (
+            "provisioner",
+            conf(Role::Provisioner, &options(&[], Some(hub_domain)), none),
+        ),
+        // `permissions --role host --lattice default --js-domain default --via-leaf`
+        (
+            "leaf-host",
+            conf(
+                Role::Host,
+                &options(&["default"], Some(hub_domain)),
+                via_leaf,
+            ),
+        ),
+        // Today's template without --via-leaf, for lattice `old`: to see it fail.
+        (
+            "leaf-old",
+            conf(Role::Host, &options(&["old"], Some(hub_domain)), none),
+        ),
+    ];
+    let leaf_port = common::free_port();
+    let hub = NatsServer::start_with(ServerOptions {
+        js_domain: Some(hub_domain.into()),
+        extra_config: format!("{}\n{}", leaf::hub_listener(leaf_port), accounts(&users)),
+        ..ServerOptions::default()
+    });
+    let admin = connect_as(&hub.url(), "admin").await;
+    let service = Service::start(&hub.url(), &admin, Some(hub_domain), None).await;
+    let leaf = host_workload_through_leaf(&admin, leaf_port, "leaf-host").await;
+    let admin_js = js_of(&admin, None);
+
     // 8. Today's template without --via-leaf, through its own leaf: the control reply
     //    never reaches the hub (no violation is logged: the leaf drops it).
     let old_leaf = LeafServer::start(LeafOptions::new(leaf_port, "leaf-old", PASSWORD));
@@ -860,6 +883,56 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
         "the watch behind the old leaf kept up without flow-control replies: {outcome:?}"
     );
 
+    service.stop().await;
+    drop(leaf);
+}
+
+/// The wasmcloud-platform chart's one secret: the hosts' leaf links and the operator are one
+/// user, `permissions --role host --role operator --operator 0.4 --js-domain default
+/// --via-leaf`. The host's whole workload through a leaf and the operator's on the hub both
+/// work with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_charts_shared_user_serves_the_leaf_links_and_the_operator() {
+    let op = &OPERATORS[0];
+    let shared = PlatformOptions {
+        via_leaf: true,
+        operator: Some(op.version),
+    };
+    let users = [
+        ("admin", String::new()),
+        (
+            "provisioner",
+            conf(
+                Role::Provisioner,
+                &options(&[], Some(HUB_DOMAIN)),
+                PlatformOptions::default(),
+            ),
+        ),
+        (
+            "platform",
+            permissions::template_union(
+                &[Role::Host, Role::Operator],
+                &options(&["default"], Some(HUB_DOMAIN)),
+                shared,
+            )
+            .expect("union")
+            .to_conf(),
+        ),
+    ];
+    let leaf_port = common::free_port();
+    let hub = NatsServer::start_with(ServerOptions {
+        js_domain: Some(HUB_DOMAIN.into()),
+        extra_config: format!("{}\n{}", leaf::hub_listener(leaf_port), accounts(&users)),
+        ..ServerOptions::default()
+    });
+    let admin = connect_as(&hub.url(), "admin").await;
+    let service = Service::start(&hub.url(), &admin, Some(HUB_DOMAIN), Some(op.version)).await;
+    let (code, body) = call(&admin, "wasmcloud.provision.wadm", "").await;
+    assert_eq!(code, None, "{body}");
+    assert!(actions_by_name(&body).contains(&(op.stream.into(), "created".into())));
+    let leaf = host_workload_through_leaf(&admin, leaf_port, "platform").await;
+    // The operator connects to the hub directly, without a domain, with the same user.
+    operator_workload(&hub, &admin, &admin, op, "platform").await;
     service.stop().await;
     drop(leaf);
 }

@@ -1006,6 +1006,47 @@ fn the_templates_the_tests_load_are_the_cli_output() {
     let printed: permissions::Permissions =
         serde_json::from_slice(&out.stdout).expect("JSON permissions");
     assert_eq!(printed, both.permissions);
+
+    // `--format nsc` for the operator alone: every rule once per command, no response
+    // permission.
+    let out = common::provisioner_command()
+        .args([
+            "permissions",
+            "--role",
+            "operator",
+            "--operator",
+            "0.5",
+            "--format",
+            "nsc",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nsc = String::from_utf8_lossy(&out.stdout);
+    let operator = permissions::template_for(
+        Role::Operator,
+        &options(&[], None),
+        PlatformOptions {
+            via_leaf: false,
+            operator: Some(Operator::V0_5),
+        },
+    )
+    .expect("template");
+    assert!(
+        nsc.contains("nsc add user --name wasmcloud-operator"),
+        "{nsc}"
+    );
+    for s in &operator.permissions.publish.allow {
+        assert_eq!(nsc.matches(&format!("--allow-pub '{s}'")).count(), 2, "{s}");
+    }
+    for s in &operator.permissions.publish.deny {
+        assert_eq!(nsc.matches(&format!("--deny-pub '{s}'")).count(), 2, "{s}");
+    }
+    assert!(!nsc.contains("--allow-pub-response"), "{nsc}");
 }
 
 /// Runs the provisioner binary against `url`; returns the exit code and the JSON report.

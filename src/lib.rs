@@ -28,7 +28,8 @@
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
 //!   creds.rs: user JWTs and .creds files for operator mode
-//!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
+//!   permissions.rs: host (direct or via a leaf) / wadm / provisioner / operator templates,
+//!                   derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //! ```
 //!

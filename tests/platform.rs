@@ -882,6 +882,11 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
         outcome.as_ref().is_err_and(|e| e.contains("stalled")),
         "the watch behind the old leaf kept up without flow-control replies: {outcome:?}"
     );
+    // Silently: neither server logs a violation for what the leaf dropped.
+    for (who, log) in [("hub", hub.log()), ("leaf", old_leaf.log())] {
+        let violations = common::permission_violations(&log);
+        assert!(violations.is_empty(), "the {who} logged {violations:?}");
+    }
 
     service.stop().await;
     drop(leaf);

@@ -1217,3 +1217,57 @@ fn creds_for_the_shared_leaf_and_operator_user_carry_the_union() {
         "{nats}"
     );
 }
+
+/// `serve` with `WASMCLOUD_PROVISIONER_OPERATOR=0.5` (the `--operator` flag's variable, as
+/// a Kubernetes ConfigMap sets it): wadm requests cover the 0.5 stream, and discovery says
+/// so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_an_operator_default_from_the_environment() {
+    let server = NatsServer::start();
+    let _serve = KillOnDrop(
+        common::provisioner_command()
+            .args(["--server", &server.url(), "serve"])
+            .env("WASMCLOUD_PROVISIONER_OPERATOR", "0.5")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start serve"),
+    );
+    let client = common::connect(&server.url()).await;
+    let info = common::eventually(
+        "the service is discoverable",
+        Duration::from_secs(20),
+        || {
+            let client = client.clone();
+            async move {
+                let m = client
+                    .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                serde_json::from_slice::<Value>(&m.payload).map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(info["metadata"]["operator"], "0.5", "{info}");
+    let (code, body) = call(&client, "wasmcloud.provision.wadm", "").await;
+    assert_eq!(code, None, "{body}");
+    assert_eq!(body["operator"], "0.5");
+    assert!(actions_by_name(&body).contains(&("wadm_operator_events".into(), "created".into())));
+    // A request may name the other version instead.
+    let (code, body) = call(&client, "wasmcloud.provision.wadm", r#"{"operator":"0.4"}"#).await;
+    assert_eq!(code, None, "{body}");
+    let names: Vec<String> = actions_by_name(&body).into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"wasmcloud_operator_events".to_string()));
+    assert!(!names.contains(&"wadm_operator_events".to_string()));
+}
+
+/// The `serve` process this test started, stopped however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -11,7 +11,12 @@
 //!   bind, watches through a burst of several MB, put/get/purge, events, control requests
 //!   answered on the leaf — and cannot create, change, delete or purge a stream. Refusals
 //!   through a leaf are silent (the leaf drops what its user may not send), so the test
-//!   checks that the work succeeds and, for refusals, what an admin sees.
+//!   checks that the work succeeds and, for refusals, what an admin sees. The template
+//!   without `--via-leaf` is shown to lose control replies and stall a watch;
+//! - the chart's one secret for the leaf links and the operator: both workloads with the
+//!   union of the two templates (`--role host --role operator`);
+//! - the operator's stream on the command line (`apply`/`plan --operator`, drift) and as
+//!   `serve`'s default (`WASMCLOUD_PROVISIONER_OPERATOR`).
 
 mod common;
 

@@ -472,6 +472,12 @@ pub fn template_union(
     let Some((first, rest)) = unique.split_first() else {
         return Err("give at least one --role".into());
     };
+    if platform.via_leaf && !unique.contains(&Role::Host) {
+        return Err("--via-leaf is for hosts behind a leaf node: add --role host".into());
+    }
+    if platform.operator.is_some() && !unique.contains(&Role::Operator) {
+        return Err("--operator names the operator's stream for --role operator: add it".into());
+    }
     let mut combined = template_for(*first, options, platform)?;
     for role in rest {
         let t = template_for(*role, options, platform)?;
@@ -1069,6 +1075,14 @@ mod tests {
             "wasmcloud-provisioner permissions --role host --role operator --lattice default"
         ));
         assert!(template_union(&[], &options, platform).is_err());
+        assert!(
+            template_union(&[Role::Wadm, Role::Operator], &options, platform)
+                .unwrap_err()
+                .contains("--role host")
+        );
+        assert!(template_union(&[Role::Host], &options, platform)
+            .unwrap_err()
+            .contains("--role operator"));
     }
 
     #[test]

@@ -1276,3 +1276,37 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `config check` lists the operator's streams with their settings like every resource:
+/// a config file may set them per catalog key.
+#[test]
+fn config_check_lists_the_operator_streams() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("provisioner.toml");
+    std::fs::write(
+        &file,
+        "[all]\nreplicas = 3\n\n[resources.wadm_operator_events]\nreplicas = 5\n",
+    )
+    .expect("write config");
+    let out = common::provisioner_command()
+        .args(["config", "check"])
+        .arg(&file)
+        .arg("--json")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let replicas = |key: &str| {
+        report["resources"]
+            .as_array()
+            .and_then(|l| l.iter().find(|r| r["key"] == key))
+            .map(|r| r["replicas"].clone())
+            .unwrap_or_else(|| panic!("no {key} in {report:#}"))
+    };
+    assert_eq!(replicas("wasmcloud_operator_events"), 3);
+    assert_eq!(replicas("wadm_operator_events"), 5);
+}

@@ -173,6 +173,17 @@ async fn call(client: &async_nats::Client, subject: &str, body: &str) -> (Option
     (code, body)
 }
 
+/// A provisioning reply matches `schemas/provision_response.json`.
+fn assert_reply_schema(body: &Value) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../schemas/provision_response.json")).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    assert!(
+        validator.is_valid(body),
+        "not as schemas/provision_response.json: {body}"
+    );
+}
+
 /// `name → action` of a provisioning reply.
 fn actions_by_name(body: &Value) -> Vec<(String, String)> {
     body["resources"]
@@ -422,6 +433,7 @@ async fn the_operator_binds_its_stream_and_consumer_and_receives_wadm_events() {
     let (code, body) = call(&wadm, "wasmcloud.provision.wadm", "").await;
     assert_eq!(code, None, "{body}");
     assert_eq!(body["operator"], "0.4");
+    assert_reply_schema(&body);
     let done = actions_by_name(&body);
     assert!(
         done.contains(&("wasmcloud_operator_events".into(), "created".into())),
@@ -1136,6 +1148,18 @@ async fn apply_and_plan_with_operator_and_its_drift() {
     assert_eq!(fields, vec!["retention", "mirror"]);
     let (code, _) = cli(&url, &["apply", "--wadm", "--operator", "0.4"]);
     assert_eq!(code, 3);
+    // The status endpoint reports the same drift, in its schema.
+    let service = common::provisioner::spawn(&url, Default::default()).await;
+    let (code, body) = call(
+        &admin,
+        "wasmcloud.provision.status",
+        r#"{"wadm":true,"operator":"0.4"}"#,
+    )
+    .await;
+    assert_eq!(code, None, "{body}");
+    assert!(actions_by_name(&body).contains(&("wasmcloud_operator_events".into(), "drift".into())));
+    assert_reply_schema(&body);
+    service.shutdown().await.expect("serve() returns Ok");
     let mut kept = js
         .get_stream("wasmcloud_operator_events")
         .await

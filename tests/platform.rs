@@ -43,6 +43,8 @@ const PASSWORD: &str = "platform";
 const ACCOUNT: &str = "WASMCLOUD";
 /// How long a refused JetStream call may wait for the answer that never comes.
 const REFUSED_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long JetStream work that must succeed may take (generous: a loaded CI runner).
+const WORK_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------
 // The test bed
@@ -89,6 +91,13 @@ fn js_of(client: &async_nats::Client, domain: Option<&str>) -> Context {
         Some(d) => jetstream::with_domain(client.clone(), d),
         None => jetstream::new(client.clone()),
     };
+    js.set_timeout(WORK_TIMEOUT);
+    js
+}
+
+/// The same context for calls that must be refused: they time out sooner.
+fn refusing(js: &Context) -> Context {
+    let mut js = js.clone();
     js.set_timeout(REFUSED_TIMEOUT);
     js
 }
@@ -359,6 +368,7 @@ async fn operator_workload(
     .await;
 
     // Everything else is refused, and nothing changed as an admin sees it.
+    let js = refusing(&js);
     let intruder = format!("intruder_{}", user.replace('-', "_"));
     let mut changed = op.stream_config();
     changed.max_age = Duration::from_secs(1);
@@ -744,6 +754,7 @@ async fn host_workload_through_leaf(
         .clone();
     let mut changed = before.config.clone();
     changed.max_bytes = 1024 * 1024;
+    let js = refusing(&js);
     let (created, recreated, updated, deleted, purged, info) = tokio::join!(
         js.create_stream(stream::Config {
             name: "intruder_leaf".into(),
@@ -865,10 +876,21 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        received.load(Ordering::SeqCst) >= 2,
-        "the host behind the old leaf did not receive the requests it could not answer"
-    );
+    common::eventually(
+        "the host behind the old leaf receives the requests it cannot answer",
+        Duration::from_secs(10),
+        || {
+            let n = received.load(Ordering::SeqCst);
+            async move {
+                if n >= 2 {
+                    Ok(())
+                } else {
+                    Err(n)
+                }
+            }
+        },
+    )
+    .await;
     // Its KV watch stalls partway through the burst: the flow-control replies are dropped
     // at the leaf too. (Bootstrap and bind work: those replies travel hub → leaf.)
     let old_key = nkeys::KeyPair::new_server();

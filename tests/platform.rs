@@ -1181,6 +1181,9 @@ async fn apply_and_plan_with_operator_and_its_drift() {
     assert_eq!(code, None, "{body}");
     assert!(actions_by_name(&body).contains(&("wasmcloud_operator_events".into(), "drift".into())));
     assert_reply_schema(&body);
+    // Applying through the service: 409, the stream left as it is.
+    let (code, body) = call(&admin, "wasmcloud.provision.wadm", r#"{"operator":"0.4"}"#).await;
+    assert_eq!(code, Some(409), "{body}");
     service.shutdown().await.expect("serve() returns Ok");
     let mut kept = js
         .get_stream("wasmcloud_operator_events")

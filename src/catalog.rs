@@ -33,11 +33,41 @@ pub enum Kind {
     Stream,
 }
 
-/// Which request provisions a resource: once per lattice, or once for wadm.
+/// Which request provisions a resource: once per lattice, once for wadm, or once for the
+/// Kubernetes operator of one version (with wadm's, when asked for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Lattice,
     Wadm,
+    Operator(Operator),
+}
+
+/// The wasmCloud Kubernetes operator's version line. Its stream and consumer names changed
+/// when it was renamed from wasmcloud-operator (0.4.x, what the `wasmcloud-platform` chart
+/// 0.1.x installs, and the last release under that name, 0.5.0) to wadm-operator (tag
+/// v0.5.1 on); everything else about them is the same. The value names the stream, so a
+/// wasmcloud-operator 0.5.0 is `0.4`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+pub enum Operator {
+    /// wasmcloud-operator 0.4.x and 0.5.0: stream `wasmcloud_operator_events`.
+    #[serde(rename = "0.4")]
+    #[value(name = "0.4")]
+    V0_4,
+    /// wadm-operator (0.5.1 on): stream `wadm_operator_events`.
+    #[serde(rename = "0.5")]
+    #[value(name = "0.5")]
+    V0_5,
+}
+
+impl Operator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::V0_4 => "0.4",
+            Operator::V0_5 => "0.5",
+        }
+    }
 }
 
 /// The application that binds a resource and breaks when it is wrong.
@@ -46,6 +76,8 @@ pub enum Scope {
 pub enum App {
     Host,
     Wadm,
+    /// The wasmCloud Kubernetes operator (wasmcloud-operator 0.4.x–0.5.0 / wadm-operator).
+    Operator,
 }
 
 impl App {
@@ -53,6 +85,7 @@ impl App {
         match self {
             App::Host => "host",
             App::Wadm => "wadm",
+            App::Operator => "operator",
         }
     }
 }
@@ -104,6 +137,14 @@ pub enum Shape {
         /// wadm deletes and recreates these streams unless the subjects are exactly equal.
         subjects_checked_by_wadm: bool,
     },
+    /// A mirror of another catalog stream, with one subject transform: no subjects of its
+    /// own. Duplicate window and the like are left to the server, as the app leaves them.
+    Mirror {
+        retention: Retention,
+        max_age_secs: u64,
+        description: &'static str,
+        mirror: SourceRow,
+    },
 }
 
 /// A permission a role needs on a resource once it exists; permission templates are
@@ -129,6 +170,11 @@ pub enum Access {
     /// Core subscriptions on the stream's own subjects (wadm also listens to host events
     /// live, besides consuming them from `wadm_event_consumer`).
     Subscribe,
+    /// One named durable pull consumer per lattice (`{lattice}` in `consumer`), bound or
+    /// created with async-nats `get_or_create_consumer`: CONSUMER.INFO, then on a 404
+    /// CONSUMER.CREATE.<stream>.<name>.<filter>; then MSG.NEXT and acks. No LIST, no
+    /// ephemeral consumers (the operator).
+    NamedPull { consumer: &'static str },
 }
 
 /// One resource that hosts or wadm need.
@@ -315,6 +361,60 @@ pub static CATALOG: &[Row] = &[
         },
         access: &[Access::Info, Access::DurablePull],
     },
+    // The Kubernetes operator's stream, as wasmcloud-operator 0.4.x–0.5.0 / wadm-operator
+    // create it (`get_or_create_stream`, async-nats 0.33): a work-queue mirror of
+    // `wadm_events` whose transform puts each lattice's events under `<stream>.<l>.>`,
+    // where the operator's per-lattice consumer (filter `<stream>.<l>.>`) reads them.
+    Row {
+        key: "wasmcloud_operator_events",
+        kind: Kind::Stream,
+        scope: Scope::Operator(Operator::V0_4),
+        name: "wasmcloud_operator_events",
+        needed_by: App::Operator,
+        shape: Shape::Mirror {
+            retention: Retention::WorkQueue,
+            max_age_secs: WADM_MAX_AGE_SECS,
+            description: "Stream for wadm events consumed by the wasmCloud K8s Operator",
+            mirror: SourceRow {
+                from: "wadm_events",
+                transform_src: "wadm.evt.*.>",
+                transform_src_multitenant: "wadm.evt.*.>",
+                transform_dest: "wasmcloud_operator_events.{{wildcard(1)}}.>",
+                transform_dest_multitenant: "wasmcloud_operator_events.{{wildcard(1)}}.>",
+            },
+        },
+        access: &[
+            Access::Info,
+            Access::NamedPull {
+                consumer: "wasmcloud_operator_service-{lattice}",
+            },
+        ],
+    },
+    Row {
+        key: "wadm_operator_events",
+        kind: Kind::Stream,
+        scope: Scope::Operator(Operator::V0_5),
+        name: "wadm_operator_events",
+        needed_by: App::Operator,
+        shape: Shape::Mirror {
+            retention: Retention::WorkQueue,
+            max_age_secs: WADM_MAX_AGE_SECS,
+            description: "Stream for wadm events consumed by the wadm K8s Operator",
+            mirror: SourceRow {
+                from: "wadm_events",
+                transform_src: "wadm.evt.*.>",
+                transform_src_multitenant: "wadm.evt.*.>",
+                transform_dest: "wadm_operator_events.{{wildcard(1)}}.>",
+                transform_dest_multitenant: "wadm_operator_events.{{wildcard(1)}}.>",
+            },
+        },
+        access: &[
+            Access::Info,
+            Access::NamedPull {
+                consumer: "wadm_operator_service-{lattice}",
+            },
+        ],
+    },
 ];
 
 /// Subjects an app uses for its own messaging, outside the resources above: control and
@@ -349,6 +449,23 @@ pub static MESSAGING: &[Messaging] = &[
         // wadm's own API.
         subscribe: &["wadm.api.>"],
     },
+    Messaging {
+        app: App::Operator,
+        // The six wadm API calls the operator makes (wadm-client 0.2: list, get, status,
+        // put + deploy, delete), named exactly rather than `wadm.api.{lattice}.>`: the
+        // operator never undeploys or lists versions, and in the platform chart its user is
+        // also the hosts' leaf link, which anything reaching a host pod may use.
+        publish: &[
+            "wadm.api.{lattice}.model.list",
+            "wadm.api.{lattice}.model.get.*",
+            "wadm.api.{lattice}.model.status.*",
+            "wadm.api.{lattice}.model.put",
+            "wadm.api.{lattice}.model.deploy.*",
+            "wadm.api.{lattice}.model.del.*",
+        ],
+        // Only replies, on `_INBOX.>`.
+        subscribe: &[],
+    },
 ];
 
 /// Streams an app looks up (`STREAM.INFO`) but that are never created: wadm 0.21 checks for
@@ -369,6 +486,13 @@ pub fn rows(scope: Scope) -> impl Iterator<Item = &'static Row> {
     CATALOG.iter().filter(move |r| r.scope == scope)
 }
 
+/// The operator's stream row for its version.
+pub fn operator_row(operator: Operator) -> &'static Row {
+    rows(Scope::Operator(operator))
+        .next()
+        .unwrap_or_else(|| unreachable!("the catalog has a row for every operator version"))
+}
+
 /// How one comparison of a must-hold check is made.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
@@ -378,6 +502,8 @@ pub enum Rule {
     AtLeast(i64),
     /// The sources, compared by name and subject transforms, ignoring order.
     SameSources(Value),
+    /// The mirror, compared like one source.
+    SameMirror(Value),
 }
 
 /// Something that must hold on an existing resource or an app breaks.
@@ -434,9 +560,15 @@ impl DesiredKey {
         let mut config = match row.shape {
             Shape::Kv => kv_config(&self.stream, &subjects),
             Shape::Stream { .. } => row.stream_config(&self.stream, &subjects, self.multitenant),
+            Shape::Mirror { .. } => row.mirror_config(&self.stream),
         };
         self.settings.apply_to(&mut config);
-        let depends_on = row.source_rows().map(|s| s.from.to_string()).collect();
+        let depends_on = row
+            .source_rows()
+            .copied()
+            .chain(row.mirror_row())
+            .map(|s| s.from.to_string())
+            .collect();
         Desired {
             row,
             name: self.name,
@@ -485,6 +617,7 @@ impl Row {
                 };
                 list.iter().map(|s| s.to_string()).collect()
             }
+            Shape::Mirror { .. } => Vec::new(),
         }
     }
 
@@ -507,7 +640,7 @@ impl Row {
     ) -> DesiredKey {
         let lattice = match self.scope {
             Scope::Lattice => lattice,
-            Scope::Wadm => "",
+            Scope::Wadm | Scope::Operator(_) => "",
         };
         let name = self.name_for(lattice);
         let stream = match self.kind {
@@ -526,9 +659,46 @@ impl Row {
     fn source_rows(&self) -> impl Iterator<Item = &'static SourceRow> + '_ {
         let sources: &'static [SourceRow] = match self.shape {
             Shape::Stream { sources, .. } => sources,
-            Shape::Kv => &[],
+            Shape::Kv | Shape::Mirror { .. } => &[],
         };
         sources.iter()
+    }
+
+    fn mirror_row(&self) -> Option<SourceRow> {
+        match self.shape {
+            Shape::Mirror { mirror, .. } => Some(mirror),
+            Shape::Kv | Shape::Stream { .. } => None,
+        }
+    }
+
+    /// A mirror's config, as the server normalizes the app's create request: no subjects,
+    /// no duplicate window (the server keeps none for a mirror), one transform.
+    fn mirror_config(&self, stream: &str) -> Value {
+        let Shape::Mirror {
+            retention,
+            max_age_secs,
+            description,
+            mirror,
+        } = self.shape
+        else {
+            unreachable!("mirror_config is only called for mirror rows")
+        };
+        let mut c = base_config(stream);
+        c.insert("description".into(), json!(description));
+        c.insert("retention".into(), json!(retention.as_str()));
+        c.insert("max_age".into(), json!(max_age_secs * NANOS));
+        c.insert("max_msgs_per_subject".into(), json!(-1));
+        c.insert("discard".into(), json!("old"));
+        c.insert("allow_direct".into(), json!(false));
+        // Never set `domain` on a mirror either: nats-server 2.12 rejects it.
+        c.insert(
+            "mirror".into(),
+            json!({
+                "name": mirror.from,
+                "subject_transforms": [{ "src": mirror.transform_src, "dest": mirror.transform_dest }],
+            }),
+        );
+        Value::Object(c)
     }
 
     fn stream_config(&self, stream: &str, subjects: &[String], multitenant: bool) -> Value {
@@ -651,6 +821,22 @@ impl Row {
                 }
                 checks
             }
+            // The operator binds any existing stream without looking at it; these are
+            // what its consumers depend on.
+            Shape::Mirror { retention, .. } => vec![
+                Check {
+                    field: "retention",
+                    rule: Rule::Equals(json!(retention.as_str())),
+                    breaks: self.needed_by,
+                    why: "the operator reads it as a work queue: with another retention acked events are not removed and a consumer made again reads them all again",
+                },
+                Check {
+                    field: "mirror",
+                    rule: Rule::SameMirror(desired["mirror"].clone()),
+                    breaks: self.needed_by,
+                    why: "the operator's per-lattice consumers filter on `<stream>.<lattice>.>`: without this mirror of wadm_events and its transform they receive no events",
+                },
+            ],
         }
     }
 }
@@ -730,6 +916,12 @@ pub fn wadm_keys(multitenant: bool, settings: &Settings) -> Vec<DesiredKey> {
         .collect()
 }
 
+/// The operator's stream for its version, configs not built. It mirrors `wadm_events`, so
+/// it goes with wadm's resources and is created after them.
+pub fn operator_keys(operator: Operator, settings: &Settings) -> Vec<DesiredKey> {
+    vec![operator_row(operator).desired_key("", false, settings)]
+}
+
 /// Evaluates a check against an observed stream config. `None` when it holds.
 pub fn violated(check: &Check, observed: &Value) -> Option<Value> {
     let have = observed.get(check.field).cloned().unwrap_or(Value::Null);
@@ -739,6 +931,7 @@ pub fn violated(check: &Check, observed: &Value) -> Option<Value> {
         }
         Rule::AtLeast(min) => have.as_i64().is_some_and(|v| v >= *min),
         Rule::SameSources(want) => same_sources(want, &have),
+        Rule::SameMirror(want) => !have.is_null() && same_sources(&json!([want]), &json!([have])),
     };
     (!holds).then_some(have)
 }
@@ -778,7 +971,7 @@ fn same_sources(want: &Value, have: &Value) -> bool {
 /// What a rule wants, for reports.
 pub fn wanted(check: &Check) -> Value {
     match &check.rule {
-        Rule::Equals(v) | Rule::SameSources(v) => v.clone(),
+        Rule::Equals(v) | Rule::SameSources(v) | Rule::SameMirror(v) => v.clone(),
         Rule::AtLeast(min) => json!(format!(">= {min}")),
     }
 }
@@ -867,6 +1060,75 @@ mod tests {
             .map(|c| c.field)
             .collect();
         assert_eq!(broken, vec!["max_msgs_per_subject", "allow_rollup_hdrs"]);
+    }
+
+    /// `shared/spec/resources.md` §6, as a real nats-server normalizes the operator's
+    /// create request.
+    #[test]
+    fn operator_stream_is_the_mirror_the_operator_creates() {
+        let s = Settings::default();
+        for (v, name) in [
+            (Operator::V0_4, "wasmcloud_operator_events"),
+            (Operator::V0_5, "wadm_operator_events"),
+        ] {
+            let keys = operator_keys(v, &s);
+            assert_eq!(keys.len(), 1);
+            let d = keys.into_iter().next().unwrap().desired();
+            assert_eq!(d.stream, name);
+            assert_eq!(d.row.needed_by, App::Operator);
+            let c = &d.config;
+            assert!(c.get("subjects").is_none(), "a mirror has no subjects");
+            assert!(c.get("duplicate_window").is_none());
+            assert_eq!(c["retention"], "workqueue");
+            assert_eq!(c["max_age"], 70 * NANOS);
+            assert_eq!(c["discard"], "old");
+            assert_eq!(c["num_replicas"], 1);
+            assert_eq!(c["allow_direct"], false);
+            assert_eq!(
+                c["mirror"],
+                json!({
+                    "name": "wadm_events",
+                    "subject_transforms": [{
+                        "src": "wadm.evt.*.>",
+                        "dest": format!("{name}.{{{{wildcard(1)}}}}.>"),
+                    }],
+                })
+            );
+            assert!(c["mirror"].get("domain").is_none());
+            assert_eq!(d.depends_on, vec!["wadm_events"]);
+            assert!(c["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Stream for wadm events consumed by the w"));
+            // Not among wadm's own rows: only asked for with an operator version.
+            assert!(!wadm_keys(false, &s).iter().any(|k| k.stream == name));
+        }
+    }
+
+    #[test]
+    fn operator_stream_checks_retention_and_mirror() {
+        let d = operator_row(Operator::V0_4).desired("", false, &Settings::default());
+        let mut observed = d.config.clone();
+        // What the server adds does not matter.
+        observed["mirror"]["filter_subject"] = json!("");
+        observed["duplicate_window"] = json!(0);
+        assert!(d.must_hold.iter().all(|c| violated(c, &observed).is_none()));
+        observed["retention"] = json!("limits");
+        observed["mirror"]["subject_transforms"][0]["dest"] = json!("x.{{wildcard(1)}}.>");
+        let broken: Vec<_> = d
+            .must_hold
+            .iter()
+            .filter(|c| violated(c, &observed).is_some())
+            .map(|c| (c.field, c.breaks))
+            .collect();
+        assert_eq!(
+            broken,
+            vec![("retention", App::Operator), ("mirror", App::Operator)]
+        );
+        observed.as_object_mut().unwrap().remove("mirror");
+        observed["subjects"] = json!(["wadm.evt.*.>"]);
+        let mirror = d.must_hold.iter().find(|c| c.field == "mirror").unwrap();
+        assert_eq!(violated(mirror, &observed), Some(Value::Null));
     }
 
     #[test]

@@ -338,9 +338,17 @@ impl Resolved {
     /// What each catalog resource is created with, after every source was combined:
     /// replicas, storage, max_bytes and placement, keyed by catalog key.
     pub fn effective_resources(&self) -> Vec<Value> {
+        let operator = [
+            crate::catalog::Operator::V0_4,
+            crate::catalog::Operator::V0_5,
+        ]
+        .into_iter()
+        .flat_map(|v| crate::catalog::operator_keys(v, &self.settings))
+        .map(crate::catalog::DesiredKey::desired);
         let desired = crate::catalog::lattice_resources("<lattice>", &self.settings)
             .into_iter()
-            .chain(crate::catalog::wadm_resources(false, &self.settings));
+            .chain(crate::catalog::wadm_resources(false, &self.settings))
+            .chain(operator);
         desired
             .map(|d| {
                 json!({

@@ -30,7 +30,8 @@
 //!   creds.rs: user JWTs and .creds files for operator mode
 //!   bootstrap.rs: `bootstrap host|wadm|operator`, the client side with retries (init
 //!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
-//!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
+//!   permissions.rs: host (direct or via a leaf) / wadm / provisioner / operator templates,
+//!                   derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
 //! ```

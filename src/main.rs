@@ -10,10 +10,11 @@ use serde_json::json;
 
 use wasmcloud_provisioner::audit::{self, AuditPublisher, Instance, Origin};
 use wasmcloud_provisioner::bootstrap::{self, BootstrapCommand};
+use wasmcloud_provisioner::catalog::Operator;
 use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
 use wasmcloud_provisioner::creds::{self, AccountSigner};
 use wasmcloud_provisioner::jsapi::JetStreamApi;
-use wasmcloud_provisioner::permissions::{self, Format, Role, TemplateOptions};
+use wasmcloud_provisioner::permissions::{self, Format, PlatformOptions, Role, TemplateOptions};
 use wasmcloud_provisioner::ping::{self, PingArgs};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
@@ -91,6 +92,10 @@ enum Command {
         /// at shutdown)
         #[arg(long, env = "WASMCLOUD_PROVISIONER_ID_FILE")]
         id_file: Option<std::path::PathBuf>,
+        /// Every wadm request (and status report of wadm) also covers the Kubernetes
+        /// operator's stream of this version, unless the request names one
+        #[arg(long, value_enum, env = "WASMCLOUD_PROVISIONER_OPERATOR")]
+        operator: Option<Operator>,
     },
     /// Ensure the resources once and exit (for CI pipelines that pre-create).
     ///
@@ -151,9 +156,11 @@ enum ConfigCommand {
 
 #[derive(clap::Args)]
 struct CredsArgs {
-    /// Whose permissions the user gets
-    #[arg(long, value_enum)]
-    role: Role,
+    /// Whose permissions the user gets (repeatable: one user for several roles)
+    #[arg(long, value_enum, required = true)]
+    role: Vec<Role>,
+    #[command(flatten)]
+    platform: PlatformArgs,
     /// Lattice (repeatable; host: the lattices it joins [default: default])
     #[arg(long = "lattice", short = 'l')]
     lattices: Vec<String>,
@@ -179,9 +186,12 @@ struct CredsArgs {
 
 #[derive(clap::Args)]
 struct PermissionsArgs {
-    /// Whose permissions
-    #[arg(long, value_enum)]
-    role: Role,
+    /// Whose permissions (repeatable: one user for several roles, e.g. `--role host --role
+    /// operator --via-leaf` for the wasmcloud-platform chart's shared leaf/operator user)
+    #[arg(long, value_enum, required = true)]
+    role: Vec<Role>,
+    #[command(flatten)]
+    platform: PlatformArgs,
     /// Lattice (repeatable). Host: the lattices it joins [default: default]. Provisioner:
     /// name these lattices' streams exactly instead of any stream. Ignored for wadm.
     #[arg(long = "lattice", short = 'l')]
@@ -190,6 +200,28 @@ struct PermissionsArgs {
     /// `nsc`: `nsc add user` / `nsc edit user` command lines (operator mode)
     #[arg(long, value_enum, default_value = "conf")]
     format: Format,
+}
+
+/// Where the parties run in the wasmCloud platform (Kubernetes).
+#[derive(clap::Args)]
+struct PlatformArgs {
+    /// Host: the template is for the user of the leaf connection that carries the host's
+    /// traffic to the hub (the operator's leaf sidecar); needs --js-domain <hub's domain>
+    #[arg(long)]
+    via_leaf: bool,
+    /// Operator role: its stream's name (0.4: wasmcloud-operator 0.4.x and 0.5.0; 0.5:
+    /// wadm-operator, from 0.5.1)
+    #[arg(long, value_enum)]
+    operator: Option<Operator>,
+}
+
+impl PlatformArgs {
+    fn options(&self) -> PlatformOptions {
+        PlatformOptions {
+            via_leaf: self.via_leaf,
+            operator: self.operator,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -203,6 +235,10 @@ struct TargetArgs {
     /// wadm runs with --multitenant
     #[arg(long, requires = "wadm")]
     multitenant: bool,
+    /// With --wadm: also the Kubernetes operator's stream of this version (0.4:
+    /// wasmcloud_operator_events; 0.5: wadm_operator_events), after wadm_events
+    #[arg(long, value_enum, requires = "wadm")]
+    operator: Option<Operator>,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -284,11 +320,13 @@ async fn run(cli: Cli) -> Result<u8, String> {
             js_timeout,
             host_auth,
             id_file,
+            operator,
         } => {
             let guard = Guard {
                 policy,
                 host_auth: HostAuth::from_args(&host_auth.or_file(&resolved.file_hosts))?,
                 id_file,
+                operator,
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
@@ -308,6 +346,7 @@ struct Guard {
     policy: LatticePolicy,
     host_auth: HostAuth,
     id_file: Option<std::path::PathBuf>,
+    operator: Option<Operator>,
 }
 
 /// Refuses lattice names that are invalid or reserved (built in, or by the operator's
@@ -330,7 +369,7 @@ fn print_permissions(
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?
+    let template = permissions::template_union(&args.role, &options, args.platform.options())?
         .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     print!("{}", template.render(args.format));
     Ok(EXIT_OK)
@@ -350,6 +389,7 @@ async fn serve(
         policy: guard.policy,
         host_auth: guard.host_auth,
         id_file: guard.id_file,
+        operator: guard.operator,
         ..ServiceSetup::new(resolved)
     };
     setup.connect().await?.serve(shutdown_signal()).await?;
@@ -394,6 +434,9 @@ async fn once(
         targets.push(Target::Wadm {
             multitenant: args.multitenant,
         });
+    }
+    if let Some(operator) = args.operator {
+        targets.push(Target::Operator(operator));
     }
     if targets.is_empty() {
         return Err("nothing to do: give --lattice <name> (repeatable) and/or --wadm".into());
@@ -466,7 +509,7 @@ fn mint_creds(resolved: &Resolved, policy: &LatticePolicy, args: CredsArgs) -> R
         lattices: args.lattices,
         js_domain: resolved.js_domain.clone(),
     };
-    let template = permissions::template(args.role, &options)?
+    let template = permissions::template_union(&args.role, &options, args.platform.options())?
         .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
     let expires_at = match &args.expiry {

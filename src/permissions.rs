@@ -1,5 +1,5 @@
-//! Least-privilege permission templates for the three parties: a wasmCloud host, wadm and
-//! the provisioner itself. Derived from the catalog, never listed by hand: each row's
+//! Least-privilege permission templates for the parties: a wasmCloud host, wadm, the
+//! provisioner itself and the wasmCloud Kubernetes operator. Derived from the catalog, never listed by hand: each row's
 //! [`Access`] says what its app does with the resource once it exists, and
 //! [`catalog::MESSAGING`] holds the apps' own control and RPC subjects. Adding a resource
 //! to the catalog updates every template.
@@ -14,15 +14,17 @@
 //!   (`$JS.API.STREAM.INFO.KV_LATTICEDATA_<l>`), never with a `KV_LATTICEDATA_*` token.
 //! - A server in JetStream domain `D` maps `$JS.D.API.…` to `$JS.API.…` *before* it checks
 //!   permissions, so the `$JS.API` names are what matter even when the apps use a domain.
-//!   With `js_domain` set, the `$JS.D.API` forms are listed as well, for clients that reach
-//!   the domain through a leaf node.
+//!   With `js_domain` set, the `$JS.D.API` forms are listed as well.
+//! - Across a leaf connection none of that holds: the hub checks the leaf user's
+//!   permissions on the unmapped `$JS.D.API` subjects and ignores `allow_responses`, so a
+//!   host behind a leaf gets its own form ([`PlatformOptions::via_leaf`]).
 //! - `allow_responses` lets a user answer the requests it receives (control interface
 //!   replies) and covers JetStream flow-control replies and acks of KV watches.
 
 use serde::{Deserialize, Serialize};
 
 use crate::advisories;
-use crate::catalog::{self, Access, App, Kind, Row, Scope, CATALOG};
+use crate::catalog::{self, Access, App, Kind, Operator, Row, Scope, CATALOG};
 use crate::endpoints;
 use crate::request;
 
@@ -36,6 +38,9 @@ pub enum Role {
     Wadm,
     /// This service: creates resources, never deletes or purges them.
     Provisioner,
+    /// The wasmCloud Kubernetes operator (`--operator 0.4|0.5`), for the lattices
+    /// given: wadm's API and its own consumer on its stream.
+    Operator,
 }
 
 impl Role {
@@ -44,8 +49,21 @@ impl Role {
             Role::Host => "host",
             Role::Wadm => "wadm",
             Role::Provisioner => "provisioner",
+            Role::Operator => "operator",
         }
     }
+}
+
+/// Where the parties run in the wasmCloud platform (Kubernetes): kept apart from
+/// [`TemplateOptions`] because only the host and operator roles use it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlatformOptions {
+    /// Host: it reaches the hub through a leaf node (the operator's sidecar), and the
+    /// template is for the leaf connection's user on the hub. Needs `js_domain` (the hub's
+    /// domain, `default` in the platform chart).
+    pub via_leaf: bool,
+    /// Operator role: its version, which names its stream and consumers.
+    pub operator: Option<Operator>,
 }
 
 /// What a template is made for.
@@ -86,7 +104,10 @@ pub struct Permissions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub role: Role,
+    /// Further roles the same user holds (see [`template_union`]); usually empty.
+    pub also: Vec<Role>,
     pub options: TemplateOptions,
+    pub platform: PlatformOptions,
     pub permissions: Permissions,
     /// The provisioner's own reply prefix, when it has one (see
     /// [`Template::with_inbox_prefix`]).
@@ -146,6 +167,9 @@ pub fn audit_events_subject() -> String {
 struct Builder {
     permissions: Permissions,
     domain: Option<String>,
+    /// Only the `$JS.<domain>.API` forms, and replies as plain publishes: a leaf
+    /// connection's user (see [`Builder::via_leaf`]).
+    via_leaf: bool,
 }
 
 impl Builder {
@@ -156,12 +180,33 @@ impl Builder {
                 ..Default::default()
             },
             domain,
+            via_leaf: false,
         }
     }
 
-    /// `$JS.API.<op>` (and `$JS.<domain>.API.<op>`), for publish allow or deny.
+    /// For the user of a leaf connection that carries a host's traffic to the hub. The hub
+    /// checks that user's permissions as the leaf sends (publish) and receives (subscribe)
+    /// subjects, without mapping `$JS.<domain>.API` to `$JS.API` first, and with
+    /// `allow_responses` having no effect (`shared/spec/permissions.md`, "Hosts behind a
+    /// leaf node"). So: only the domain forms (nats-server blocks `$JS.API.>` and `$KV.>`
+    /// on a leaf connection between different domains anyway), and the replies a host
+    /// sends — control replies on `_INBOX.>`, KV watch flow control on `$JS.FC.<stream>.>`
+    /// — as plain publishes.
+    fn via_leaf(domain: String) -> Self {
+        Builder {
+            permissions: Permissions::default(),
+            domain: Some(domain),
+            via_leaf: true,
+        }
+    }
+
+    /// `$JS.API.<op>` (and `$JS.<domain>.API.<op>`), for publish allow or deny; through a
+    /// leaf only the domain form.
     fn js_forms(&self, op: &str) -> Vec<String> {
-        let mut forms = vec![format!("$JS.API.{op}")];
+        let mut forms = Vec::new();
+        if !self.via_leaf {
+            forms.push(format!("$JS.API.{op}"));
+        }
         if let Some(d) = &self.domain {
             forms.push(format!("$JS.{d}.API.{op}"));
         }
@@ -182,7 +227,9 @@ impl Builder {
 
     /// KV writes and purges; with a domain the client may prefix them with the API.
     fn allow_kv(&mut self, bucket: &str) {
-        self.allow_publish(format!("$KV.{bucket}.>"));
+        if !self.via_leaf {
+            self.allow_publish(format!("$KV.{bucket}.>"));
+        }
         if let Some(d) = &self.domain {
             let form = format!("$JS.{d}.API.$KV.{bucket}.>");
             self.allow_publish(form);
@@ -208,6 +255,11 @@ impl Builder {
                 self.allow_js(&format!("CONSUMER.CREATE.{s}"));
                 self.allow_js(&format!("DIRECT.GET.{s}.>"));
                 self.allow_kv(&name);
+                if self.via_leaf {
+                    // The watcher's flow-control replies (`allow_responses` covers them
+                    // only on a direct connection).
+                    self.allow_publish(format!("$JS.FC.{s}.>"));
+                }
             }
             Access::KvReadWrite => {
                 self.allow_js(&format!("DIRECT.GET.{s}.>"));
@@ -239,16 +291,29 @@ impl Builder {
                     self.allow_subscribe(subject);
                 }
             }
+            Access::NamedPull { consumer } => {
+                let c = consumer.replace("{lattice}", lattice);
+                self.allow_js(&format!("STREAM.INFO.{s}"));
+                self.allow_js(&format!("CONSUMER.INFO.{s}.{c}"));
+                // async-nats appends the filter subject to a named create.
+                self.allow_js(&format!("CONSUMER.CREATE.{s}.{c}.>"));
+                self.allow_js(&format!("CONSUMER.MSG.NEXT.{s}.{c}"));
+                self.allow_publish(format!("$JS.ACK.{s}.{c}.>"));
+            }
         }
     }
 
-    /// Everything an app needs: its rows' accesses, its lookups, its messaging.
-    fn app(&mut self, app: App, lattices: &[String]) {
+    /// Everything an app needs: its rows' accesses, its lookups, its messaging. Of the
+    /// operator's rows, only its version's.
+    fn app(&mut self, app: App, lattices: &[String], operator: Option<Operator>) {
         let once = [String::new()];
         for row in CATALOG.iter().filter(|r| r.needed_by == app) {
             let per_row: &[String] = match row.scope {
                 Scope::Lattice => lattices,
                 Scope::Wadm => &once,
+                // One stream, one consumer per lattice.
+                Scope::Operator(v) if Some(v) == operator => lattices,
+                Scope::Operator(_) => continue,
             };
             for lattice in per_row {
                 for access in row.access {
@@ -272,6 +337,10 @@ impl Builder {
             }
         }
         self.allow_subscribe(INBOX.to_string());
+        if self.via_leaf {
+            // Replies to control requests (and every other request the host answers).
+            self.allow_publish(INBOX.to_string());
+        }
         for op in DENIED_TO_APPS {
             self.deny_js(op);
         }
@@ -285,7 +354,7 @@ impl Builder {
             for row in CATALOG {
                 match row.scope {
                     Scope::Lattice => streams.extend(lattices.iter().map(|l| row.stream_for(l))),
-                    Scope::Wadm => streams.push(row.stream_for("")),
+                    Scope::Wadm | Scope::Operator(_) => streams.push(row.stream_for("")),
                 }
             }
             streams
@@ -340,6 +409,16 @@ pub fn host_bootstrap_subject(lattice: &str) -> String {
 
 /// Builds a role's template. Lattice names and the domain are checked as everywhere else.
 pub fn template(role: Role, options: &TemplateOptions) -> Result<Template, String> {
+    template_for(role, options, PlatformOptions::default())
+}
+
+/// [`template`] for a party of the wasmCloud platform: a host behind a leaf node, or the
+/// Kubernetes operator of a version.
+pub fn template_for(
+    role: Role,
+    options: &TemplateOptions,
+    platform: PlatformOptions,
+) -> Result<Template, String> {
     for l in &options.lattices {
         request::validate_lattice(l).map_err(|e| e.message)?;
     }
@@ -361,21 +440,53 @@ pub fn template(role: Role, options: &TemplateOptions) -> Result<Template, Strin
             if options.lattices.is_empty() {
                 options.lattices.push(request::DEFAULT_LATTICE.to_string());
             }
-            b.app(App::Host, &options.lattices);
+            if platform.via_leaf {
+                let Some(domain) = options.js_domain.clone() else {
+                    return Err("--via-leaf needs --js-domain <the hub's JetStream domain> \
+                                (`default` in the wasmcloud-platform chart): the host reaches \
+                                JetStream as `$JS.<domain>.API`"
+                        .into());
+                };
+                b = Builder::via_leaf(domain);
+            }
+            b.app(App::Host, &options.lattices, None);
             for l in &options.lattices {
                 b.allow_publish(host_bootstrap_subject(l));
             }
         }
         Role::Wadm => {
             options.lattices.clear();
-            b.app(App::Wadm, &[]);
+            b.app(App::Wadm, &[], None);
             b.allow_publish(endpoints::wadm::SPEC.subject.to_string());
         }
         Role::Provisioner => b.provisioner(&options.lattices),
+        Role::Operator => {
+            let Some(operator) = platform.operator else {
+                return Err(
+                    "the operator's stream depends on its version: give --operator 0.4 \
+                            (wasmcloud-operator 0.4.x and 0.5.0, stream \
+                            wasmcloud_operator_events) or --operator 0.5 (wadm-operator, from \
+                            0.5.1, stream wadm_operator_events)"
+                        .into(),
+                );
+            };
+            if options.lattices.is_empty() {
+                options.lattices.push(request::DEFAULT_LATTICE.to_string());
+            }
+            // The operator connects to the hub directly and without a domain (`$JS.API`).
+            b = Builder::new(None);
+            // It only sends requests: nothing to respond to.
+            b.permissions.allow_responses = false;
+            b.app(App::Operator, &options.lattices, Some(operator));
+            // `bootstrap operator`: ensures wadm's resources and its stream, idempotently.
+            b.allow_publish(endpoints::wadm::SPEC.subject.to_string());
+        }
     }
     Ok(Template {
         role,
+        also: Vec::new(),
         options,
+        platform,
         permissions: b.permissions,
         inbox_prefix: None,
     })
@@ -404,6 +515,53 @@ impl Template {
     }
 }
 
+/// One user for several roles: every allow and deny of each, `allow_responses` if any has
+/// it. For the wasmcloud-platform chart, where the operator and the hosts' leaf links use
+/// one credentials secret (`--role host --role operator --via-leaf`). Roles are applied
+/// in the order given, duplicates dropped.
+pub fn template_union(
+    roles: &[Role],
+    options: &TemplateOptions,
+    platform: PlatformOptions,
+) -> Result<Template, String> {
+    let mut unique: Vec<Role> = Vec::new();
+    for r in roles {
+        if !unique.contains(r) {
+            unique.push(*r);
+        }
+    }
+    let Some((first, rest)) = unique.split_first() else {
+        return Err("give at least one --role".into());
+    };
+    if platform.via_leaf && !unique.contains(&Role::Host) {
+        return Err("--via-leaf is for hosts behind a leaf node: add --role host".into());
+    }
+    if platform.operator.is_some() && !unique.contains(&Role::Operator) {
+        return Err("--operator names the operator's stream for --role operator: add it".into());
+    }
+    let mut combined = template_for(*first, options, platform)?;
+    for role in rest {
+        let t = template_for(*role, options, platform)?;
+        let p = &mut combined.permissions;
+        for (mine, theirs) in [
+            (&mut p.publish.allow, t.permissions.publish.allow),
+            (&mut p.publish.deny, t.permissions.publish.deny),
+            (&mut p.subscribe.allow, t.permissions.subscribe.allow),
+            (&mut p.subscribe.deny, t.permissions.subscribe.deny),
+        ] {
+            for s in theirs {
+                Rules::push(mine, s);
+            }
+        }
+        p.allow_responses |= t.permissions.allow_responses;
+        if combined.options.lattices.is_empty() {
+            combined.options.lattices = t.options.lattices;
+        }
+        combined.also.push(*role);
+    }
+    Ok(combined)
+}
+
 /// Output formats of `wasmcloud-provisioner permissions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -422,6 +580,9 @@ impl Template {
             "wasmcloud-provisioner permissions --role {}",
             self.role.as_str()
         );
+        for r in &self.also {
+            line.push_str(&format!(" --role {}", r.as_str()));
+        }
         for l in &self.options.lattices {
             line.push_str(&format!(" --lattice {l}"));
         }
@@ -430,6 +591,12 @@ impl Template {
         }
         if let Some(p) = &self.inbox_prefix {
             line.push_str(&format!(" --inbox-prefix {p}"));
+        }
+        if self.platform.via_leaf {
+            line.push_str(" --via-leaf");
+        }
+        if let Some(v) = self.platform.operator {
+            line.push_str(&format!(" --operator {}", v.as_str()));
         }
         let format = match format {
             Format::Conf => "conf",
@@ -489,12 +656,24 @@ impl Template {
     /// The user name the `nsc` lines use: `wasmcloud-host-<lattice>` for a host of one
     /// lattice, else the role's name.
     pub fn user_name(&self) -> String {
+        let leaf = if self.platform.via_leaf { "-leaf" } else { "" };
         match (self.role, self.options.lattices.as_slice()) {
-            (Role::Host, [lattice]) => format!("wasmcloud-host-{lattice}"),
-            (Role::Host, _) => "wasmcloud-host".to_string(),
+            _ if !self.also.is_empty() => format!("wasmcloud-{}", self.roles_joined()),
+            (Role::Host, [lattice]) => format!("wasmcloud-host{leaf}-{lattice}"),
+            (Role::Host, _) => format!("wasmcloud-host{leaf}"),
             (Role::Wadm, _) => "wadm".to_string(),
             (Role::Provisioner, _) => "wasmcloud-provisioner".to_string(),
+            (Role::Operator, _) => "wasmcloud-operator".to_string(),
         }
+    }
+
+    /// `host-operator` for a user of several roles.
+    fn roles_joined(&self) -> String {
+        std::iter::once(self.role)
+            .chain(self.also.iter().copied())
+            .map(Role::as_str)
+            .collect::<Vec<_>>()
+            .join("-")
     }
 
     /// `nsc add user` for a new user and `nsc edit user` for an existing one, with the
@@ -741,7 +920,7 @@ mod tests {
             .iter()
             .map(|r| match r.scope {
                 Scope::Lattice => 2,
-                Scope::Wadm => 1,
+                Scope::Wadm | Scope::Operator(_) => 1,
             })
             .sum::<usize>();
         let stream_ops = allow
@@ -826,6 +1005,193 @@ mod tests {
             }
         )
         .is_err());
+    }
+
+    fn leaf(domain: &str) -> (TemplateOptions, PlatformOptions) {
+        (
+            TemplateOptions {
+                lattices: vec!["default".into()],
+                js_domain: Some(domain.into()),
+            },
+            PlatformOptions {
+                via_leaf: true,
+                operator: None,
+            },
+        )
+    }
+
+    /// `shared/spec/permissions.md`, "Hosts behind a leaf node", for lattice `default` and
+    /// hub domain `default`, entry by entry; the template adds only the bootstrap request.
+    #[test]
+    fn host_via_leaf_is_the_proven_list() {
+        let (options, platform) = leaf("default");
+        let t = template_for(Role::Host, &options, platform).unwrap();
+        let mut want: BTreeSet<String> = BTreeSet::new();
+        for b in ["LATTICEDATA_default", "CONFIGDATA_default"] {
+            want.insert(format!("$JS.default.API.STREAM.INFO.KV_{b}"));
+            want.insert(format!("$JS.default.API.CONSUMER.CREATE.KV_{b}"));
+            want.insert(format!("$JS.default.API.DIRECT.GET.KV_{b}.>"));
+            want.insert(format!("$JS.default.API.$KV.{b}.>"));
+            want.insert(format!("$JS.FC.KV_{b}.>"));
+        }
+        for s in [
+            "wasmbus.evt.default.>",
+            "wasmbus.rpc.default.>",
+            "default.>",
+            "_INBOX.>",
+            "wasmcloud.provision.host.default",
+        ] {
+            want.insert(s.to_string());
+        }
+        let p = &t.permissions;
+        assert_eq!(
+            set(&p.publish.allow),
+            want.iter().map(String::as_str).collect()
+        );
+        assert_eq!(
+            set(&p.subscribe.allow),
+            ["_INBOX.>", "wasmbus.ctl.v1.default.>", "default.>"]
+                .into_iter()
+                .collect()
+        );
+        let deny: BTreeSet<String> = SPEC_APP_DENY
+            .iter()
+            .map(|d| d.replace("$JS.API.", "$JS.default.API."))
+            .collect();
+        assert_eq!(
+            set(&p.publish.deny),
+            deny.iter().map(String::as_str).collect()
+        );
+        // No effect through a leaf; the replies are plain publishes above.
+        assert!(!p.allow_responses);
+        assert_eq!(t.user_name(), "wasmcloud-host-leaf-default");
+        assert!(t
+            .command_line(Format::Json)
+            .ends_with("--lattice default --js-domain default --via-leaf --format json"));
+        // Without the hub's domain there is nothing to name.
+        let no_domain = TemplateOptions {
+            js_domain: None,
+            ..options
+        };
+        assert!(template_for(Role::Host, &no_domain, platform)
+            .unwrap_err()
+            .contains("--js-domain"));
+    }
+
+    fn operator(v: Operator, lattices: &[&str]) -> Result<Template, String> {
+        template_for(
+            Role::Operator,
+            &TemplateOptions {
+                lattices: lattices.iter().map(|l| l.to_string()).collect(),
+                // Ignored: the operator connects without a domain.
+                js_domain: Some("default".into()),
+            },
+            PlatformOptions {
+                via_leaf: false,
+                operator: Some(v),
+            },
+        )
+    }
+
+    /// `shared/spec/permissions.md` has no operator list; this is `resources.md` §6 (what
+    /// wasmcloud-operator 0.4.2 sends, async-nats 0.33's subjects) for two lattices.
+    #[test]
+    fn operator_template_names_its_stream_consumers_and_wadm_calls() {
+        let t = operator(Operator::V0_4, &["a", "b"]).unwrap();
+        let s = "wasmcloud_operator_events";
+        let mut want: BTreeSet<String> = BTreeSet::new();
+        want.insert(format!("$JS.API.STREAM.INFO.{s}"));
+        for l in ["a", "b"] {
+            let c = format!("wasmcloud_operator_service-{l}");
+            want.insert(format!("$JS.API.CONSUMER.INFO.{s}.{c}"));
+            want.insert(format!("$JS.API.CONSUMER.CREATE.{s}.{c}.>"));
+            want.insert(format!("$JS.API.CONSUMER.MSG.NEXT.{s}.{c}"));
+            want.insert(format!("$JS.ACK.{s}.{c}.>"));
+            for op in ["list", "get.*", "status.*", "put", "deploy.*", "del.*"] {
+                want.insert(format!("wadm.api.{l}.model.{op}"));
+            }
+        }
+        want.insert("wasmcloud.provision.wadm".into());
+        let p = &t.permissions;
+        assert_eq!(
+            set(&p.publish.allow),
+            want.iter().map(String::as_str).collect()
+        );
+        assert_eq!(set(&p.subscribe.allow), BTreeSet::from(["_INBOX.>"]));
+        assert_eq!(
+            set(&p.publish.deny),
+            SPEC_APP_DENY.iter().copied().collect()
+        );
+        assert!(!p.allow_responses);
+
+        let v5 = operator(Operator::V0_5, &[]).unwrap();
+        let allow = set(&v5.permissions.publish.allow);
+        assert!(allow.contains("$JS.API.STREAM.INFO.wadm_operator_events"));
+        assert!(allow.contains(
+            "$JS.API.CONSUMER.CREATE.wadm_operator_events.wadm_operator_service-default.>"
+        ));
+        assert!(!allow.iter().any(|s| s.contains("wasmcloud_operator")));
+        assert!(template_for(
+            Role::Operator,
+            &TemplateOptions::default(),
+            PlatformOptions::default()
+        )
+        .unwrap_err()
+        .contains("--operator 0.4"));
+    }
+
+    /// The platform chart's one secret for the operator and the hosts' leaf links.
+    #[test]
+    fn union_holds_every_entry_of_each_role() {
+        let (options, mut platform) = leaf("default");
+        platform.operator = Some(Operator::V0_4);
+        let host = template_for(Role::Host, &options, platform).unwrap();
+        let op = template_for(Role::Operator, &options, platform).unwrap();
+        let both = template_union(
+            &[Role::Host, Role::Operator, Role::Host],
+            &options,
+            platform,
+        )
+        .unwrap();
+        for (mine, parts) in [
+            (
+                &both.permissions.publish.allow,
+                [
+                    &host.permissions.publish.allow,
+                    &op.permissions.publish.allow,
+                ],
+            ),
+            (
+                &both.permissions.publish.deny,
+                [&host.permissions.publish.deny, &op.permissions.publish.deny],
+            ),
+            (
+                &both.permissions.subscribe.allow,
+                [
+                    &host.permissions.subscribe.allow,
+                    &op.permissions.subscribe.allow,
+                ],
+            ),
+        ] {
+            let want: BTreeSet<&str> = parts.iter().flat_map(|l| set(l)).collect();
+            assert_eq!(set(mine), want);
+            assert_eq!(mine.len(), want.len(), "no duplicates");
+        }
+        assert!(!both.permissions.allow_responses);
+        assert_eq!(both.also, vec![Role::Operator]);
+        assert_eq!(both.user_name(), "wasmcloud-host-operator");
+        assert!(both.command_line(Format::Conf).starts_with(
+            "wasmcloud-provisioner permissions --role host --role operator --lattice default"
+        ));
+        assert!(template_union(&[], &options, platform).is_err());
+        assert!(
+            template_union(&[Role::Wadm, Role::Operator], &options, platform)
+                .unwrap_err()
+                .contains("--role host")
+        );
+        assert!(template_union(&[Role::Host], &options, platform)
+            .unwrap_err()
+            .contains("--role operator"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{self, Desired, DesiredKey};
+use crate::catalog::{self, Desired, DesiredKey, Operator};
 use crate::error::ProvisionError;
 use crate::policy::{HostAuth, LatticePolicy};
 use crate::reconcile::{Reconciler, ResourceReport, Warm};
@@ -19,13 +19,21 @@ pub struct Provisioner {
     pub policy: LatticePolicy,
     /// Who may bootstrap a host.
     pub host_auth: HostAuth,
+    /// `serve --operator`: the operator version whose stream every wadm request (and
+    /// status report of wadm) also covers, unless the request names one.
+    pub operator: Option<Operator>,
 }
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Lattice(String),
-    Wadm { multitenant: bool },
+    Wadm {
+        multitenant: bool,
+    },
+    /// The Kubernetes operator's stream. It mirrors `wadm_events`: ask for it together with
+    /// [`Target::Wadm`] (after it), so that one apply orders the two.
+    Operator(Operator),
 }
 
 impl Provisioner {
@@ -35,7 +43,13 @@ impl Provisioner {
             settings,
             policy: LatticePolicy::default(),
             host_auth: HostAuth::default(),
+            operator: None,
         }
+    }
+
+    pub fn with_operator(mut self, operator: Option<Operator>) -> Self {
+        self.operator = operator;
+        self
     }
 
     pub fn with_policy(mut self, policy: LatticePolicy) -> Self {
@@ -54,6 +68,7 @@ impl Provisioner {
             let scope = match t {
                 Target::Lattice(_) => catalog::Scope::Lattice,
                 Target::Wadm { .. } => catalog::Scope::Wadm,
+                Target::Operator(v) => catalog::Scope::Operator(*v),
             };
             catalog::rows(scope).map(|r| r.key)
         })
@@ -115,6 +130,7 @@ impl Provisioner {
         match target {
             Target::Lattice(l) => catalog::lattice_keys(l, &settings),
             Target::Wadm { multitenant } => catalog::wadm_keys(*multitenant, &settings),
+            Target::Operator(operator) => catalog::operator_keys(*operator, &settings),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::catalog::Operator;
 use crate::error::ProvisionError;
 
 /// Largest request body accepted. Real requests are a few dozen bytes; anything near the
@@ -81,6 +82,10 @@ pub struct LatticeRequest {
 pub struct WadmRequest {
     #[serde(default)]
     pub multitenant: bool,
+    /// Also the Kubernetes operator's stream, for this operator version (`"0.4"` or
+    /// `"0.5"`); without it, the service's `serve --operator` default, if any.
+    #[serde(default)]
+    pub operator: Option<Operator>,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -97,6 +102,9 @@ pub struct StatusRequest {
     pub wadm: bool,
     #[serde(default)]
     pub multitenant: bool,
+    /// With `wadm`: also the operator's stream of this version (as on the wadm endpoint).
+    #[serde(default)]
+    pub operator: Option<Operator>,
 }
 
 fn default_lattice() -> String {
@@ -360,16 +368,19 @@ impl StatusRequest {
                 lattice: Some(default_lattice()),
                 wadm: true,
                 multitenant: false,
+                operator: None,
             },
             Body::Text(name) => StatusRequest {
                 lattice: Some(name.to_string()),
                 wadm: false,
                 multitenant: false,
+                operator: None,
             },
             Body::Json(Value::String(name)) => StatusRequest {
                 lattice: Some(name),
                 wadm: false,
                 multitenant: false,
+                operator: None,
             },
             Body::Json(value) => {
                 expect_object(&value, "status request")?;
@@ -378,6 +389,12 @@ impl StatusRequest {
         };
         if let Some(l) = &request.lattice {
             validate_lattice(l)?;
+        }
+        if request.operator.is_some() && !request.wadm {
+            return Err(ProvisionError::bad_request(
+                "the status request names an `operator` without `\"wadm\": true`: the operator's \
+                 stream mirrors wadm's events and is reported with wadm's resources",
+            ));
         }
         if request.lattice.is_none() && !request.wadm {
             return Err(ProvisionError::bad_request(
@@ -478,6 +495,37 @@ mod tests {
                 .multitenant
         );
         assert!(WadmRequest::parse(b"yes").is_err());
+        assert_eq!(
+            WadmRequest::parse(br#"{"operator":"0.4"}"#)
+                .unwrap()
+                .operator,
+            Some(Operator::V0_4)
+        );
+        assert_eq!(
+            WadmRequest::parse(br#"{"operator":"0.5","multitenant":true}"#)
+                .unwrap()
+                .operator,
+            Some(Operator::V0_5)
+        );
+        for bad in [
+            &br#"{"operator":"0.6"}"#[..],
+            br#"{"operator":"0.4.2"}"#,
+            br#"{"operator":0.4}"#,
+            br#"{"operator":null}"#,
+        ] {
+            let e = WadmRequest::parse(bad).unwrap_err().message;
+            assert!(e.contains("/operator") && e.contains("0.4"), "{e}");
+        }
+        assert_eq!(
+            StatusRequest::parse(br#"{"wadm":true,"operator":"0.5"}"#)
+                .unwrap()
+                .operator,
+            Some(Operator::V0_5)
+        );
+        assert!(StatusRequest::parse(br#"{"lattice":"x","operator":"0.5"}"#)
+            .unwrap_err()
+            .message
+            .contains("operator"));
         assert!(WadmRequest::parse(br#"{"multitenant":"yes"}"#).is_err());
         let s = StatusRequest::parse(b"").unwrap();
         assert!(s.wadm && s.lattice.as_deref() == Some("default"));

@@ -31,6 +31,8 @@ pub struct ServiceSetup {
     pub host_auth: HostAuth,
     /// `serve --id-file`: where the instance's id goes, for `ping --self-file`.
     pub id_file: Option<std::path::PathBuf>,
+    /// `--operator`: wadm requests also ensure this operator version's stream.
+    pub operator: Option<crate::catalog::Operator>,
 }
 
 impl ServiceSetup {
@@ -44,6 +46,7 @@ impl ServiceSetup {
             policy: LatticePolicy::default(),
             host_auth: HostAuth::default(),
             id_file: None,
+            operator: None,
         }
     }
 
@@ -83,13 +86,17 @@ impl ServiceSetup {
                 format!("{}.<action>", audit::EVENTS_PREFIX),
             ),
         ]);
+        if let Some(operator) = self.operator {
+            metadata.insert("operator".to_string(), operator.as_str().to_string());
+        }
         if let Some(storage) = settings.all.storage {
             metadata.insert("storage".to_string(), storage.as_str().to_string());
         }
         let provisioner = Arc::new(
             Provisioner::new(reconciler, settings)
                 .with_policy(self.policy)
-                .with_host_auth(self.host_auth),
+                .with_host_auth(self.host_auth)
+                .with_operator(self.operator),
         );
         // Its own connection: drained at shutdown so that no request on the wire is lost,
         // while replies still go out on the JetStream connection.

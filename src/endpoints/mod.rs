@@ -92,8 +92,8 @@ pub fn prepare(
     match spec.handler {
         Handler::Lattice => lattice::prepare(body),
         Handler::LatticeScoped => lattice::prepare_scoped(subject, body),
-        Handler::Wadm => wadm::prepare(body),
-        Handler::Status => status::prepare(body),
+        Handler::Wadm => wadm::prepare(provisioner, body),
+        Handler::Status => status::prepare(provisioner, body),
         Handler::Host => host::prepare(provisioner, headers, body),
         Handler::HostScoped => host::prepare_scoped(provisioner, subject, headers, body),
     }

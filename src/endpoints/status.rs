@@ -1,12 +1,12 @@
 //! `wasmcloud.provision.status`: a read-only report (a dry run) for a lattice and/or wadm.
 //! Body: empty (the `default` lattice and wadm), a lattice name, or
-//! `{"lattice": "x", "wadm": true, "multitenant": false}`.
+//! `{"lattice": "x", "wadm": true, "multitenant": false, "operator": "0.4"}`.
 
 use serde_json::{json, Map};
 
 use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
-use crate::provisioner::Target;
+use crate::provisioner::{Provisioner, Target};
 use crate::request::StatusRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -20,7 +20,7 @@ pub const SPEC: EndpointSpec = EndpointSpec {
     quiet_when_warm: false,
 };
 
-pub fn prepare(body: &[u8]) -> Result<Prepared, ProvisionError> {
+pub fn prepare(provisioner: &Provisioner, body: &[u8]) -> Result<Prepared, ProvisionError> {
     let request = StatusRequest::parse(body)?;
     let mut targets = Vec::new();
     let mut head = Map::new();
@@ -34,6 +34,10 @@ pub fn prepare(body: &[u8]) -> Result<Prepared, ProvisionError> {
         });
         head.insert("wadm".into(), json!(true));
         head.insert("multitenant".into(), json!(request.multitenant));
+        if let Some(operator) = request.operator.or(provisioner.operator) {
+            head.insert("operator".into(), json!(operator));
+            targets.push(Target::Operator(operator));
+        }
     }
     // A report: planned, never applied, with the operator's replicas.
     Ok(Prepared {

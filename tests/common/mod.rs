@@ -34,6 +34,7 @@
 
 /// The provisioner service run in-process (`provisioner::spawn`).
 pub mod api_audit;
+pub mod leaf;
 pub mod provisioner;
 
 use std::collections::HashSet;

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use serde_json::{json, Value};
 
+use crate::catalog::Operator;
 use crate::config::{self, Resolved};
 use crate::endpoints::{host, lattice, wadm};
 use crate::error;
@@ -71,9 +72,10 @@ pub enum BootstrapCommand {
         /// The lattice of the operator's hosts
         #[arg(long, short = 'l')]
         lattice: String,
-        /// The operator's minor version: its stream's name depends on it
-        #[arg(long, value_parser = ["0.4", "0.5"])]
-        operator: String,
+        /// The operator's version line: its stream's name depends on it (0.4:
+        /// wasmcloud-operator 0.4.x and 0.5.0; 0.5: wadm-operator from 0.5.1)
+        #[arg(long, value_enum)]
+        operator: Operator,
         /// wadm runs with --multitenant
         #[arg(long)]
         multitenant: bool,
@@ -103,7 +105,7 @@ enum Step {
     Lattice(String),
     Wadm {
         multitenant: bool,
-        operator: Option<String>,
+        operator: Option<Operator>,
     },
 }
 
@@ -138,7 +140,7 @@ impl Step {
             } => {
                 let mut body = json!({ "multitenant": multitenant });
                 if let Some(v) = operator {
-                    body["operator"] = json!(v);
+                    body["operator"] = json!(v.as_str());
                 }
                 Ok((
                     self.subject(),
@@ -471,7 +473,7 @@ mod tests {
     fn operator_form_asks_for_the_lattice_then_wadm_with_the_operator() {
         let (steps, wait) = steps(BootstrapCommand::Operator {
             lattice: "default".into(),
-            operator: "0.4".into(),
+            operator: Operator::V0_4,
             multitenant: false,
             wait: WaitArgs {
                 timeout: 60,

@@ -478,7 +478,11 @@ pub fn template_for(
             // It only sends requests: nothing to respond to.
             b.permissions.allow_responses = false;
             b.app(App::Operator, &options.lattices, Some(operator));
-            // `bootstrap operator`: ensures wadm's resources and its stream, idempotently.
+            // `bootstrap operator`: ensures its lattices' buckets, then wadm's resources and
+            // its stream, idempotently (the same power any host of those lattices has).
+            for l in &options.lattices {
+                b.allow_publish(format!("{}.{l}", endpoints::lattice::SPEC.subject));
+            }
             b.allow_publish(endpoints::wadm::SPEC.subject.to_string());
         }
     }
@@ -1110,6 +1114,7 @@ mod tests {
             for op in ["list", "get.*", "status.*", "put", "deploy.*", "del.*"] {
                 want.insert(format!("wadm.api.{l}.model.{op}"));
             }
+            want.insert(format!("wasmcloud.provision.lattice.{l}"));
         }
         want.insert("wasmcloud.provision.wadm".into());
         let p = &t.permissions;

@@ -1359,3 +1359,62 @@ fn config_check_lists_the_operator_streams() {
     assert_eq!(replicas("wasmcloud_operator_events"), 3);
     assert_eq!(replicas("wadm_operator_events"), 5);
 }
+
+/// `bootstrap operator`, run as the real binary with the least-privilege operator user
+/// (an init container of the operator's Deployment): it asks for its lattice's buckets and
+/// for wadm's resources with the operator's stream, and exits 0 once they exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_operator_with_the_operator_user_ensures_its_stream() {
+    let none = PlatformOptions::default();
+    let op = &OPERATORS[0];
+    let platform = PlatformOptions {
+        via_leaf: false,
+        operator: Some(op.version),
+    };
+    let users = vec![
+        ("admin", String::new()),
+        (
+            "provisioner",
+            conf(Role::Provisioner, &options(&[], None), none),
+        ),
+        (
+            "operator-04",
+            conf(Role::Operator, &options(&["ops"], None), platform),
+        ),
+    ];
+    let server = NatsServer::start_with(ServerOptions {
+        extra_config: accounts(&users),
+        ..ServerOptions::default()
+    });
+    let url = server.url();
+    let admin = connect_as(&url, "admin").await;
+    let service = Service::start(&url, &admin, None, None).await;
+    let out = common::provisioner_command()
+        .args(["-s", &url, "--user", "operator-04", "--password", PASSWORD])
+        .args(["bootstrap", "operator", "--lattice", "ops", "--operator"])
+        .arg(op.version.as_str())
+        .args(["--timeout", "60", "--json"])
+        .output()
+        .expect("run bootstrap operator");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Two steps, so `--json` prints both replies by step.
+    let reply: Value = serde_json::from_slice(&out.stdout).expect("--json prints the replies");
+    assert_eq!(reply["lattice"]["lattice"], "ops", "{reply}");
+    assert!(
+        actions_by_name(&reply["wadm"])
+            .iter()
+            .any(|(name, action)| name == op.stream && action == "created"),
+        "{reply}"
+    );
+    let js = js_of(&admin, None);
+    for stream in [
+        op.stream,
+        "wadm_events",
+        "KV_LATTICEDATA_ops",
+        "KV_CONFIGDATA_ops",
+    ] {
+        assert!(js.get_stream(stream).await.is_ok(), "{stream} exists");
+    }
+    service.stop().await;
+}

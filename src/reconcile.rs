@@ -138,31 +138,20 @@ pub fn plan_item(desired: Desired, observed: Option<Arc<StreamInfo>>) -> PlanIte
     }
 }
 
-/// Fields the catalog sets that differ on the live stream without breaking an app.
+/// Differences the apps tolerate, and settings that expose or alter the data, as the
+/// catalog's field table classifies them (see `catalog::FIELDS`).
 fn tolerated_differences(desired: &Desired, have: &Value, drift: &[Finding]) -> Vec<Finding> {
-    let Some(want) = desired.config.as_object() else {
-        return Vec::new();
-    };
-    want.iter()
-        .filter(|(field, _)| field.as_str() != "num_replicas" && field.as_str() != "name")
-        .filter(|(field, _)| !drift.iter().any(|d| &d.field == *field))
-        .filter_map(|(field, want_value)| {
-            let have_value = have.get(field).cloned().unwrap_or(Value::Null);
-            if &have_value == want_value || field == "sources" {
-                return None;
-            }
-            let why = match field.as_str() {
-                "storage" => "storage cannot change on a live stream; tolerated by the apps",
-                "placement" => "placement is only applied when the stream is created",
-                _ => "differs from what the apps would create; tolerated by them",
-            };
-            Some(Finding {
-                field: field.clone(),
-                want: want_value.clone(),
-                have: have_value,
-                breaks: None,
-                why: why.into(),
-            })
+    let drifted: Vec<&str> = drift.iter().map(|d| d.field.as_str()).collect();
+    desired
+        .row
+        .notes(&desired.config, have, &drifted)
+        .into_iter()
+        .map(|note| Finding {
+            field: note.field,
+            want: note.want,
+            have: note.have,
+            breaks: None,
+            why: note.why,
         })
         .collect()
 }
@@ -895,6 +884,23 @@ mod tests {
         assert_eq!(item.drift[0].field, "subjects");
         assert_eq!(item.drift[0].have, json!(["wadm.evt.>"]));
         assert_eq!(item.drift[0].breaks, Some(App::Wadm));
+    }
+
+    #[test]
+    fn a_bucket_whose_puts_hang_is_drift_and_a_republish_a_note() {
+        let s = Settings::default();
+        let d = catalog::lattice_resources("x", &s).remove(0);
+        let mut have = d.config.clone();
+        have["no_ack"] = json!(true);
+        have["republish"] = json!({ "src": ">", "dest": "leak.>" });
+        let item = plan_item(d, info(have));
+        assert_eq!(item.step, Step::Drift);
+        assert_eq!(item.drift.len(), 1, "{:?}", item.drift);
+        assert_eq!(item.drift[0].field, "no_ack");
+        assert_eq!(item.drift[0].breaks, Some(App::Host));
+        let fields: Vec<_> = item.notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, vec!["republish"]);
+        assert!(item.notes[0].breaks.is_none());
     }
 
     #[test]

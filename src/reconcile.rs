@@ -525,6 +525,15 @@ impl Reconciler {
         desired: Vec<Desired>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         let mut reports: Vec<Option<EnsureResult>> = vec![None; desired.len()];
+        // Named in a failed resource's entry of an error body.
+        let names: Vec<Named> = desired
+            .iter()
+            .map(|d| Named {
+                name: d.name.clone(),
+                kind: d.row.kind,
+                stream: d.stream.clone(),
+            })
+            .collect();
         // Warm path: what was checked with the same desired config needs no call.
         let mut pending = Vec::new();
         for (i, d) in desired.into_iter().enumerate() {
@@ -564,7 +573,7 @@ impl Reconciler {
                 }
             }
         }
-        collect_reports(reports)
+        collect_reports(reports, &names)
     }
 
     /// The warm report of one resource, if its verdict is fresh.
@@ -812,9 +821,19 @@ impl Reconciler {
     }
 }
 
-/// All reports, or the first error carrying every outcome in its details.
+/// Which resource an outcome is about, for the entry of one that failed.
+#[derive(Debug, Clone, Serialize)]
+struct Named {
+    name: String,
+    kind: Kind,
+    stream: String,
+}
+
+/// All reports, or the first error carrying every outcome in its details; `names` are the
+/// resources in the same order, so that a failed one is named like the others.
 fn collect_reports(
     reports: Vec<Option<EnsureResult>>,
+    names: &[Named],
 ) -> Result<Vec<ResourceReport>, ProvisionError> {
     let reports: Vec<EnsureResult> = reports
         .into_iter()
@@ -825,9 +844,16 @@ fn collect_reports(
     };
     let outcomes: Vec<Value> = reports
         .iter()
-        .map(|r| match r {
+        .zip(names)
+        .map(|(r, named)| match r {
             Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
-            Err(e) => json!({ "action": "failed", "error": e.body()["error"] }),
+            Err(e) => json!({
+                "name": named.name,
+                "kind": named.kind,
+                "stream": named.stream,
+                "action": "failed",
+                "error": e.body()["error"],
+            }),
         })
         .collect();
     Err(first_error.with_details(json!({ "resources": outcomes })))
@@ -901,6 +927,38 @@ mod tests {
         let fields: Vec<_> = item.notes.iter().map(|n| n.field.as_str()).collect();
         assert_eq!(fields, vec!["republish"]);
         assert!(item.notes[0].breaks.is_none());
+    }
+
+    #[test]
+    fn a_failed_resource_is_named_in_the_error_body() {
+        let s = Settings::default();
+        let desired = catalog::lattice_resources("x", &s);
+        let names: Vec<Named> = desired
+            .iter()
+            .map(|d| Named {
+                name: d.name.clone(),
+                kind: d.row.kind,
+                stream: d.stream.clone(),
+            })
+            .collect();
+        let first = plan_item(desired[0].clone(), None);
+        let reports = vec![
+            Some(Ok(ResourceReport::from_plan(&first, Action::Created, 1))),
+            Some(Err(ProvisionError::new(
+                ErrorKind::InsufficientStorage,
+                "full",
+            ))),
+        ];
+        let e = collect_reports(reports, &names).unwrap_err();
+        assert_eq!(e.code(), 507);
+        let body = e.body();
+        let failed = &body["resources"][1];
+        assert_eq!(failed["action"], "failed", "{body}");
+        assert_eq!(failed["name"], "CONFIGDATA_x", "{body}");
+        assert_eq!(failed["stream"], "KV_CONFIGDATA_x", "{body}");
+        assert_eq!(failed["kind"], "kv", "{body}");
+        assert_eq!(failed["error"]["code"], 507, "{body}");
+        assert_eq!(body["resources"][0]["name"], "LATTICEDATA_x", "{body}");
     }
 
     #[test]

@@ -359,11 +359,11 @@ pub static FIELDS: &[FieldRule] = &[
         field: "template_owner",
         kv: t(
             Class::Irrelevant,
-            "stream templates are gone from current servers",
+            "deprecated stream templates, which the apps never use",
         ),
         stream: t(
             Class::Irrelevant,
-            "stream templates are gone from current servers",
+            "deprecated stream templates, which the apps never use",
         ),
     },
     FieldRule {

@@ -342,3 +342,51 @@ fn the_readme_lists_the_catalogs_classification() {
          drift-fields markers with:\n{want}"
     );
 }
+
+/// wadm's streams are judged per stream: a retention age shorter than wadm keeps its
+/// commands for is drift; a republish of its status is a note.
+#[tokio::test]
+async fn wadm_streams_are_judged_by_their_own_rules() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let nc = client(&url).await;
+    for row in catalog::CATALOG
+        .iter()
+        .filter(|r| r.scope == catalog::Scope::Wadm)
+    {
+        let mut config = row.desired("", false, &Settings::default()).config;
+        match row.key {
+            // 10 s: commands expire before wadm has read them.
+            "wadm_commands" => {
+                config["max_age"] = json!(10_000_000_000u64);
+                config["duplicate_window"] = json!(10_000_000_000u64);
+            }
+            "wadm_status" => config["republish"] = json!({ "src": ">", "dest": "leak.>" }),
+            _ => {}
+        }
+        create(&nc, &config).await;
+    }
+    let service = provisioner::spawn(&url, Settings::default()).await;
+    let (code, body) = request(&nc, "wasmcloud.provision.wadm", r#"{"dry_run":true}"#).await;
+    assert_eq!(code, None, "{body}");
+    let commands = resource(&body, "wadm_commands");
+    assert_eq!(commands["action"], "drift", "{commands}");
+    assert_eq!(fields(&commands["drift"]), vec!["max_age"], "{commands}");
+    assert_eq!(commands["drift"][0]["breaks"], "wadm", "{commands}");
+    let status = resource(&body, "wadm_status");
+    assert_eq!(status["action"], "exists", "{status}");
+    assert_eq!(fields(&status["notes"]), vec!["republish"], "{status}");
+    for stream in [
+        "wadm_events",
+        "wasmbus_events",
+        "wadm_notify",
+        "wadm_event_consumer",
+    ] {
+        let r = resource(&body, stream);
+        assert_eq!(r["action"], "exists", "{r}");
+        assert!(r.get("notes").is_none(), "{r}");
+    }
+    let (code, _) = request(&nc, "wasmcloud.provision.wadm", "").await;
+    assert_eq!(code, Some(409));
+    service.shutdown().await.expect("serve() returns Ok");
+}

@@ -47,6 +47,7 @@ pub mod context;
 pub mod creds;
 pub mod endpoints;
 pub mod error;
+pub mod headers;
 pub mod jsapi;
 pub mod metrics;
 pub mod permissions;

@@ -62,28 +62,18 @@ pub enum Origin {
 
 impl Origin {
     /// The origin of a service request, with the fields of `Nats-Request-Info` that
-    /// identify the client (not its JWT, nonce or timings).
+    /// identify the client (not its JWT, nonce or timings), each bounded (see
+    /// [`request_info`]). Only that one header is looked up; no other is read.
     pub fn request(endpoint: &str, subject: &str, headers: Option<&async_nats::HeaderMap>) -> Self {
         let request_info = headers
             .and_then(|h| h.get(REQUEST_INFO_HEADER))
-            .and_then(|v| serde_json::from_str::<Value>(v.as_str()).ok())
-            .and_then(|v| match v {
-                Value::Object(all) => {
-                    let kept: Map<String, Value> = all
-                        .into_iter()
-                        .filter(|(k, _)| REQUEST_INFO_FIELDS.contains(&k.as_str()))
-                        .collect();
-                    (!kept.is_empty()).then_some(Value::Object(kept))
-                }
-                _ => None,
-            });
+            .and_then(|v| request_info(v.as_str()));
         Origin::Request {
-            endpoint: endpoint.to_string(),
-            subject: subject.to_string(),
+            endpoint: bounded(endpoint),
+            subject: bounded(subject),
             request_info,
         }
     }
-
     /// The origin of a command line run.
     pub fn cli(command: &str) -> Self {
         Origin::Cli {
@@ -112,6 +102,84 @@ const REQUEST_INFO_FIELDS: &[&str] = &[
     "lang",
     "ver",
 ];
+
+/// The longest `Nats-Request-Info` value that is parsed. nats-server's own (a client's
+/// account, user, connection name, server, tags and its user JWT, which is dropped) stays
+/// well under it; a larger one was sent by a client, is not parsed (which would cost memory
+/// in proportion) and is recorded as `{"truncated": true}`.
+pub const MAX_REQUEST_INFO_BYTES: usize = 16 * 1024;
+/// The most characters kept of any one string from a request (a field of
+/// `Nats-Request-Info`, a tag, the endpoint or subject); longer ones are cut, and the
+/// request info says `"truncated": true`.
+pub const MAX_FIELD_CHARS: usize = 256;
+/// The most tags kept from `Nats-Request-Info`.
+pub const MAX_TAGS: usize = 16;
+/// An event is at most this large: half the 32 KiB `max_payload` the README suggests for
+/// requesters' accounts, and far below nats-server's default of 1 MiB, so an event of a
+/// change is always publishable. The bounds above keep an ordinary worst case under it;
+/// strings that JSON escapes (six bytes for a control character) could exceed it, and then
+/// the request info is dropped ([`AuditEvent::to_bytes`]).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+
+/// At most [`MAX_FIELD_CHARS`] characters of `s`, and whether it was cut.
+fn cut(s: &str) -> (String, bool) {
+    match s.char_indices().nth(MAX_FIELD_CHARS) {
+        Some((end, _)) => (s[..end].to_string(), true),
+        None => (s.to_string(), false),
+    }
+}
+
+fn bounded(s: &str) -> String {
+    cut(s).0
+}
+
+/// The identity fields of a `Nats-Request-Info` value, each bounded and of the type
+/// nats-server gives it (others are dropped); `None` when the value is not a JSON object
+/// or has none of them.
+pub fn request_info(raw: &str) -> Option<Value> {
+    let mut kept = Map::new();
+    if raw.len() > MAX_REQUEST_INFO_BYTES {
+        kept.insert("truncated".into(), Value::Bool(true));
+        return Some(Value::Object(kept));
+    }
+    let Ok(Value::Object(all)) = serde_json::from_str::<Value>(raw) else {
+        return None;
+    };
+    let mut truncated = false;
+    for (key, value) in all {
+        let Some(&field) = REQUEST_INFO_FIELDS.iter().find(|f| **f == key) else {
+            continue;
+        };
+        let value = match (field, value) {
+            ("id", Value::Number(n)) if n.is_u64() => Value::Number(n),
+            ("tags", Value::Array(tags)) => {
+                truncated |= tags.len() > MAX_TAGS;
+                let tags: Vec<Value> = tags
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .take(MAX_TAGS)
+                    .map(|t| {
+                        let (t, was_cut) = cut(t);
+                        truncated |= was_cut;
+                        Value::String(t)
+                    })
+                    .collect();
+                Value::Array(tags)
+            }
+            (f, Value::String(text)) if f != "id" && f != "tags" => {
+                let (text, was_cut) = cut(&text);
+                truncated |= was_cut;
+                Value::String(text)
+            }
+            _ => continue,
+        };
+        kept.insert(field.to_string(), value);
+    }
+    if truncated {
+        kept.insert("truncated".into(), Value::Bool(true));
+    }
+    (!kept.is_empty()).then_some(Value::Object(kept))
+}
 
 tokio::task_local! {
     static ORIGIN: Arc<Origin>;
@@ -268,6 +336,35 @@ impl AuditEvent {
     pub fn subject(&self) -> String {
         format!("{EVENTS_PREFIX}.{}", self.action)
     }
+
+    /// The event as published: JSON of at most [`MAX_EVENT_BYTES`]. The bounds on what is
+    /// kept from a request keep it far below; should it still be larger, the request info
+    /// is replaced by `{"truncated": true}` rather than the event lost.
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        let body = match serde_json::to_vec(self) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("cannot serialize an audit event: {e}");
+                return None;
+            }
+        };
+        if body.len() <= MAX_EVENT_BYTES {
+            return Some(body);
+        }
+        let mut smaller = self.clone();
+        if let Some(Origin::Request { request_info, .. }) = &mut smaller.requester {
+            *request_info = Some(serde_json::json!({ "truncated": true }));
+        }
+        let body = serde_json::to_vec(&smaller).ok()?;
+        if body.len() > MAX_EVENT_BYTES {
+            tracing::warn!(
+                resource = %self.resource.name,
+                bytes = body.len(),
+                "audit event larger than {MAX_EVENT_BYTES} bytes; publishing it anyway"
+            );
+        }
+        Some(body)
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -302,12 +399,8 @@ impl AuditPublisher {
             while let Some(message) = rx.recv().await {
                 match message {
                     Message::Event(event) => {
-                        let body = match serde_json::to_vec(&event) {
-                            Ok(b) => b,
-                            Err(e) => {
-                                tracing::warn!("cannot serialize an audit event: {e}");
-                                continue;
-                            }
+                        let Some(body) = event.to_bytes() else {
+                            continue;
                         };
                         if let Err(e) = client.publish(event.subject(), body.into()).await {
                             tracing::warn!(
@@ -468,6 +561,105 @@ mod tests {
             panic!("not a request origin");
         };
         assert_eq!(request_info, None);
+    }
+
+    #[test]
+    fn request_info_is_bounded_field_by_field() {
+        let long = "é".repeat(2000);
+        let tags: Vec<String> = (0..100).map(|i| format!("tag{i}")).collect();
+        let raw = json!({
+            "acc": "HOSTS", "user": long, "name": {"nested": "object"}, "id": 7,
+            "tags": tags, "jwt": "x".repeat(3000), "server": 12
+        })
+        .to_string();
+        let info = request_info(&raw).expect("kept fields");
+        assert_eq!(info["acc"], "HOSTS");
+        assert_eq!(
+            info["user"].as_str().unwrap().chars().count(),
+            MAX_FIELD_CHARS
+        );
+        assert_eq!(info["tags"].as_array().unwrap().len(), MAX_TAGS);
+        assert_eq!(info["id"], 7);
+        assert_eq!(info["truncated"], true);
+        // Wrong types are dropped, not passed on.
+        assert!(
+            info.get("name").is_none() && info.get("server").is_none(),
+            "{info}"
+        );
+        assert!(info.get("jwt").is_none());
+        // A header too large to parse is recorded as such.
+        let huge = json!({ "acc": "A", "user": "u".repeat(MAX_REQUEST_INFO_BYTES) }).to_string();
+        assert_eq!(request_info(&huge), Some(json!({ "truncated": true })));
+        // An ordinary one is kept whole, without the flag.
+        let info = request_info(r#"{"acc":"A","user":"u","tags":["a"]}"#).unwrap();
+        assert_eq!(info, json!({"acc": "A", "user": "u", "tags": ["a"]}));
+        assert_eq!(request_info("not json"), None);
+        assert_eq!(request_info(r#"["a"]"#), None);
+    }
+
+    /// The event of a request whose `Nats-Request-Info` has every kept field, and the most
+    /// tags, each one character longer than is kept, made of `c`. (A larger event, possible
+    /// with strings JSON escapes, drops its request info: see the next test.)
+    fn event_with_longest_fields(c: char) -> Vec<u8> {
+        let long: String = std::iter::repeat_n(c, MAX_FIELD_CHARS + 1).collect();
+        let mut all = Map::new();
+        for field in REQUEST_INFO_FIELDS {
+            all.insert((*field).into(), json!(long));
+        }
+        all.insert("id".into(), json!(u64::MAX));
+        all.insert("tags".into(), json!(vec![long; MAX_TAGS]));
+        let raw = Value::Object(all).to_string();
+        assert!(raw.len() < MAX_REQUEST_INFO_BYTES, "{}", raw.len());
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(REQUEST_INFO_HEADER, raw.as_str());
+        let origin = Origin::request(&"e".repeat(10_000), &"s".repeat(10_000), Some(&headers));
+        AuditEvent::of(
+            &change(Action::Created, Some(origin)),
+            &Instance::new("p"),
+            None,
+        )
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+    }
+
+    #[test]
+    fn an_event_with_the_longest_request_info_is_small_and_valid() {
+        // Plain characters: everything kept is in the event, well under the bound.
+        let body = event_with_longest_fields('x');
+        assert!(body.len() < MAX_EVENT_BYTES, "{} bytes", body.len());
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        let info = &json["requester"]["request_info"];
+        assert_eq!(info["user"].as_str().map(str::len), Some(MAX_FIELD_CHARS));
+        assert_eq!(info["tags"].as_array().map(Vec::len), Some(MAX_TAGS));
+        assert_eq!(info["truncated"], true);
+        let errors: Vec<String> = validator()
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn an_oversized_event_drops_the_request_info_not_the_event() {
+        let mut event = AuditEvent::of(
+            &change(Action::Created, Some(Origin::cli("apply"))),
+            &Instance::new("p"),
+            None,
+        )
+        .unwrap();
+        event.requester = Some(Origin::Request {
+            endpoint: "lattice".into(),
+            subject: "s".into(),
+            request_info: Some(json!({ "user": "u".repeat(2 * MAX_EVENT_BYTES) })),
+        });
+        let body = event.to_bytes().unwrap();
+        assert!(body.len() <= MAX_EVENT_BYTES);
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json["requester"]["request_info"],
+            json!({ "truncated": true })
+        );
     }
 
     #[test]

@@ -16,6 +16,12 @@ use serde_json::{json, Map, Value};
 
 use crate::settings::{ResourceSettings, Settings};
 
+mod fields;
+pub use fields::{
+    field_rule, is_unset, readme_table, same_setting, Class, FieldRule, Note, Trait, Treatment,
+    Want, FIELDS, MIN_MAX_BYTES, MIN_MAX_MSG_SIZE,
+};
+
 /// Nanoseconds per second: JetStream durations are nanoseconds on the wire.
 const NANOS: u64 = 1_000_000_000;
 
@@ -496,14 +502,42 @@ pub fn operator_row(operator: Operator) -> &'static Row {
 /// How one comparison of a must-hold check is made.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
-    /// The field equals the value exactly.
+    /// The field equals the value (a missing field equals the zero value of any type: the
+    /// server leaves zero values out of the configs it returns).
     Equals(Value),
     /// The field is a number at least this large.
     AtLeast(i64),
+    /// The field is `unlimited` or a number at least `min`.
+    Limit { unlimited: i64, min: i64 },
+    /// The field is unset or this string.
+    UnsetOr(&'static str),
     /// The sources, compared by name and subject transforms, ignoring order.
     SameSources(Value),
     /// The mirror, compared like one source.
     SameMirror(Value),
+}
+
+impl Rule {
+    /// Whether an observed value (`Null` when missing) satisfies the rule.
+    pub fn holds(&self, have: &Value) -> bool {
+        match self {
+            Rule::Equals(want) => same_setting(have, want),
+            Rule::AtLeast(min) => have.as_i64().is_some_and(|v| v >= *min),
+            Rule::Limit { unlimited, min } => {
+                have.as_i64().is_some_and(|v| v == *unlimited || v >= *min)
+            }
+            Rule::UnsetOr(value) => is_unset(have) || have.as_str() == Some(value),
+            Rule::SameSources(want) => same_sources(want, have),
+            Rule::SameMirror(want) => {
+                !have.is_null() && same_sources(&json!([want]), &json!([have]))
+            }
+        }
+    }
+
+    /// What the rule wants, for reports.
+    pub fn wanted(&self) -> Value {
+        fields::wanted_value(self)
+    }
 }
 
 /// Something that must hold on an existing resource or an app breaks.
@@ -760,84 +794,10 @@ impl Row {
         Value::Object(c)
     }
 
-    /// What must hold on an existing copy of this resource, derived from its shape and the
-    /// desired config. Everything else may differ without breaking the apps.
+    /// What must hold on an existing copy of this resource for the apps to work: the drift
+    /// rules of [`FIELDS`] that apply to this row, made concrete with its desired config.
     fn must_hold(&self, desired: &Value) -> Vec<Check> {
-        match self.shape {
-            Shape::Kv => vec![
-                Check {
-                    field: "max_msgs_per_subject",
-                    rule: Rule::AtLeast(1),
-                    breaks: self.needed_by,
-                    why: "history below 1 is not a KV bucket: the app tries to create it, is refused and fails to start",
-                },
-                Check {
-                    field: "allow_rollup_hdrs",
-                    rule: Rule::Equals(json!(true)),
-                    breaks: self.needed_by,
-                    why: "deleting keys uses purge (a rollup), which the stream refuses",
-                },
-                Check {
-                    field: "allow_direct",
-                    rule: Rule::Equals(json!(true)),
-                    breaks: self.needed_by,
-                    why: "reads fall back to STREAM.MSG.GET, which least-privilege users may not call",
-                },
-                Check {
-                    field: "subjects",
-                    rule: Rule::Equals(desired["subjects"].clone()),
-                    breaks: self.needed_by,
-                    why: "KV reads and writes use exactly these subjects",
-                },
-            ],
-            Shape::Stream {
-                subjects_checked_by_wadm,
-                retention,
-                sources,
-                ..
-            } => {
-                let mut checks = Vec::new();
-                if subjects_checked_by_wadm {
-                    checks.push(Check {
-                        field: "subjects",
-                        rule: Rule::Equals(desired["subjects"].clone()),
-                        breaks: App::Wadm,
-                        why: "wadm deletes and recreates the stream (losing its data) unless the subjects are exactly equal",
-                    });
-                }
-                if !sources.is_empty() {
-                    checks.push(Check {
-                        field: "retention",
-                        rule: Rule::Equals(json!(retention.as_str())),
-                        breaks: App::Wadm,
-                        why: "wadm deletes and recreates the stream unless it is a work queue",
-                    });
-                    checks.push(Check {
-                        field: "sources",
-                        rule: Rule::SameSources(desired["sources"].clone()),
-                        breaks: App::Wadm,
-                        why: "wadm never repairs the sources: without them and their transforms it receives no events",
-                    });
-                }
-                checks
-            }
-            // The operator binds any existing stream without looking at it; these are
-            // what its consumers depend on.
-            Shape::Mirror { retention, .. } => vec![
-                Check {
-                    field: "retention",
-                    rule: Rule::Equals(json!(retention.as_str())),
-                    breaks: self.needed_by,
-                    why: "the operator reads it as a work queue: with another retention acked events are not removed and a consumer made again reads them all again",
-                },
-                Check {
-                    field: "mirror",
-                    rule: Rule::SameMirror(desired["mirror"].clone()),
-                    breaks: self.needed_by,
-                    why: "the operator's per-lattice consumers filter on `<stream>.<lattice>.>`: without this mirror of wadm_events and its transform they receive no events",
-                },
-            ],
-        }
+        self.checks(desired)
     }
 }
 
@@ -925,15 +885,7 @@ pub fn operator_keys(operator: Operator, settings: &Settings) -> Vec<DesiredKey>
 /// Evaluates a check against an observed stream config. `None` when it holds.
 pub fn violated(check: &Check, observed: &Value) -> Option<Value> {
     let have = observed.get(check.field).cloned().unwrap_or(Value::Null);
-    let holds = match &check.rule {
-        Rule::Equals(want) => {
-            &have == want || (want.is_array() && have.is_null() && want == &json!([]))
-        }
-        Rule::AtLeast(min) => have.as_i64().is_some_and(|v| v >= *min),
-        Rule::SameSources(want) => same_sources(want, &have),
-        Rule::SameMirror(want) => !have.is_null() && same_sources(&json!([want]), &json!([have])),
-    };
-    (!holds).then_some(have)
+    (!check.rule.holds(&have)).then_some(have)
 }
 
 /// Compares sources by name and subject transforms, ignoring order and fields the server
@@ -970,10 +922,7 @@ fn same_sources(want: &Value, have: &Value) -> bool {
 
 /// What a rule wants, for reports.
 pub fn wanted(check: &Check) -> Value {
-    match &check.rule {
-        Rule::Equals(v) | Rule::SameSources(v) | Rule::SameMirror(v) => v.clone(),
-        Rule::AtLeast(min) => json!(format!(">= {min}")),
-    }
+    check.rule.wanted()
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ pub enum ErrorKind {
     Conflict,
     /// A limit was reached (429).
     TooMany,
+    /// JetStream's limits leave no room for a resource: the account's or server's storage
+    /// or stream count (507, HTTP's "Insufficient Storage"). Not the requester's fault, and
+    /// retrying does not help until the operator raises a limit or frees room.
+    InsufficientStorage,
     /// JetStream is off, unreachable or has no quorum (503).
     Unavailable,
     /// A bug or an answer nobody expected (500).
@@ -31,6 +35,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::Conflict => 409,
             ErrorKind::TooMany => 429,
+            ErrorKind::InsufficientStorage => 507,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }

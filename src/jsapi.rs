@@ -36,13 +36,37 @@ pub mod codes {
     pub const NOT_ENABLED_FOR_ACCOUNT: u64 = 10039;
     /// JetStream not enabled.
     pub const NOT_ENABLED: u64 = 10076;
-    /// Insufficient resources (storage).
+    /// Insufficient resources: the server (not the account) has no room.
     pub const INSUFFICIENT_RESOURCES: u64 = 10023;
     /// Stream subjects overlap with an existing stream.
     pub const SUBJECT_OVERLAP: u64 = 10065;
-    /// Account resource limits exceeded.
-    pub const ACCOUNT_LIMITS: u64 = 10027;
+    /// Resource limits exceeded for the account.
+    pub const ACCOUNT_RESOURCES_EXCEEDED: u64 = 10002;
+    /// Maximum number of streams reached (the account's `max_streams`).
+    pub const MAXIMUM_STREAMS: u64 = 10027;
+    /// Insufficient memory resources available (the account's `max_mem`, the server's
+    /// `max_memory_store`).
+    pub const MEMORY_RESOURCES_EXCEEDED: u64 = 10028;
+    /// Insufficient storage resources available (the account's `max_file`, the server's
+    /// `max_file_store`); nats-server 2.12 answers it with HTTP-like code 500.
+    pub const STORAGE_RESOURCES_EXCEEDED: u64 = 10047;
+    /// The account requires every stream to have `max_bytes` (`max_bytes_required`).
+    pub const MAX_BYTES_REQUIRED: u64 = 10113;
+    /// No JetStream default or tiered limit applies (the account has limits for other
+    /// replica counts only).
+    pub const NO_LIMITS: u64 = 10120;
+    /// The stream's `max_bytes` exceeds the account's per-stream maximum
+    /// (`disk_max_stream_bytes` / `mem_max_stream_bytes`).
+    pub const MAX_STREAM_BYTES_EXCEEDED: u64 = 10122;
 }
+
+/// What to change when a storage limit refuses a stream: where the limits are set.
+const RAISE_STORAGE: &str =
+    "raise the limit (an account's `jetstream { max_file, max_mem }` in the server config, \
+     or `nsc edit account --js-disk-storage / --js-mem-storage` in operator mode; a server's \
+     `jetstream { max_file_store, max_memory_store }`), free space by removing streams you \
+     no longer need, or give the provisioner's resources a smaller max_bytes (--max-bytes or \
+     `max_bytes` in its config file; at least 1 MiB). Every replica of a stream counts";
 
 /// Why a stream on a server that is not clustered cannot have more than 1 replica.
 pub const NOT_CLUSTERED_HINT: &str =
@@ -200,10 +224,57 @@ impl JsError {
                          add servers"
                             .to_string(),
                     ),
-                    codes::INSUFFICIENT_RESOURCES | codes::ACCOUNT_LIMITS => (
+                    codes::STORAGE_RESOURCES_EXCEEDED | codes::ACCOUNT_RESOURCES_EXCEEDED => (
+                        ErrorKind::InsufficientStorage,
+                        format!(
+                            "the account's JetStream file storage limit has no room left for \
+                             this stream's max_bytes: {RAISE_STORAGE}"
+                        ),
+                    ),
+                    codes::MEMORY_RESOURCES_EXCEEDED => (
+                        ErrorKind::InsufficientStorage,
+                        format!(
+                            "the account's JetStream memory limit has no room left for this \
+                             stream's max_bytes: {RAISE_STORAGE}"
+                        ),
+                    ),
+                    codes::INSUFFICIENT_RESOURCES => (
+                        ErrorKind::InsufficientStorage,
+                        format!(
+                            "the JetStream server (or cluster) has no room left for this \
+                             stream: {RAISE_STORAGE}"
+                        ),
+                    ),
+                    codes::MAXIMUM_STREAMS => (
+                        ErrorKind::InsufficientStorage,
+                        "the account has as many streams as its JetStream limit allows: raise \
+                         `max_streams` (`jetstream { max_streams }` of the account, or `nsc \
+                         edit account --js-streams`); every lattice needs 2 streams, wadm 6 \
+                         and 2 buckets"
+                            .to_string(),
+                    ),
+                    codes::MAX_BYTES_REQUIRED => (
                         ErrorKind::Conflict,
-                        "the account or server has no room for this stream: raise the \
-                         account's JetStream limits or lower max_bytes"
+                        "the account requires every stream to have a size limit \
+                         (`max_bytes_required`): set one for the provisioner's resources with \
+                         --max-bytes or `max_bytes` in its config file (at least 1 MiB), or \
+                         lift the requirement"
+                            .to_string(),
+                    ),
+                    codes::MAX_STREAM_BYTES_EXCEEDED => (
+                        ErrorKind::Conflict,
+                        "the stream's max_bytes is larger than the account allows for one \
+                         stream (`disk_max_stream_bytes` / `mem_max_stream_bytes`, or `nsc \
+                         edit account --js-max-disk-stream / --js-max-mem-stream`): lower \
+                         --max-bytes (or `max_bytes` in the config file), or raise the \
+                         account's per-stream maximum"
+                            .to_string(),
+                    ),
+                    codes::NO_LIMITS => (
+                        ErrorKind::Conflict,
+                        "the account has JetStream limits for other replica counts only \
+                         (tiered limits): add a tier for this stream's replicas to the \
+                         account, or ask for replicas it has a tier for"
                             .to_string(),
                     ),
                     codes::SUBJECT_OVERLAP => (
@@ -470,6 +541,78 @@ mod tests {
             "{}",
             lookup.message
         );
+    }
+
+    #[test]
+    fn limits_name_the_limit_and_what_to_change() {
+        let api = |err_code: u64, code: u64, description: &str| JsError::Api {
+            code,
+            err_code,
+            description: description.into(),
+        };
+        let cases = [
+            (
+                api(10047, 500, "insufficient storage resources available"),
+                507,
+                &["max_file", "--max-bytes", "nsc edit account"][..],
+            ),
+            (
+                api(10028, 500, "insufficient memory resources available"),
+                507,
+                &["max_mem", "--max-bytes"][..],
+            ),
+            (
+                api(10023, 500, "insufficient resources"),
+                507,
+                &["max_file_store", "server"][..],
+            ),
+            (
+                api(10002, 400, "resource limits exceeded for account"),
+                507,
+                &["max_file"][..],
+            ),
+            (
+                api(10027, 400, "maximum number of streams reached"),
+                507,
+                &["max_streams", "--js-streams"][..],
+            ),
+            (
+                api(
+                    10113,
+                    400,
+                    "account requires a stream config to have max bytes set",
+                ),
+                409,
+                &["max_bytes_required", "--max-bytes"][..],
+            ),
+            (
+                api(
+                    10122,
+                    400,
+                    "stream max bytes exceeds account limit max stream bytes",
+                ),
+                409,
+                &["disk_max_stream_bytes", "--max-bytes"][..],
+            ),
+            (
+                api(
+                    10120,
+                    400,
+                    "no jetstream default or applicable tiered limit present",
+                ),
+                409,
+                &["tier"][..],
+            ),
+        ];
+        for (error, code, words) in cases {
+            let e = error.explain(Call::Create("KV_LATTICEDATA_x"), None);
+            assert_eq!(e.code(), code, "{}", e.message);
+            assert!(e.message.contains("KV_LATTICEDATA_x"), "{}", e.message);
+            for word in words {
+                assert!(e.message.contains(word), "{word}: {}", e.message);
+            }
+            assert!(!e.message.contains("unexpected"), "{}", e.message);
+        }
     }
 
     #[test]

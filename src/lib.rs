@@ -23,7 +23,7 @@
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
 //!   service.rs: micro registration, a task per request, drain of its own connection,
-//!               ADR-32 errors
+//!               ADR-32 errors; headers.rs: a request keeps only the headers it reads
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
@@ -52,6 +52,7 @@ pub mod context;
 pub mod creds;
 pub mod endpoints;
 pub mod error;
+pub mod headers;
 pub mod jsapi;
 pub mod metrics;
 pub mod names;

@@ -138,31 +138,20 @@ pub fn plan_item(desired: Desired, observed: Option<Arc<StreamInfo>>) -> PlanIte
     }
 }
 
-/// Fields the catalog sets that differ on the live stream without breaking an app.
+/// Differences the apps tolerate, and settings that expose or alter the data, as the
+/// catalog's field table classifies them (see `catalog::FIELDS`).
 fn tolerated_differences(desired: &Desired, have: &Value, drift: &[Finding]) -> Vec<Finding> {
-    let Some(want) = desired.config.as_object() else {
-        return Vec::new();
-    };
-    want.iter()
-        .filter(|(field, _)| field.as_str() != "num_replicas" && field.as_str() != "name")
-        .filter(|(field, _)| !drift.iter().any(|d| &d.field == *field))
-        .filter_map(|(field, want_value)| {
-            let have_value = have.get(field).cloned().unwrap_or(Value::Null);
-            if &have_value == want_value || field == "sources" {
-                return None;
-            }
-            let why = match field.as_str() {
-                "storage" => "storage cannot change on a live stream; tolerated by the apps",
-                "placement" => "placement is only applied when the stream is created",
-                _ => "differs from what the apps would create; tolerated by them",
-            };
-            Some(Finding {
-                field: field.clone(),
-                want: want_value.clone(),
-                have: have_value,
-                breaks: None,
-                why: why.into(),
-            })
+    let drifted: Vec<&str> = drift.iter().map(|d| d.field.as_str()).collect();
+    desired
+        .row
+        .notes(&desired.config, have, &drifted)
+        .into_iter()
+        .map(|note| Finding {
+            field: note.field,
+            want: note.want,
+            have: note.have,
+            breaks: None,
+            why: note.why,
         })
         .collect()
 }
@@ -536,6 +525,15 @@ impl Reconciler {
         desired: Vec<Desired>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         let mut reports: Vec<Option<EnsureResult>> = vec![None; desired.len()];
+        // Named in a failed resource's entry of an error body.
+        let names: Vec<Named> = desired
+            .iter()
+            .map(|d| Named {
+                name: d.name.clone(),
+                kind: d.row.kind,
+                stream: d.stream.clone(),
+            })
+            .collect();
         // Warm path: what was checked with the same desired config needs no call.
         let mut pending = Vec::new();
         for (i, d) in desired.into_iter().enumerate() {
@@ -575,7 +573,7 @@ impl Reconciler {
                 }
             }
         }
-        collect_reports(reports)
+        collect_reports(reports, &names)
     }
 
     /// The warm report of one resource, if its verdict is fresh.
@@ -823,9 +821,19 @@ impl Reconciler {
     }
 }
 
-/// All reports, or the first error carrying every outcome in its details.
+/// Which resource an outcome is about, for the entry of one that failed.
+#[derive(Debug, Clone, Serialize)]
+struct Named {
+    name: String,
+    kind: Kind,
+    stream: String,
+}
+
+/// All reports, or the first error carrying every outcome in its details; `names` are the
+/// resources in the same order, so that a failed one is named like the others.
 fn collect_reports(
     reports: Vec<Option<EnsureResult>>,
+    names: &[Named],
 ) -> Result<Vec<ResourceReport>, ProvisionError> {
     let reports: Vec<EnsureResult> = reports
         .into_iter()
@@ -836,9 +844,16 @@ fn collect_reports(
     };
     let outcomes: Vec<Value> = reports
         .iter()
-        .map(|r| match r {
+        .zip(names)
+        .map(|(r, named)| match r {
             Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
-            Err(e) => json!({ "action": "failed", "error": e.body()["error"] }),
+            Err(e) => json!({
+                "name": named.name,
+                "kind": named.kind,
+                "stream": named.stream,
+                "action": "failed",
+                "error": e.body()["error"],
+            }),
         })
         .collect();
     Err(first_error.with_details(json!({ "resources": outcomes })))
@@ -895,6 +910,55 @@ mod tests {
         assert_eq!(item.drift[0].field, "subjects");
         assert_eq!(item.drift[0].have, json!(["wadm.evt.>"]));
         assert_eq!(item.drift[0].breaks, Some(App::Wadm));
+    }
+
+    #[test]
+    fn a_bucket_whose_puts_hang_is_drift_and_a_republish_a_note() {
+        let s = Settings::default();
+        let d = catalog::lattice_resources("x", &s).remove(0);
+        let mut have = d.config.clone();
+        have["no_ack"] = json!(true);
+        have["republish"] = json!({ "src": ">", "dest": "leak.>" });
+        let item = plan_item(d, info(have));
+        assert_eq!(item.step, Step::Drift);
+        assert_eq!(item.drift.len(), 1, "{:?}", item.drift);
+        assert_eq!(item.drift[0].field, "no_ack");
+        assert_eq!(item.drift[0].breaks, Some(App::Host));
+        let fields: Vec<_> = item.notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, vec!["republish"]);
+        assert!(item.notes[0].breaks.is_none());
+    }
+
+    #[test]
+    fn a_failed_resource_is_named_in_the_error_body() {
+        let s = Settings::default();
+        let desired = catalog::lattice_resources("x", &s);
+        let names: Vec<Named> = desired
+            .iter()
+            .map(|d| Named {
+                name: d.name.clone(),
+                kind: d.row.kind,
+                stream: d.stream.clone(),
+            })
+            .collect();
+        let first = plan_item(desired[0].clone(), None);
+        let reports = vec![
+            Some(Ok(ResourceReport::from_plan(&first, Action::Created, 1))),
+            Some(Err(ProvisionError::new(
+                ErrorKind::InsufficientStorage,
+                "full",
+            ))),
+        ];
+        let e = collect_reports(reports, &names).unwrap_err();
+        assert_eq!(e.code(), 507);
+        let body = e.body();
+        let failed = &body["resources"][1];
+        assert_eq!(failed["action"], "failed", "{body}");
+        assert_eq!(failed["name"], "CONFIGDATA_x", "{body}");
+        assert_eq!(failed["stream"], "KV_CONFIGDATA_x", "{body}");
+        assert_eq!(failed["kind"], "kv", "{body}");
+        assert_eq!(failed["error"]["code"], 507, "{body}");
+        assert_eq!(body["resources"][0]["name"], "LATTICEDATA_x", "{body}");
     }
 
     #[test]

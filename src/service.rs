@@ -229,7 +229,9 @@ impl Stage {
 /// subject, lattice, outcome and duration, boxed so that only those requests pay for its
 /// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
 /// a second they show in a profile).
-async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Request) {
+async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: Request) {
+    // A request's headers may be up to max_payload of anything: keep the two it reads.
+    crate::headers::keep_only_used(&mut request.message);
     let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
         let message = &request.message;

@@ -114,9 +114,14 @@ impl ResourceSettings {
             }
         }
         if let Some(b) = self.max_bytes {
-            if b == 0 || b < -1 {
+            // The drift check's floor (`catalog::MIN_MAX_BYTES`): a smaller stream could not
+            // hold one message of the size NATS carries by default, and the provisioner
+            // would report its own resources as drift.
+            if b != -1 && b < catalog::MIN_MAX_BYTES {
                 return Err(format!(
-                    "{scope}: max_bytes must be -1 (unlimited) or a positive number of bytes, got {b}"
+                    "{scope}: max_bytes must be -1 (unlimited) or at least {} (1 MiB, room for \
+                     one message of nats-server's default max_payload), got {b}",
+                    catalog::MIN_MAX_BYTES
                 ));
             }
         }
@@ -360,5 +365,20 @@ mod tests {
         assert!(s.validate().unwrap_err().contains("between 1 and 5"));
         s.all.replicas = Some(4);
         assert!(s.validate().unwrap_err().contains("1, 3 or 5"));
+    }
+
+    #[test]
+    fn max_bytes_below_the_drift_floor_is_refused() {
+        for bad in [0, -2, 1, catalog::MIN_MAX_BYTES - 1] {
+            let mut s = Settings::default();
+            s.all.max_bytes = Some(bad);
+            let e = s.validate().unwrap_err();
+            assert!(e.contains("at least 1048576"), "{bad}: {e}");
+        }
+        for good in [-1, catalog::MIN_MAX_BYTES, 1 << 30] {
+            let mut s = Settings::default();
+            s.all.max_bytes = Some(good);
+            assert!(s.validate().is_ok(), "{good}");
+        }
     }
 }

@@ -131,6 +131,19 @@ pub enum Access {
     Subscribe,
 }
 
+/// Which `backup` run takes a resource. wasmCloud's docs ask for the host's buckets and
+/// wadm's manifests to be "file backed and backed up": they hold what nobody can rebuild
+/// (component config, links, application definitions). wadm rebuilds its state within
+/// about a minute and its streams carry short-lived events, so those are optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backup {
+    /// Taken by every `backup` (the default set).
+    Recommended,
+    /// Taken only by `backup --all`.
+    Optional,
+}
+
 /// One resource that hosts or wadm need.
 #[derive(Debug, Clone, Copy)]
 pub struct Row {
@@ -143,6 +156,8 @@ pub struct Row {
     pub needed_by: App,
     pub shape: Shape,
     pub access: &'static [Access],
+    /// Whether `backup` takes it by default or only with `--all` (see `crate::backup`).
+    pub backup: Backup,
 }
 
 /// The catalog. Order matters only in that a sourcing stream comes after its sources;
@@ -156,6 +171,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Host,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWriteWatch],
+        backup: Backup::Recommended,
     },
     Row {
         key: "configdata",
@@ -165,6 +181,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Host,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWriteWatch],
+        backup: Backup::Recommended,
     },
     Row {
         key: "wadm_manifests",
@@ -174,6 +191,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Wadm,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWrite],
+        backup: Backup::Recommended,
     },
     Row {
         key: "wadm_state",
@@ -183,6 +201,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Wadm,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWrite],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_events",
@@ -203,6 +222,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: true,
         },
         access: &[Access::Info, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_commands",
@@ -222,6 +242,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: true,
         },
         access: &[Access::Info, Access::DurablePull, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_status",
@@ -241,6 +262,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: false,
         },
         access: &[Access::Info, Access::DirectRead, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wasmbus_events",
@@ -261,6 +283,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: true,
         },
         access: &[Access::Info, Access::Subscribe],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_notify",
@@ -280,6 +303,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: false,
         },
         access: &[Access::Info, Access::EphemeralPull, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_event_consumer",
@@ -314,6 +338,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: false,
         },
         access: &[Access::Info, Access::DurablePull],
+        backup: Backup::Optional,
     },
 ];
 

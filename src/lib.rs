@@ -30,6 +30,8 @@
 //!   creds.rs: user JWTs and .creds files for operator mode
 //!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
+//!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
+//!            folder layout + a checksummed manifest; the set comes from the catalog
 //! ```
 //!
 //! Rules the code keeps:
@@ -41,6 +43,7 @@
 
 pub mod advisories;
 pub mod audit;
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod context;

@@ -17,7 +17,7 @@ use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, Latti
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
 use wasmcloud_provisioner::runtime::ServiceSetup;
-use wasmcloud_provisioner::{report, request};
+use wasmcloud_provisioner::{backup, report, request};
 
 /// Exit code: success, nothing (more) to do.
 const EXIT_OK: u8 = 0;
@@ -107,6 +107,15 @@ enum Command {
     /// Example: wasmcloud-provisioner creds --role host --lattice default --account-seed
     /// account.nk --expiry 90d --out host.creds
     Creds(CredsArgs),
+    /// Back up the lattices' buckets (and wadm's with --wadm) into a new folder, in
+    /// natscli's layout plus a checksummed manifest.
+    ///
+    /// Example: wasmcloud-provisioner backup --lattice default --wadm --out backups/2026-01-01
+    Backup(backup::cli::BackupArgs),
+    /// Restore a backup folder; never over an existing stream.
+    ///
+    /// Example: wasmcloud-provisioner restore --from backups/2026-01-01 --dry-run
+    Restore(backup::cli::RestoreArgs),
     /// Work with the config file.
     ///
     /// Example: wasmcloud-provisioner config check examples/provisioner.toml
@@ -275,6 +284,8 @@ async fn run(cli: Cli) -> Result<u8, String> {
         Command::Plan(t) => once(resolved, policy, t, true).await,
         Command::Permissions(p) => print_permissions(&resolved, p),
         Command::Creds(c) => mint_creds(&resolved, c),
+        Command::Backup(b) => backup::cli::run_backup(&resolved, b).await,
+        Command::Restore(r) => backup::cli::run_restore(&resolved, r).await,
         Command::Config(_) => Err("unreachable: config is handled above".into()),
     }
 }

@@ -118,55 +118,55 @@ async fn fill(js: &jetstream::Context, bucket: &str, replicas: usize, f: Fill) -
     store
 }
 
-/// Every message of a stream, in order, read with an ordered consumer.
+/// Every message of a stream, in order, read by sequence from the stream leader
+/// (`STREAM.MSG.GET`): no consumer, so nothing depends on a replica having caught up.
 async fn held(js: &jetstream::Context, stream: &str) -> Vec<Held> {
     let mut s = js.get_stream(stream).await.expect("stream");
     let info = s.info().await.expect("info").clone();
-    let last = info.state.last_sequence;
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
     let count = info.state.messages as usize;
-    let mut out = Vec::with_capacity(count);
     if count == 0 {
-        return out;
+        return Vec::new();
     }
-    let consumer = s
-        .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .expect("ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    while let Some(m) = tokio::time::timeout(Duration::from_secs(30), messages.next())
-        .await
-        .expect("messages in time")
-    {
-        let m = m.expect("message");
-        let info = m.info().expect("message info");
-        let seq = info.stream_sequence;
-        let time = info.published.to_string();
-        let mut headers: Vec<(String, Vec<String>)> = m
-            .headers
-            .as_ref()
-            .map(|h| {
-                h.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_string(),
-                            v.iter().map(|x| x.as_str().to_string()).collect(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        headers.sort();
-        out.push((
-            seq,
-            m.subject.to_string(),
-            headers,
-            m.payload.to_vec(),
-            time,
-        ));
-        if seq >= last {
-            break;
-        }
-    }
+    let out: Vec<Held> = futures::stream::iter(first..=last)
+        .map(|seq| {
+            let s = s.clone();
+            async move {
+                match s.get_raw_message(seq).await {
+                    Ok(m) => Some(m),
+                    Err(e)
+                        if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound =>
+                    {
+                        None
+                    }
+                    Err(e) => panic!("{stream} sequence {seq}: {e}"),
+                }
+            }
+        })
+        .buffered(64)
+        .filter_map(|m| async move { m })
+        .map(|m| {
+            let mut headers: Vec<(String, Vec<String>)> = m
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        v.iter().map(|x| x.as_str().to_string()).collect(),
+                    )
+                })
+                .collect();
+            headers.sort();
+            (
+                m.sequence,
+                m.subject.to_string(),
+                headers,
+                m.payload.to_vec(),
+                m.time.to_string(),
+            )
+        })
+        .collect()
+        .await;
     assert_eq!(out.len(), count, "read every message of {stream}");
     out
 }
@@ -185,6 +185,36 @@ async fn config(client: &async_nats::Client, domain: Option<&str>, stream: &str)
     v["config"].clone()
 }
 
+/// Waits until every replica of a stream is current. A restored R3 stream answers before
+/// its followers have caught up; a consumer placed on one of them then stalls (seen:
+/// an ordered consumer's read paused ~15 s) until they have.
+async fn settled(client: &async_nats::Client, domain: Option<&str>, stream: &str) {
+    common::eventually("replicas current", Duration::from_secs(30), || async {
+        let answer = client
+            .request(
+                format!("{}.STREAM.INFO.{stream}", api_prefix(domain)),
+                "".into(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_slice(&answer.payload).map_err(|e| e.to_string())?;
+        let cluster = &v["cluster"];
+        let leader = cluster["leader"].as_str().is_some_and(|l| !l.is_empty());
+        let replicas = cluster["replicas"].as_array().cloned().unwrap_or_default();
+        let want = v["config"]["num_replicas"].as_u64().unwrap_or(1) as usize;
+        let current = replicas
+            .iter()
+            .filter(|r| r["current"] == true && r["offline"] != true)
+            .count();
+        if leader && current + 1 >= want {
+            Ok(())
+        } else {
+            Err(format!("{cluster}"))
+        }
+    })
+    .await
+}
+
 /// What a bucket holds, to compare before and after.
 struct Recorded {
     stream: String,
@@ -193,6 +223,7 @@ struct Recorded {
 }
 
 async fn record(client: &async_nats::Client, domain: Option<&str>, stream: &str) -> Recorded {
+    settled(client, domain, stream).await;
     Recorded {
         stream: stream.to_string(),
         messages: held(&js(client, domain), stream).await,
@@ -248,6 +279,43 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// What the KV API shows: k0's history (revision, value), a deleted and a purged key, and
+/// k7's 64 KiB value.
+type KvView = (
+    Vec<(u64, Vec<u8>)>,
+    (Option<Vec<u8>>, Option<Vec<u8>>),
+    Vec<u8>,
+);
+
+async fn kv_view(j: &jetstream::Context, lattice: &str, f: Fill) -> KvView {
+    let store = j
+        .get_key_value(format!("CONFIGDATA_{lattice}"))
+        .await
+        .expect("bucket");
+    let history: Vec<kv::Entry> = store
+        .history("k0")
+        .await
+        .expect("history")
+        .try_collect()
+        .await
+        .expect("history entries");
+    let get = |k: String| {
+        let store = store.clone();
+        async move { store.get(k).await.expect("get").map(|b| b.to_vec()) }
+    };
+    (
+        history
+            .iter()
+            .map(|e| (e.revision, e.value.to_vec()))
+            .collect(),
+        (
+            get(format!("k{}", f.revised)).await,
+            get(format!("k{}", f.revised + f.deleted)).await,
+        ),
+        get("k7".to_string()).await.expect("k7"),
+    )
+}
+
 /// Backs up lattice `lattice` with the binary, checks the folder, deletes the streams,
 /// restores, and compares everything.
 async fn round_trip(url: &str, domain: Option<&str>, replicas: usize, f: Fill) {
@@ -275,6 +343,14 @@ async fn round_trip(url: &str, domain: Option<&str>, replicas: usize, f: Fill) {
     for s in &streams {
         before.push(record(&client, domain, s).await);
     }
+    let kv_before = kv_view(&j, lattice, f).await;
+    assert_eq!(kv_before.0.len(), 5, "k0 has five revisions");
+    assert_eq!(
+        kv_before.1,
+        (None, None),
+        "deleted and purged keys read as gone"
+    );
+    assert_eq!(kv_before.2.len(), 64 * 1024);
     let mut events = client
         .subscribe("wasmcloud.provision.events.>")
         .await
@@ -337,33 +413,18 @@ async fn round_trip(url: &str, domain: Option<&str>, replicas: usize, f: Fill) {
     for rec in &before {
         assert_same(&client, domain, rec).await;
     }
-    // The KV view agrees: a revised key has its history, deleted and purged keys read as
-    // gone, a 64 KiB value is intact.
-    let store = j
-        .get_key_value(format!("CONFIGDATA_{lattice}"))
-        .await
-        .expect("bucket");
-    // A restored R3 stream answers before every replica has caught up; the KV view's
-    // consumer may start on one that has not.
-    let history = common::eventually("k0's five revisions", Duration::from_secs(20), || async {
-        let h: Vec<kv::Entry> = store.history("k0").await?.try_collect().await?;
-        if h.len() == 5 {
-            Ok::<_, Box<dyn std::error::Error>>(h)
+    // The KV view agrees: a revised key has its five revisions, deleted and purged keys
+    // read as gone, a 64 KiB value is intact. A restored R3 stream answers before every
+    // replica has caught up, so the KV view is given time to converge.
+    common::eventually("the KV view", Duration::from_secs(20), || async {
+        let v = kv_view(&j, lattice, f).await;
+        if v == kv_before {
+            Ok(())
         } else {
-            Err(format!("{} revisions", h.len()).into())
+            Err(format!("{v:?}"))
         }
     })
     .await;
-    assert_eq!(history[4].value.to_vec(), value(0, 4));
-    let deleted = format!("k{}", f.revised);
-    assert!(store.get(&deleted).await.expect("get").is_none());
-    let purged = format!("k{}", f.revised + f.deleted);
-    assert!(store.get(&purged).await.expect("get").is_none());
-    assert_eq!(
-        store.get("k7").await.expect("get").expect("k7").to_vec(),
-        value(7, 4)
-    );
-    assert_eq!(value(7, 4).len(), 64 * 1024);
     // `plan` sees the restored buckets as they were: exists, no drift.
     let plan = cli(url, domain, &["plan", "--lattice", lattice, "--json"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
@@ -423,4 +484,406 @@ async fn round_trip_three_node_cluster_in_a_jetstream_domain() {
         },
     );
     round_trip(&cluster.client_url_all(), Some("hub"), 3, SMALL).await;
+}
+
+/// Fills a lattice's two buckets with a little data and backs them up; returns the
+/// records and the folder.
+async fn small_backup(
+    url: &str,
+    client: &async_nats::Client,
+    lattice: &str,
+    dir: &Path,
+) -> (Vec<Recorded>, std::path::PathBuf) {
+    let j = js(client, None);
+    let tiny = Fill {
+        keys: 200,
+        revised: 20,
+        deleted: 5,
+        purged: 5,
+    };
+    fill(&j, &format!("LATTICEDATA_{lattice}"), 1, tiny).await;
+    fill(&j, &format!("CONFIGDATA_{lattice}"), 1, tiny).await;
+    let mut records = Vec::new();
+    for s in [
+        format!("KV_LATTICEDATA_{lattice}"),
+        format!("KV_CONFIGDATA_{lattice}"),
+    ] {
+        records.push(record(client, None, &s).await);
+    }
+    let out = dir.join(format!("backup-{lattice}"));
+    ok(cli(
+        url,
+        None,
+        &["backup", "--lattice", lattice, "--out", path(&out)],
+    ));
+    (records, out)
+}
+
+async fn stream_exists(client: &async_nats::Client, stream: &str) -> bool {
+    let answer = client
+        .request(format!("$JS.API.STREAM.INFO.{stream}"), "".into())
+        .await
+        .expect("stream info");
+    let v: Value = serde_json::from_slice(&answer.payload).expect("info JSON");
+    v.get("error").is_none()
+}
+
+#[tokio::test]
+async fn restore_refuses_existing_streams_and_changes_nothing_then_skip_existing_restores_the_rest()
+{
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (records, out) = small_backup(&url, &client, "ex", dir.path()).await;
+    for r in &records {
+        delete(&client, None, &r.stream).await;
+    }
+    // A host's bootstrap recreates CONFIGDATA empty (as `apply` would).
+    ok(cli(&url, None, &["apply", "--lattice", "ex"]));
+    delete(&client, None, "KV_LATTICEDATA_ex").await;
+    let refused = cli(&url, None, &["restore", "--from", path(&out)]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    for words in [
+        "nothing was restored",
+        "KV_CONFIGDATA_ex: 0 messages, created 20",
+        "recreated it empty",
+        "--skip-existing",
+    ] {
+        assert!(err.contains(words), "{words}: {err}");
+    }
+    assert!(!err.contains("KV_LATTICEDATA_ex:"), "{err}");
+    // Nothing was restored, not even the missing one.
+    assert!(!stream_exists(&client, "KV_LATTICEDATA_ex").await);
+    // A dry run says what it would do and changes nothing.
+    let dry = ok(cli(
+        &url,
+        None,
+        &[
+            "restore",
+            "--from",
+            path(&out),
+            "--skip-existing",
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    let plan: Value = serde_json::from_slice(&dry.stdout).expect("dry run JSON");
+    let actions: Vec<String> = plan["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["action"].as_str().unwrap(),
+                s["stream"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "skipped_existing KV_CONFIGDATA_ex",
+            "would_restore KV_LATTICEDATA_ex"
+        ]
+    );
+    assert!(!stream_exists(&client, "KV_LATTICEDATA_ex").await);
+    // --skip-existing restores the missing one and leaves the existing one untouched.
+    ok(cli(
+        &url,
+        None,
+        &["restore", "--from", path(&out), "--skip-existing"],
+    ));
+    assert_same(&client, None, &records[0]).await;
+    let kept = js(&client, None)
+        .get_stream("KV_CONFIGDATA_ex")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages;
+    assert_eq!(kept, 0, "the existing stream was left as it was");
+}
+
+/// Copies a backup folder (files only, two levels).
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_folder(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn corrupted_truncated_or_foreign_files_are_refused_and_nothing_is_half_restored() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (records, out) = small_backup(&url, &client, "bad", dir.path()).await;
+    for r in &records {
+        delete(&client, None, &r.stream).await;
+    }
+    let data = |folder: &Path| folder.join("KV_CONFIGDATA_bad").join("stream.tar.s2");
+    let nothing_restored = || async {
+        for r in &records {
+            assert!(
+                !stream_exists(&client, &r.stream).await,
+                "{} was restored",
+                r.stream
+            );
+        }
+    };
+    let refused = |folder: &Path, words: &[&str]| {
+        let o = cli(&url, None, &["restore", "--from", path(folder)]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        for w in words {
+            assert!(err.contains(w), "{w}: {err}");
+        }
+    };
+
+    // One flipped byte: the checksum catches it before anything is sent.
+    let flipped = dir.path().join("flipped");
+    copy_folder(&out, &flipped);
+    let mut bytes = std::fs::read(data(&flipped)).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(data(&flipped), &bytes).unwrap();
+    refused(
+        &flipped,
+        &["SHA-256", "does not match", "nothing was restored"],
+    );
+    nothing_restored().await;
+
+    // Truncated.
+    let truncated = dir.path().join("truncated");
+    copy_folder(&out, &truncated);
+    let bytes = std::fs::read(data(&truncated)).unwrap();
+    std::fs::write(data(&truncated), &bytes[..bytes.len() / 2]).unwrap();
+    refused(&truncated, &["truncated", "nothing was restored"]);
+    nothing_restored().await;
+
+    // A backup.json for another stream in a stream's folder.
+    let renamed = dir.path().join("renamed");
+    copy_folder(&out, &renamed);
+    std::fs::copy(
+        renamed.join("KV_LATTICEDATA_bad").join("backup.json"),
+        renamed.join("KV_CONFIGDATA_bad").join("backup.json"),
+    )
+    .unwrap();
+    std::fs::remove_file(renamed.join("backup-manifest.json")).unwrap();
+    refused(&renamed, &["is for stream \"KV_LATTICEDATA_bad\""]);
+    nothing_restored().await;
+
+    // Foreign data in natscli's layout (no manifest to check against): the server refuses
+    // the archive, and the stream it was for does not exist afterwards.
+    let foreign = dir.path().join("foreign");
+    copy_folder(&out, &foreign);
+    std::fs::remove_file(foreign.join("backup-manifest.json")).unwrap();
+    std::fs::remove_dir_all(foreign.join("KV_LATTICEDATA_bad")).unwrap();
+    let junk: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(data(&foreign), junk).unwrap();
+    refused(&foreign, &["could not restore KV_CONFIGDATA_bad"]);
+    nothing_restored().await;
+
+    // A hostile manifest naming a path outside the folder.
+    let hostile = dir.path().join("hostile");
+    copy_folder(&out, &hostile);
+    let mut m: Value =
+        serde_json::from_slice(&std::fs::read(hostile.join("backup-manifest.json")).unwrap())
+            .unwrap();
+    m["streams"][0]["stream"] = "../flipped/KV_CONFIGDATA_bad".into();
+    std::fs::write(hostile.join("backup-manifest.json"), m.to_string()).unwrap();
+    refused(&hostile, &["not a valid stream name"]);
+    nothing_restored().await;
+
+    // The untouched backup still restores.
+    ok(cli(&url, None, &["restore", "--from", path(&out)]));
+    for r in &records {
+        assert_same(&client, None, r).await;
+    }
+}
+
+/// The folders in `dir` whose names start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect()
+}
+
+/// Fills a bucket with `mib` MiB of incompressible data, so that a backup takes long
+/// enough to be interrupted.
+async fn big_bucket(client: &async_nats::Client, bucket: &str, mib: usize) {
+    let j = js(client, None);
+    j.create_key_value(kv::Config {
+        bucket: bucket.to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("create bucket");
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut acks = Vec::new();
+    for i in 0..mib * 16 {
+        let value: Vec<u8> = (0..64 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        acks.push(
+            j.publish(format!("$KV.{bucket}.k{i}"), value.into())
+                .await
+                .expect("publish"),
+        );
+    }
+    for a in acks {
+        a.await.expect("ack");
+    }
+}
+
+/// Starts `backup` of lattice `big` and returns once its data file has bytes in it.
+fn start_backup_and_wait_for_data(url: &str, out: &Path) -> std::process::Child {
+    let parent = out.parent().unwrap();
+    let mut child = common::provisioner_command()
+        .args([
+            "--server",
+            url,
+            "backup",
+            "--lattice",
+            "big",
+            "--js-timeout",
+            "2",
+            "--out",
+            path(out),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start backup");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let writing = named(parent, ".b.partial-").into_iter().any(|p| {
+            std::fs::metadata(p.join("KV_LATTICEDATA_big").join("stream.tar.s2"))
+                .is_ok_and(|m| m.len() > 0)
+        });
+        if writing {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the backup ended ({status}) before it could be interrupted: give it more data");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup wrote no data in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_backup_leaves_no_folder_that_claims_to_be_complete() {
+    let mut server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    big_bucket(&client, "LATTICEDATA_big", 48).await;
+    big_bucket(&client, "CONFIGDATA_big", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // The process killed mid-way: no folder at --out; the leftover is marked unfinished
+    // and restore refuses it.
+    let out = dir.path().join("b");
+    let mut child = start_backup_and_wait_for_data(&url, &out);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists(), "a killed backup left {}", out.display());
+    let leftovers = named(dir.path(), ".b.partial-");
+    assert_eq!(leftovers.len(), 1);
+    assert!(leftovers[0].join("BACKUP-INCOMPLETE").exists());
+    assert!(!leftovers[0].join("backup-manifest.json").exists());
+    let o = cli(&url, None, &["restore", "--from", path(&leftovers[0])]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unfinished backup"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(&leftovers[0]).unwrap();
+
+    // The server stopped mid-way: the backup fails, says so, and removes what it wrote.
+    let child = start_backup_and_wait_for_data(&url, &out);
+    server.kill();
+    let started = std::time::Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("incomplete"), "{err}");
+    assert!(!out.exists());
+    assert!(named(dir.path(), ".b.partial-").is_empty());
+}
+
+#[tokio::test]
+async fn natscli_layout_restores_and_ours_restores_through_a_natscli_style_client() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let j = js(&client, None);
+    fill(&j, "LATTICEDATA_io", 1, SMALL).await;
+    fill(&j, "CONFIGDATA_io", 1, SMALL).await;
+    let streams = ["KV_LATTICEDATA_io", "KV_CONFIGDATA_io"];
+    let mut records = Vec::new();
+    for s in streams {
+        records.push(record(&client, None, s).await);
+    }
+
+    // natscli's `nats account backup` layout, written by the independent client.
+    let theirs = dir.path().join("theirs");
+    for s in streams {
+        natscli_style::backup(&client, "$JS.API", s, &theirs.join(s)).await;
+    }
+    for s in streams {
+        delete(&client, None, s).await;
+    }
+    ok(cli(&url, None, &["restore", "--from", path(&theirs)]));
+    for r in &records {
+        assert_same(&client, None, r).await;
+    }
+
+    // Ours, restored stream by stream by the natscli-style client.
+    let ours = dir.path().join("ours");
+    ok(cli(
+        &url,
+        None,
+        &["backup", "--lattice", "io", "--out", path(&ours)],
+    ));
+    for s in streams {
+        delete(&client, None, s).await;
+    }
+    for s in streams {
+        natscli_style::restore(&client, "$JS.API", &ours.join(s)).await;
+    }
+    for r in &records {
+        assert_same(&client, None, r).await;
+    }
 }

@@ -95,7 +95,8 @@ enum Command {
     ///
     /// Example: wasmcloud-provisioner plan --lattice default --wadm --json
     Plan(TargetArgs),
-    /// Print the least-privilege NATS permissions of a host, wadm or this service, derived
+    /// Print the least-privilege NATS permissions of a host, wadm, this service or a backup
+    /// job, derived
     /// from the resource catalog (`--js-domain` adds the `$JS.<domain>.API` forms).
     ///
     /// Example: wasmcloud-provisioner permissions --role host --lattice default --format conf
@@ -173,7 +174,8 @@ struct PermissionsArgs {
     #[arg(long, value_enum)]
     role: Role,
     /// Lattice (repeatable). Host: the lattices it joins [default: default]. Provisioner:
-    /// name these lattices' streams exactly instead of any stream. Ignored for wadm.
+    /// name these lattices' streams exactly instead of any stream. Backup: the lattices
+    /// whose buckets it backs up (wadm's are always included). Ignored for wadm.
     #[arg(long = "lattice", short = 'l')]
     lattices: Vec<String>,
     /// `conf`: a `permissions` block for a nats-server user; `json`: the same as JSON;

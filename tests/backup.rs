@@ -887,3 +887,163 @@ async fn natscli_layout_restores_and_ours_restores_through_a_natscli_style_clien
         assert_same(&client, None, r).await;
     }
 }
+
+/// A server whose account has an unrestricted `admin` and a `backup` user holding the
+/// `backup` role's template for lattice `perm`.
+fn server_with_backup_user(domain: Option<&str>) -> NatsServer {
+    use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
+    let block = permissions::template(
+        Role::Backup,
+        &TemplateOptions {
+            lattices: vec!["perm".into()],
+            js_domain: domain.map(String::from),
+        },
+    )
+    .expect("backup template")
+    .to_conf();
+    NatsServer::start_with(ServerOptions {
+        js_domain: domain.map(String::from),
+        extra_config: format!(
+            "accounts {{\n  BACKUPS {{\n    jetstream: enabled\n    users: [\n      {{ user: \
+             admin, password: admin }}\n      {{\n        user: backup\n        password: \
+             backup\n{block}      }}\n    ]\n  }}\n}}\n"
+        ),
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn the_backup_user_can_back_up_and_cannot_restore_create_update_delete_or_purge() {
+    let server = server_with_backup_user(None);
+    let url = server.url();
+    let admin = common::connect_with(
+        &url,
+        async_nats::ConnectOptions::with_user_and_password("admin".into(), "admin".into()),
+    )
+    .await;
+    let j = js(&admin, None);
+    fill(&j, "LATTICEDATA_perm", 1, SMALL).await;
+    fill(&j, "CONFIGDATA_perm", 1, SMALL).await;
+    let before = record(&admin, None, "KV_CONFIGDATA_perm").await;
+    let as_backup = |args: &[&str]| {
+        let mut c = common::provisioner_command();
+        c.args(["--server", &url, "--user", "backup", "--password", "backup"]);
+        c.args(args).output().expect("run the provisioner")
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nightly");
+    ok(as_backup(&[
+        "backup",
+        "--lattice",
+        "perm",
+        "--out",
+        path(&out),
+    ]));
+    assert!(out.join("backup-manifest.json").exists());
+    let violations = common::permission_violations(&server.log());
+    assert!(violations.is_empty(), "{violations:#?}");
+
+    // Restore as the backup user: refused by the server, and nothing appears.
+    delete(&admin, None, "KV_LATTICEDATA_perm").await;
+    let o = as_backup(&["restore", "--from", path(&out), "--js-timeout", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!stream_exists(&admin, "KV_LATTICEDATA_perm").await);
+
+    // Create, update, delete, purge and restore requests straight to the API: each is
+    // a publish violation, and nothing changes.
+    let backup = common::connect_with(
+        &url,
+        async_nats::ConnectOptions::with_user_and_password("backup".into(), "backup".into()),
+    )
+    .await;
+    let config = before.config.to_string();
+    let attempts = [
+        (
+            "STREAM.CREATE.KV_LATTICEDATA_perm",
+            config.replace("CONFIGDATA", "LATTICEDATA"),
+        ),
+        ("STREAM.UPDATE.KV_CONFIGDATA_perm", config.clone()),
+        ("STREAM.PURGE.KV_CONFIGDATA_perm", String::new()),
+        ("STREAM.DELETE.KV_CONFIGDATA_perm", String::new()),
+        (
+            "STREAM.RESTORE.KV_LATTICEDATA_perm",
+            format!("{{\"config\":{config}}}"),
+        ),
+    ];
+    for (op, body) in &attempts {
+        let subject = format!("$JS.API.{op}");
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            backup.request(subject.clone(), body.clone().into()),
+        )
+        .await;
+        if let Ok(Ok(m)) = answer {
+            panic!("{subject} was answered: {:?}", m.payload);
+        }
+        assert!(
+            common::wait_for_log(
+                || server.log(),
+                Duration::from_secs(10),
+                |log| { log.contains(&format!("Publish Violation - Subject \"{subject}\"")) }
+            ),
+            "no violation logged for {subject}"
+        );
+    }
+    assert!(!stream_exists(&admin, "KV_LATTICEDATA_perm").await);
+    assert_same(&admin, None, &before).await;
+
+    // The admin restores what the backup user wrote.
+    ok(cli(
+        &url,
+        None,
+        &[
+            "--user",
+            "admin",
+            "--password",
+            "admin",
+            "restore",
+            "--from",
+            path(&out),
+            "--skip-existing",
+        ],
+    ));
+    assert!(stream_exists(&admin, "KV_LATTICEDATA_perm").await);
+}
+
+#[tokio::test]
+async fn the_backup_user_backs_up_in_a_jetstream_domain() {
+    let server = server_with_backup_user(Some("hub"));
+    let url = server.url();
+    let admin = common::connect_with(
+        &url,
+        async_nats::ConnectOptions::with_user_and_password("admin".into(), "admin".into()),
+    )
+    .await;
+    let j = js(&admin, Some("hub"));
+    fill(&j, "LATTICEDATA_perm", 1, SMALL).await;
+    fill(&j, "CONFIGDATA_perm", 1, SMALL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nightly");
+    let o = common::provisioner_command()
+        .args([
+            "--server",
+            &url,
+            "--user",
+            "backup",
+            "--password",
+            "backup",
+            "--js-domain",
+            "hub",
+            "backup",
+            "--lattice",
+            "perm",
+            "--out",
+            path(&out),
+        ])
+        .output()
+        .unwrap();
+    ok(o);
+    let violations = common::permission_violations(&server.log());
+    assert!(violations.is_empty(), "{violations:#?}");
+}

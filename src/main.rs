@@ -113,7 +113,8 @@ enum Command {
     ///
     /// Example: wasmcloud-provisioner backup --lattice default --wadm --out backups/2026-01-01
     Backup(backup::cli::BackupArgs),
-    /// Restore a backup folder; never over an existing stream.
+    /// Restore a backup folder; never over an existing stream. `--replicas N` (1, 3, 5)
+    /// replaces the backed-up replicas.
     ///
     /// Example: wasmcloud-provisioner restore --from backups/2026-01-01 --dry-run
     Restore(backup::cli::RestoreArgs),
@@ -287,7 +288,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
         Command::Permissions(p) => print_permissions(&resolved, p),
         Command::Creds(c) => mint_creds(&resolved, c),
         Command::Backup(b) => backup::cli::run_backup(&resolved, b).await,
-        Command::Restore(r) => backup::cli::run_restore(&resolved, r).await,
+        Command::Restore(r) => backup::cli::run_restore(&resolved, r, cli.settings.replicas).await,
         Command::Config(_) => Err("unreachable: config is handled above".into()),
     }
 }

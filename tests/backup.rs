@@ -431,6 +431,25 @@ async fn round_trip(url: &str, domain: Option<&str>, replicas: usize, f: Fill) {
     let body: Value = serde_json::from_slice(&plan.stdout).expect("plan JSON");
     assert_eq!(common::actions(&body), ["exists", "exists"], "{body:#}");
 
+    if replicas == 3 {
+        // --replicas changes the restored stream's replicas, nothing else.
+        delete(&client, domain, &streams[0]).await;
+        ok(cli(
+            url,
+            domain,
+            &[
+                "restore",
+                "--from",
+                path(&out),
+                "--skip-existing",
+                "--replicas",
+                "1",
+            ],
+        ));
+        let mut want = before[0].config.clone();
+        want["num_replicas"] = 1.into();
+        assert_eq!(config(&client, domain, &streams[0]).await, want);
+    }
     // Audit: one backed_up and one restored event per stream.
     let mut seen = Vec::new();
     while seen.len() < 4 {
@@ -450,7 +469,7 @@ async fn round_trip(url: &str, domain: Option<&str>, replicas: usize, f: Fill) {
         .iter()
         .flat_map(|a| streams.iter().map(move |s| format!("{a} {s}")))
         .collect();
-    assert_eq!(seen, want);
+    assert_eq!(seen[..4], want[..]);
 }
 
 #[tokio::test]
@@ -511,11 +530,32 @@ async fn small_backup(
         records.push(record(client, None, &s).await);
     }
     let out = dir.join(format!("backup-{lattice}"));
-    ok(cli(
+    let o = ok(cli(
         url,
         None,
         &["backup", "--lattice", lattice, "--out", path(&out)],
     ));
+    // Not a terminal: one line per stream, then the summary.
+    let lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, r) in lines.iter().zip(&records) {
+        assert!(
+            line.starts_with(&format!(
+                "backed up {}: {} messages",
+                r.stream,
+                r.messages.len()
+            )),
+            "{line}"
+        );
+    }
+    assert!(
+        lines[2].starts_with("backup complete: 2 stream(s)"),
+        "{}",
+        lines[2]
+    );
     (records, out)
 }
 
@@ -609,6 +649,68 @@ async fn restore_refuses_existing_streams_and_changes_nothing_then_skip_existing
     assert_eq!(kept, 0, "the existing stream was left as it was");
 }
 
+#[tokio::test]
+async fn missing_and_memory_streams_are_refused_and_nothing_is_written() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b");
+    // Nothing exists yet.
+    let o = cli(
+        &url,
+        None,
+        &["backup", "--lattice", "mem", "--out", path(&out)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("KV_LATTICEDATA_mem (LATTICEDATA_mem) does not exist"),
+        "{}",
+        text(&o)
+    );
+    let j = js(&client, None);
+    for bucket in ["LATTICEDATA_mem", "CONFIGDATA_mem"] {
+        j.create_key_value(kv::Config {
+            bucket: bucket.into(),
+            storage: jetstream::stream::StorageType::Memory,
+            ..Default::default()
+        })
+        .await
+        .expect("create memory bucket");
+    }
+    let o = cli(
+        &url,
+        None,
+        &["backup", "--lattice", "mem", "--out", path(&out)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("memory-storage stream: JetStream cannot snapshot"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // An existing --out is refused before anything else.
+    std::fs::create_dir(&out).unwrap();
+    let o = cli(
+        &url,
+        None,
+        &["backup", "--lattice", "mem", "--out", path(&out)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("exists: backup never overwrites"),
+        "{}",
+        text(&o)
+    );
+}
+
 /// Copies a backup folder (files only, two levels).
 fn copy_folder(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap();
@@ -696,6 +798,42 @@ async fn corrupted_truncated_or_foreign_files_are_refused_and_nothing_is_half_re
         .collect();
     std::fs::write(data(&foreign), junk).unwrap();
     refused(&foreign, &["could not restore KV_CONFIGDATA_bad"]);
+    nothing_restored().await;
+
+    // A stream folder the manifest does not list.
+    let added = dir.path().join("added");
+    copy_folder(&out, &added);
+    copy_folder(&added.join("KV_CONFIGDATA_bad"), &added.join("KV_OTHER"));
+    refused(&added, &["KV_OTHER is not listed"]);
+    nothing_restored().await;
+
+    // natscli's layout with an empty data file.
+    let empty = dir.path().join("empty");
+    copy_folder(&out, &empty);
+    std::fs::remove_file(empty.join("backup-manifest.json")).unwrap();
+    std::fs::write(data(&empty), b"").unwrap();
+    refused(&empty, &["stream.tar.s2 is empty"]);
+    nothing_restored().await;
+
+    // A data file that no longer matches its checksum while it is sent: its last chunk
+    // is withheld, so the server creates nothing (it is given longer than its ~5 s
+    // restore stall timeout). This file is a single chunk, so nothing at all is sent.
+    let api =
+        wasmcloud_provisioner::backup::api::Api::new(client.clone(), None, Duration::from_secs(5));
+    let folder = wasmcloud_provisioner::backup::manifest::read_folder(&out).expect("read folder");
+    let s = &folder.streams[1];
+    let err = wasmcloud_provisioner::backup::restore::restore_from_file(
+        &api,
+        &s.stream,
+        &s.metadata,
+        &s.data_path,
+        Some("00"),
+        &mut |_| {},
+    )
+    .await
+    .expect_err("a changed file is not completed");
+    assert!(err.contains("changed after it was checked"), "{err}");
+    tokio::time::sleep(Duration::from_secs(7)).await;
     nothing_restored().await;
 
     // A hostile manifest naming a path outside the folder.

@@ -25,7 +25,8 @@ pub struct BackupArgs {
     #[arg(long)]
     pub all: bool,
     /// The folder to create (it must not exist). Written beside it under a temporary
-    /// name and renamed when every stream is complete
+    /// name and renamed when every stream is complete. `{utc}` in it is replaced by the
+    /// start time (2026-01-31T023000Z), for scheduled runs without a shell
     #[arg(long)]
     pub out: PathBuf,
     /// Print the manifest as JSON on stdout
@@ -45,9 +46,6 @@ pub struct RestoreArgs {
     /// Check the folder and the server, say what would be restored, change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Restore with this many replicas instead of the backed-up number (1, 3 or 5)
-    #[arg(long)]
-    pub replicas: Option<u64>,
     /// Restore only the streams that do not exist; leave existing ones untouched
     #[arg(long)]
     pub skip_existing: bool,
@@ -62,6 +60,10 @@ pub struct RestoreArgs {
 /// `backup`: exit 0 when the folder is complete; any failure leaves no folder at `--out`.
 pub async fn run_backup(resolved: &Resolved, args: BackupArgs) -> Result<u8, String> {
     let streams = super::selection(&args.lattices, args.wadm, args.all)?;
+    let args = BackupArgs {
+        out: expand_out(&args.out, time::OffsetDateTime::now_utc())?,
+        ..args
+    };
     if args.js_timeout == 0 {
         return Err("--js-timeout must be at least 1 second".into());
     }
@@ -109,6 +111,29 @@ pub async fn run_backup(resolved: &Resolved, args: BackupArgs) -> Result<u8, Str
         println!("{}", summary(&manifest, &args.out));
     }
     Ok(0)
+}
+
+/// `{utc}` in `--out` becomes the time, so that a CronJob or a systemd timer names each
+/// night's folder without a shell (`date`). Only that placeholder; the path must stay
+/// valid UTF-8 for it to be replaced.
+fn expand_out(out: &std::path::Path, now: time::OffsetDateTime) -> Result<PathBuf, String> {
+    const PLACEHOLDER: &str = "{utc}";
+    let Some(text) = out.to_str() else {
+        return Ok(out.to_path_buf());
+    };
+    if !text.contains(PLACEHOLDER) {
+        return Ok(out.to_path_buf());
+    }
+    let stamp = format!(
+        "{:04}-{:02}-{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    Ok(PathBuf::from(text.replace(PLACEHOLDER, &stamp)))
 }
 
 fn summary(m: &Manifest, out: &std::path::Path) -> String {
@@ -159,12 +184,20 @@ fn resource_of(stream: &str, config: &Value) -> audit::ResourceRef {
 
 /// `restore`: exit 0 when everything asked was restored (or would be, with --dry-run);
 /// 1 when the folder fails its checks, a target exists (without --skip-existing), or the
-/// server refuses.
-pub async fn run_restore(resolved: &Resolved, args: RestoreArgs) -> Result<u8, String> {
+/// server refuses. `replicas` is the global `--replicas` (or
+/// `WASMCLOUD_PROVISIONER_REPLICAS`): given, it replaces each stream's backed-up number.
+/// Only the flag and its variable count, not the config file: a restore keeps what was
+/// backed up unless asked on the command line.
+pub async fn run_restore(
+    resolved: &Resolved,
+    args: RestoreArgs,
+    replicas: Option<usize>,
+) -> Result<u8, String> {
+    let replicas = replicas.map(|r| r as u64);
     if args.js_timeout == 0 {
         return Err("--js-timeout must be at least 1 second".into());
     }
-    if let Some(r) = args.replicas {
+    if let Some(r) = replicas {
         if ![1, 3, 5].contains(&r) {
             return Err(format!(
                 "--replicas {r}: use 1, 3 or 5 (JetStream replicas are odd, at most 5)"
@@ -190,7 +223,7 @@ pub async fn run_restore(resolved: &Resolved, args: RestoreArgs) -> Result<u8, S
     );
     let options = RestoreOptions {
         dry_run: args.dry_run,
-        replicas: args.replicas,
+        replicas,
         skip_existing: args.skip_existing,
         json: args.json,
     };
@@ -261,4 +294,22 @@ pub async fn run_restore(resolved: &Resolved, args: RestoreArgs) -> Result<u8, S
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_in_out_is_the_start_time() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_769_826_605).unwrap();
+        assert_eq!(
+            expand_out(std::path::Path::new("/b/nightly-{utc}"), at).unwrap(),
+            PathBuf::from("/b/nightly-2026-01-31T023005Z")
+        );
+        assert_eq!(
+            expand_out(std::path::Path::new("/b/x"), at).unwrap(),
+            PathBuf::from("/b/x")
+        );
+    }
 }

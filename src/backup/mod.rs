@@ -226,7 +226,7 @@ async fn write_streams(
             ));
         }
         let metadata = serde_json::json!({ "config": snap.config, "state": snap.state });
-        write_synced(
+        write_new(
             &dir.join(manifest::METADATA_FILE),
             serde_json::to_string_pretty(&metadata)
                 .unwrap_or_default()
@@ -257,7 +257,6 @@ async fn write_streams(
             human(entry.bytes),
             human(entry.data_bytes)
         ));
-        sync_dir(&dir)?;
         entries.push(entry);
     }
     progress.finish();
@@ -278,10 +277,28 @@ async fn write_streams(
         finished: now_rfc3339(),
         streams: entries,
     };
-    write_synced(
+    write_new(
         &temp.join(manifest::MANIFEST_FILE),
         manifest.to_json().as_bytes(),
     )?;
+    // Durable before the folder gets its final name. The data files were flushed by
+    // their writers; the small files and the folders are flushed together (each fsync
+    // costs milliseconds, and concurrent ones share the file system's commits).
+    let mut paths = vec![temp.join(manifest::MANIFEST_FILE)];
+    for e in &manifest.streams {
+        paths.push(temp.join(&e.stream).join(manifest::METADATA_FILE));
+        paths.push(temp.join(&e.stream));
+    }
+    let syncs = paths.into_iter().map(|p| {
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("cannot sync {}: {e}", p.display()))
+        })
+    });
+    for done in futures::future::join_all(syncs).await {
+        done.map_err(|e| format!("a file sync failed: {e}"))??;
+    }
     Ok(manifest)
 }
 
@@ -302,7 +319,9 @@ fn finish(temp: &Path, out: &Path, parent: &Path) -> Result<(), String> {
     sync_dir(parent)
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes a new file (never over an existing one); flushed to disk later, see
+/// `write_streams`.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -310,7 +329,6 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .open(path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     f.write_all(bytes)
-        .and_then(|_| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -8,7 +8,7 @@
 //! and discards an upload that stalls, so a restore that stops half-way leaves nothing.
 //!
 //! The data file is hashed again while it is sent: if it changed since `restore`
-//! checked it, the final message is never sent and the server discards the upload.
+//! checked it, its last chunk is withheld, so the server never has the whole archive.
 
 use std::io::Read;
 use std::path::Path;
@@ -66,23 +66,44 @@ pub async fn restore_from_file(
     let mut file = std::fs::File::open(data_path)
         .map_err(|e| format!("cannot read {}: {e}", data_path.display()))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK_SIZE];
     let mut sent: u64 = 0;
     let chunk_timeout = api.timeout();
-    loop {
-        let n = read_full(&mut file, &mut buf)
+    // One chunk is read ahead, so that the last one is still in hand when the checksum
+    // of the whole file is known: a file that changed since it was checked is never sent
+    // whole. (The server does not need the final empty message to apply a complete
+    // archive, so withholding that would not be enough.)
+    let read_chunk = |file: &mut std::fs::File| -> Result<Bytes, String> {
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let n = read_full(file, &mut buf)
             .map_err(|e| format!("cannot read {}: {e}", data_path.display()))?;
-        if n == 0 {
-            break;
+        buf.truncate(n);
+        Ok(Bytes::from(buf))
+    };
+    let mut next = read_chunk(&mut file)?;
+    while !next.is_empty() {
+        let chunk = next;
+        hasher.update(&chunk);
+        next = read_chunk(&mut file)?;
+        if next.is_empty() {
+            let sum = hex(&hasher.clone().finalize());
+            if let Some(want) = expected_sha256 {
+                if !sum.eq_ignore_ascii_case(want) {
+                    return Err(format!(
+                        "{} changed after it was checked (SHA-256 {sum}, expected {want}); \
+                         its last chunk was not sent, so the server cannot complete the \
+                         restore",
+                        data_path.display()
+                    ));
+                }
+            }
         }
-        hasher.update(&buf[..n]);
-        let chunk = Bytes::copy_from_slice(&buf[..n]);
+        let n = chunk.len() as u64;
         let ack = tokio::time::timeout(chunk_timeout, client.request(deliver.clone(), chunk))
             .await
             .map_err(|_| {
                 format!(
                     "the server did not ack a chunk of {stream} within {chunk_timeout:?} after \
-                     {sent} bytes; it discards the upload, nothing of {stream} was restored"
+                     {sent} bytes; check with `nats stream info {stream}` whether it exists"
                 )
             })?
             .map_err(|e| format!("could not send a chunk of {stream}: {e}"))?;
@@ -90,18 +111,8 @@ pub async fn restore_from_file(
             parse_answer(&ack.payload)
                 .map_err(|e| describe(&e, &format!("restore {stream}"), &deliver, api.domain()))?;
         }
-        sent += n as u64;
-        on_bytes(n as u64);
-    }
-    let sum = hex(&hasher.finalize());
-    if let Some(want) = expected_sha256 {
-        if !sum.eq_ignore_ascii_case(want) {
-            return Err(format!(
-                "{} changed while it was being sent (SHA-256 {sum}, expected {want}); the \
-                 upload was not completed, so the server discards it",
-                data_path.display()
-            ));
-        }
+        sent += n;
+        on_bytes(n);
     }
     // The server applies the whole archive before it answers: allow for its size.
     let finish_timeout =

@@ -746,6 +746,14 @@ mod tests {
         assert!(deny.contains("$JS.SNAPSHOT.RESTORE.>"));
         assert!(!p.allow_responses);
         assert_eq!(t.user_name(), "wasmcloud-provisioner-backup");
+        // Restore stays with an admin: the provisioner's own template cannot restore.
+        let provisioner = template(Role::Provisioner, &TemplateOptions::default()).unwrap();
+        assert!(!provisioner
+            .permissions
+            .publish
+            .allow
+            .iter()
+            .any(|s| s.contains("RESTORE")));
         // With a domain, the API forms are listed twice; the acks are not API subjects.
         let d = template(
             Role::Backup,

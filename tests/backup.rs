@@ -1185,3 +1185,68 @@ async fn the_backup_user_backs_up_in_a_jetstream_domain() {
     let violations = common::permission_violations(&server.log());
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+#[test]
+fn creds_role_backup_mints_a_user_with_exactly_the_backup_template() {
+    use base64::Engine;
+    use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let account = nkeys::KeyPair::new_account();
+    let seed_file = dir.path().join("account.nk");
+    std::fs::write(&seed_file, account.seed().unwrap()).unwrap();
+    let creds = dir.path().join("backup.creds");
+    let o = common::provisioner_command()
+        .args([
+            "creds",
+            "--role",
+            "backup",
+            "--lattice",
+            "perm",
+            "--account-seed",
+            path(&seed_file),
+            "--out",
+            path(&creds),
+        ])
+        .output()
+        .unwrap();
+    let o = ok(o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("user wasmcloud-provisioner-backup"),
+        "{}",
+        text(&o)
+    );
+    let file = std::fs::read_to_string(&creds).unwrap();
+    let jwt = file
+        .lines()
+        .skip_while(|l| !l.contains("BEGIN NATS USER JWT"))
+        .nth(1)
+        .expect("a JWT in the creds file");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).expect("claims"))
+            .unwrap(),
+    )
+    .unwrap();
+    let template = permissions::template(
+        Role::Backup,
+        &TemplateOptions {
+            lattices: vec!["perm".into()],
+            js_domain: None,
+        },
+    )
+    .unwrap();
+    let p = &template.permissions;
+    assert_eq!(
+        claims["nats"]["pub"]["allow"],
+        serde_json::json!(p.publish.allow)
+    );
+    assert_eq!(
+        claims["nats"]["pub"]["deny"],
+        serde_json::json!(p.publish.deny)
+    );
+    assert_eq!(
+        claims["nats"]["sub"]["allow"],
+        serde_json::json!(p.subscribe.allow)
+    );
+    assert!(claims["nats"].get("resp").is_none(), "no allow_responses");
+}

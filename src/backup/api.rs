@@ -125,7 +125,30 @@ pub fn describe(error: &JsError, action: &str, subject: &str, domain: Option<&st
             err_code,
             description,
             ..
-        } => format!("could not {action}: {description} (JetStream error {err_code})"),
+        } => {
+            let hint = match *err_code {
+                codes::NO_SUITABLE_PEERS if description.contains("offline") => {
+                    ": JetStream has no quorum for it right now (a server it needs is down or \
+                     has not reported in): bring the cluster's servers back, then run the \
+                     command again"
+                }
+                codes::NO_SUITABLE_PEERS => {
+                    ": the cluster has too few JetStream servers for its replicas; give \
+                     --replicas with a smaller number"
+                }
+                codes::REPLICAS_NOT_SUPPORTED => ": the server is not clustered; give --replicas 1",
+                codes::CLUSTER_NOT_AVAILABLE => {
+                    ": JetStream has no meta leader; bring a majority of the servers back, \
+                     then run the command again"
+                }
+                codes::INSUFFICIENT_RESOURCES | codes::ACCOUNT_LIMITS => {
+                    ": the account or server has no room for it; raise the account's \
+                     JetStream limits"
+                }
+                _ => "",
+            };
+            format!("could not {action}: {description} (JetStream error {err_code}){hint}")
+        }
     }
 }
 
@@ -159,6 +182,39 @@ mod tests {
         for good in ["KV_CONFIGDATA_default", "wadm_events", "KV_a-b_c"] {
             assert!(valid_stream_name(good), "{good}");
         }
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let offline = JsError::Api {
+            code: 500,
+            err_code: codes::NO_SUITABLE_PEERS,
+            description: "no suitable peers for placement, peer offline".into(),
+        };
+        let m = describe(&offline, "restore X", "$JS.API.STREAM.RESTORE.X", None);
+        assert!(m.contains("run the command again"), "{m}");
+        let single = JsError::Api {
+            code: 500,
+            err_code: codes::REPLICAS_NOT_SUPPORTED,
+            description: "replicas > 1 not supported in non-clustered mode".into(),
+        };
+        let m = describe(
+            &single,
+            "restore X",
+            "$JS.API.STREAM.RESTORE.X",
+            Some("hub"),
+        );
+        assert!(m.contains("--replicas 1"), "{m}");
+        let m = describe(
+            &JsError::TimedOut,
+            "restore X",
+            "$JS.API.STREAM.RESTORE.X",
+            Some("hub"),
+        );
+        assert!(
+            m.contains("domain `hub`") && m.contains("STREAM.RESTORE.X"),
+            "{m}"
+        );
     }
 
     #[test]

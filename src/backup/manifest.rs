@@ -32,6 +32,26 @@ pub const METADATA_FILE: &str = "backup.json";
 pub const DATA_FILE: &str = "stream.tar.s2";
 /// Present while a backup is being written; a folder holding it is not a backup.
 pub const INCOMPLETE_MARKER: &str = "BACKUP-INCOMPLETE";
+/// Largest manifest or `backup.json` read: far above any real one (a stream config and
+/// state are a few KiB; the server refuses a restore request above its max payload), so
+/// a hostile folder cannot make `restore` read gigabytes into memory.
+const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a small JSON file of the folder, refusing one larger than [`MAX_JSON_BYTES`].
+fn read_small(path: &Path) -> Result<String, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if len > MAX_JSON_BYTES {
+        return Err(format!(
+            "{} is {len} bytes: too large to be a backup's metadata; this is not a backup \
+             folder",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 /// The `format` of our manifest; bumped when a field changes meaning.
 pub const FORMAT: &str = "wasmcloud-provisioner/backup/v1";
 
@@ -158,8 +178,7 @@ pub fn read_folder(dir: &Path) -> Result<Folder, String> {
     }
     let manifest_path = dir.join(MANIFEST_FILE);
     if manifest_path.exists() {
-        let text = std::fs::read_to_string(&manifest_path)
-            .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+        let text = read_small(&manifest_path)?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
             format!(
                 "{} is not a wasmcloud-provisioner backup manifest: {e}",
@@ -268,8 +287,7 @@ fn stream_name_of(metadata_path: &Path) -> Result<String, String> {
 }
 
 fn read_metadata(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_small(path)?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
     if !v["config"].is_object() {
@@ -318,4 +336,28 @@ fn check_stream(root: &Path, folder: &Path, stream: &str) -> Result<FolderStream
         data_bytes: data.len(),
         sha256: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_metadata_file_is_refused_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(dir.path().join(MANIFEST_FILE)).unwrap();
+        f.set_len(MAX_JSON_BYTES + 1).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    #[test]
+    fn a_folder_without_a_backup_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("holds no backup"), "{err}");
+        std::fs::write(dir.path().join(INCOMPLETE_MARKER), "").unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("unfinished backup"), "{err}");
+    }
 }

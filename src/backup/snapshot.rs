@@ -202,8 +202,12 @@ async fn receive(
     }
 }
 
-/// The writer: hashes and appends every chunk, flushing to disk as it goes and fully at
-/// the end (durable before the folder gets its final name). Returns size and SHA-256.
+/// The writer: hashes and appends every chunk, and returns size and SHA-256 once the
+/// file is on disk (durable before the folder gets its final name). Every [`SYNC_EVERY`]
+/// bytes a flush of what is written so far starts on another thread, through a second
+/// handle of the file, so the disk works while the chunks keep coming and the last flush
+/// has little left to do. (A flush on the writer itself would stop it, then the
+/// receiver, then the server's window.)
 fn write_chunks(
     mut file: std::fs::File,
     path: &Path,
@@ -213,15 +217,28 @@ fn write_chunks(
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
     let mut unsynced: u64 = 0;
+    let mut flushing: Option<std::thread::JoinHandle<std::io::Result<()>>> = None;
     while let Some(chunk) = chunks.blocking_recv() {
         hasher.update(&chunk);
         file.write_all(&chunk).map_err(failed)?;
         written += chunk.len() as u64;
         unsynced += chunk.len() as u64;
-        if unsynced >= SYNC_EVERY {
-            file.sync_data().map_err(failed)?;
+        let idle = flushing.as_ref().is_none_or(|f| f.is_finished());
+        if unsynced >= SYNC_EVERY && idle {
+            if let Some(done) = flushing.take() {
+                done.join()
+                    .map_err(|_| format!("flushing {} failed", path.display()))?
+                    .map_err(failed)?;
+            }
+            let handle = file.try_clone().map_err(failed)?;
+            flushing = Some(std::thread::spawn(move || handle.sync_data()));
             unsynced = 0;
         }
+    }
+    if let Some(done) = flushing.take() {
+        done.join()
+            .map_err(|_| format!("flushing {} failed", path.display()))?
+            .map_err(failed)?;
     }
     file.sync_all().map_err(failed)?;
     Ok((written, hex(&hasher.finalize())))

@@ -142,6 +142,9 @@ pub enum Backup {
     Recommended,
     /// Taken only by `backup --all`.
     Optional,
+    /// Never taken: data derived from other streams (a mirror copies its origin, and its
+    /// deletions and corruption with it), restored by restoring the origin.
+    Never,
 }
 
 /// One resource that hosts or wadm need.

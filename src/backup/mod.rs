@@ -48,8 +48,9 @@ pub struct Selected {
 }
 
 /// What `backup --lattice … [--wadm] [--all]` takes, from the catalog: every row marked
-/// [`catalog::Backup::Recommended`] (with `--all` also the optional ones) of each lattice,
-/// and of wadm with `--wadm` (`--all` implies it). Lattice names are checked as everywhere.
+/// [`catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
+/// marked `Never`) of each lattice, and of wadm with `--wadm` (`--all` implies it).
+/// Lattice names are checked as everywhere.
 pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selected>, String> {
     let mut seen: Vec<&String> = Vec::new();
     for l in lattices {
@@ -65,7 +66,11 @@ pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selec
                 .into(),
         );
     }
-    let taken = |row: &Row| all || row.backup == catalog::Backup::Recommended;
+    let taken = |row: &Row| match row.backup {
+        catalog::Backup::Recommended => true,
+        catalog::Backup::Optional => all,
+        catalog::Backup::Never => false,
+    };
     let mut out = Vec::new();
     for row in CATALOG
         .iter()
@@ -559,9 +564,13 @@ mod tests {
                 "KV_wadm_manifests"
             ]
         );
-        // --all: every catalog stream, wadm's included.
+        // --all: every catalog stream but derived ones, wadm's included.
         let all = streams(&["a"], false, true);
-        let want: Vec<String> = CATALOG.iter().map(|r| r.stream_for("a")).collect();
+        let want: Vec<String> = CATALOG
+            .iter()
+            .filter(|r| r.backup != catalog::Backup::Never)
+            .map(|r| r.stream_for("a"))
+            .collect();
         assert_eq!(all, want);
     }
 

@@ -17,6 +17,9 @@
 //! | 2,000 new lattices back to back, creates/s | bare KV creates, same count | ≥ 0.8× |
 //! | service RSS idle / after the 2,000 lattices | — | ≤ 16 / 32 MiB |
 //! | cold lattice R3 on a 3-node cluster, p50 | one bare R3 KV create | ≤ 1.2× |
+//! | `backup` of a 100 MiB bucket, MiB/s | natscli-style client, same snapshot | ≥ 0.9× |
+//! | `restore` of a 100 MiB bucket, MiB/s | natscli-style client, same restore | ≥ 0.9× |
+//! | `backup` peak RSS, 100 MiB bucket | — | ≤ 32 MiB |
 //!
 //! Subject and baseline samples alternate (ABAB) so that drift in the machine's load
 //! hits both alike. Each cold round also measures, for context, the *floor* (the same
@@ -32,6 +35,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+/// The natscli-style snapshot/restore client of the tests: the floor of the backup rows.
+#[path = "../tests/common/natscli_style.rs"]
+mod natscli_style;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -157,6 +163,7 @@ fn fmt_value(v: f64, unit: &str) -> String {
         "ms" => format!("{v:.2} ms"),
         "req/s" | "creates/s" => format!("{v:.0} {unit}"),
         "MiB" => format!("{v:.1} MiB"),
+        "MiB/s" => format!("{v:.0} MiB/s"),
         _ => format!("{v}"),
     }
 }
@@ -709,7 +716,8 @@ use common::api_audit::ApiAudit;
 // ---------------------------------------------------------------------------
 
 /// Whether a group of figures runs: all by default, or those named in `BENCH_ONLY`
-/// (comma-separated: warm, cold, wadm, burst, many, r3), for iterating on one of them.
+/// (comma-separated: warm, cold, wadm, burst, many, backup, r3), for iterating on one of
+/// them.
 fn selected(group: &str) -> bool {
     match std::env::var("BENCH_ONLY") {
         Ok(only) if !only.trim().is_empty() => only.split(',').any(|g| g.trim() == group),
@@ -803,6 +811,10 @@ async fn run() -> Vec<Figure> {
     drop(provisioner);
     drop(client);
     drop(server);
+    if selected("backup") {
+        figures.extend(backup_figures().await);
+        elapsed("backup and restore");
+    }
     if !selected("r3") {
         println!("total {:.1?}", started.elapsed());
         return figures;
@@ -1113,4 +1125,229 @@ async fn cold_lattice_r3(client: &async_nats::Client) -> Figure {
         ms(p50(&mut lookups))
     ));
     figure
+}
+
+// ---------------------------------------------------------------------------
+// Backup and restore
+// ---------------------------------------------------------------------------
+
+/// Size of the bucket the backup figures use.
+const BACKUP_MIB: usize = 100;
+/// Rounds of each (ours, floor), alternating.
+const BACKUP_ROUNDS: usize = 5;
+
+/// Runs the release binary to completion, sampling its peak resident memory (`VmHWM`,
+/// read until the process exits). Returns the wall time and the peak in MiB.
+fn run_sampled(args: &[&str]) -> (Duration, f64) {
+    let started = Instant::now();
+    let mut child = Command::new(PROVISIONER)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("NATS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the provisioner");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib: f64 = 0.0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait for the provisioner") {
+            let elapsed = started.elapsed();
+            if !status.success() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("wasmcloud-provisioner {args:?} failed ({status}): {err}");
+            }
+            return (elapsed, peak_kib / 1024.0);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `backup` and `restore` of a bucket holding 100 MiB of incompressible values, each
+/// against the natscli-style client doing the same snapshot or restore from inside the
+/// bench (no process start, no connect, no look-ups, no fsync: the floor).
+async fn backup_figures() -> Vec<Figure> {
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    let js = async_nats::jetstream::new(client.clone());
+    for bucket in ["CONFIGDATA_bench", "LATTICEDATA_bench"] {
+        js.create_key_value(async_nats::jetstream::kv::Config {
+            bucket: bucket.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create bucket");
+    }
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut acks = Vec::new();
+    for i in 0..BACKUP_MIB * 16 {
+        let value: Vec<u8> = (0..64 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        acks.push(
+            js.publish(format!("$KV.CONFIGDATA_bench.k{i}"), value.into())
+                .await
+                .expect("publish"),
+        );
+    }
+    for a in acks {
+        a.await.expect("ack");
+    }
+    let streams = ["KV_LATTICEDATA_bench", "KV_CONFIGDATA_bench"];
+    let mut bytes: u64 = 0;
+    for s in streams {
+        let mut stream = js.get_stream(s).await.expect("stream");
+        bytes += stream.info().await.expect("info").state.bytes;
+    }
+    let mib = bytes as f64 / MIB;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ours_backup = Vec::new();
+    let mut floor_backup = Vec::new();
+    let mut ours_restore = Vec::new();
+    let mut floor_restore = Vec::new();
+    let mut peaks = Vec::new();
+    let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
+    // Ours: the library code the commands run (process start and connect are left out, as
+    // for the floor); the binary's own runs give the memory figure and, in the note, its
+    // wall-clock rate.
+    use wasmcloud_provisioner::backup;
+    let api = backup::api::Api::new(client.clone(), None, Duration::from_secs(10));
+    let selection = backup::selection(&["bench".to_string()], false, false).expect("selection");
+    let options = backup::BackupOptions {
+        idle: Duration::from_secs(30),
+        json: true,
+    };
+    let restore_options = backup::RestoreOptions {
+        dry_run: false,
+        replicas: None,
+        skip_existing: false,
+        json: true,
+    };
+    let mut binary = Vec::new();
+    for round in 0..BACKUP_ROUNDS {
+        let ours = dir.path().join(format!("ours-{round}"));
+        let t = Instant::now();
+        backup::backup(&api, &selection, &ours, &options)
+            .await
+            .expect("backup");
+        ours_backup.push(mib / t.elapsed().as_secs_f64());
+        let theirs = dir.path().join(format!("theirs-{round}"));
+        let t = Instant::now();
+        for s in streams {
+            natscli_style::backup(&client, "$JS.API", s, &theirs.join(s)).await;
+        }
+        floor_backup.push(mib / t.elapsed().as_secs_f64());
+
+        delete_streams(&client, names.iter()).await;
+        let t = Instant::now();
+        let folder = backup::manifest::read_folder(&ours).expect("read folder");
+        backup::restore(&api, &folder, &restore_options, &mut |_, _| {})
+            .await
+            .expect("restore");
+        ours_restore.push(mib / t.elapsed().as_secs_f64());
+        delete_streams(&client, names.iter()).await;
+        let t = Instant::now();
+        for s in streams {
+            natscli_style::restore(&client, "$JS.API", &theirs.join(s)).await;
+        }
+        floor_restore.push(mib / t.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&ours);
+        let _ = std::fs::remove_dir_all(&theirs);
+
+        // The release binary, for its resident memory.
+        let out = dir.path().join(format!("binary-{round}"));
+        let (took, peak) = run_sampled(&[
+            "--server",
+            &url,
+            "backup",
+            "--lattice",
+            "bench",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ]);
+        binary.push(mib / took.as_secs_f64());
+        peaks.push(peak);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let peak = peaks.iter().cloned().fold(0.0, f64::max);
+    let rounds = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let note = |ours: &[f64], floor: &[f64]| {
+        format!(
+            "{mib:.0} MiB in 2 streams, median of {BACKUP_ROUNDS} alternating rounds; ours \
+             (look-ups, checksums, fsync included) {} MiB/s, floor {} MiB/s",
+            rounds(ours),
+            rounds(floor)
+        )
+    };
+    let figures = vec![
+        Figure {
+            name: format!("backup, {BACKUP_MIB} MiB bucket"),
+            unit: "MiB/s",
+            note: note(&ours_backup, &floor_backup),
+            value: median(&mut ours_backup),
+            baseline_name: "natscli-style client",
+            baseline: Some(median(&mut floor_backup)),
+            target: Target::RatioAtLeast(0.9),
+            floor: None,
+            hop: None,
+        },
+        Figure {
+            name: format!("restore, {BACKUP_MIB} MiB bucket"),
+            unit: "MiB/s",
+            note: note(&ours_restore, &floor_restore),
+            value: median(&mut ours_restore),
+            baseline_name: "natscli-style client",
+            baseline: Some(median(&mut floor_restore)),
+            target: Target::RatioAtLeast(0.9),
+            floor: None,
+            hop: None,
+        },
+        Figure {
+            name: format!("backup peak RSS, {BACKUP_MIB} MiB bucket"),
+            unit: "MiB",
+            value: peak,
+            baseline_name: "",
+            baseline: None,
+            target: Target::AtMost(32.0),
+            note: format!(
+                "VmHWM of the release binary's backup, highest of {BACKUP_ROUNDS} runs: {} \
+                 MiB; its wall-clock rate (process start and connect included) {} MiB/s",
+                peaks
+                    .iter()
+                    .map(|p| format!("{p:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                rounds(&binary)
+            ),
+            floor: None,
+            hop: None,
+        },
+    ];
+    drop(client);
+    drop(server);
+    figures
 }

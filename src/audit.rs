@@ -1,5 +1,6 @@
 //! Audit events: every change the provisioner makes (a create, a replica raise) is
-//! published as JSON on `wasmcloud.provision.events.<action>` (`created`, `updated`).
+//! published as JSON on `wasmcloud.provision.events.<action>` (`created`, `updated`);
+//! `backup` and `restore` publish `backed_up` and `restored` the same way.
 //! The schema is `schemas/audit_event.json`.
 //!
 //! The reconciler calls a [`ChangeListener`] synchronously, in the middle of a request. The
@@ -305,6 +306,21 @@ pub struct AuditEvent {
     /// `null` when the change had no known cause.
     pub requester: Option<Origin>,
     pub provisioner: Instance,
+    /// `backed_up` and `restored`: the backup the event is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupRef>,
+}
+
+/// The backup of one stream an event is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupRef {
+    /// The backup folder, as given on the command line.
+    pub folder: String,
+    pub messages: u64,
+    pub last_seq: u64,
+    /// Size of the stream's data file, and its SHA-256 (unknown for a natscli folder).
+    pub data_bytes: u64,
+    pub sha256: Option<String>,
 }
 
 impl AuditEvent {
@@ -330,7 +346,36 @@ impl AuditEvent {
             after: ConfigSummary::of(&change.after),
             requester: change.origin.as_deref().cloned(),
             provisioner: instance.clone(),
+            backup: None,
         })
+    }
+
+    /// The event of a stream backed up (`backed_up`: `after` is its config as backed up)
+    /// or restored (`restored`: its config as the server restored it). `before` is null:
+    /// a backup changes nothing, and a restore only ever creates.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backup_event(
+        action: &'static str,
+        resource: ResourceRef,
+        config: &Value,
+        instance: &Instance,
+        js_domain: Option<&str>,
+        requester: Option<Origin>,
+        backup: BackupRef,
+    ) -> Self {
+        AuditEvent {
+            schema: SCHEMA_ID,
+            id: nuid::next().to_string(),
+            time: now_rfc3339(),
+            action,
+            resource,
+            js_domain: js_domain.map(String::from),
+            before: None,
+            after: ConfigSummary::of(config),
+            requester,
+            provisioner: instance.clone(),
+            backup: Some(backup),
+        }
     }
 
     pub fn subject(&self) -> String {
@@ -463,6 +508,19 @@ impl AuditPublisher {
         })
     }
 
+    /// Queues an event built by the caller (backup and restore). Never blocks: a full
+    /// queue drops the event.
+    pub fn publish(&self, event: AuditEvent) {
+        if self
+            .queue
+            .try_send(Message::Event(Box::new(event)))
+            .is_err()
+        {
+            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = total, "audit event dropped: the queue is full");
+        }
+    }
+
     /// Publishes what is queued and flushes, waiting at most `timeout`.
     pub async fn close(&self, timeout: Duration) {
         let (done, finished) = oneshot::channel();
@@ -535,6 +593,44 @@ mod tests {
             (Action::Created, None),
         ] {
             let event = AuditEvent::of(&change(action, origin), &instance, Some("hub")).unwrap();
+            let json = serde_json::to_value(&event).unwrap();
+            let errors: Vec<String> = v.iter_errors(&json).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{json:#}\n{errors:?}");
+        }
+    }
+
+    #[test]
+    fn backup_events_validate_against_the_schema() {
+        let instance = Instance::new("wasmcloud-provisioner-cli");
+        let v = validator();
+        for (action, sha) in [("backed_up", Some("ab".to_string())), ("restored", None)] {
+            let event = AuditEvent::backup_event(
+                action,
+                ResourceRef {
+                    name: "CONFIGDATA_default".into(),
+                    kind: Kind::Kv,
+                    stream: "KV_CONFIGDATA_default".into(),
+                },
+                &json!({"num_replicas": 1, "storage": "file", "subjects": ["$KV.CONFIGDATA_default.>"]}),
+                &instance,
+                None,
+                Some(Origin::cli(if action == "restored" {
+                    "restore"
+                } else {
+                    "backup"
+                })),
+                BackupRef {
+                    folder: "/backups/2026-01-01".into(),
+                    messages: 3,
+                    last_seq: 7,
+                    data_bytes: 100,
+                    sha256: sha,
+                },
+            );
+            assert_eq!(
+                event.subject(),
+                format!("wasmcloud.provision.events.{action}")
+            );
             let json = serde_json::to_value(&event).unwrap();
             let errors: Vec<String> = v.iter_errors(&json).map(|e| e.to_string()).collect();
             assert!(errors.is_empty(), "{json:#}\n{errors:?}");

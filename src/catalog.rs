@@ -183,6 +183,22 @@ pub enum Access {
     NamedPull { consumer: &'static str },
 }
 
+/// Which `backup` run takes a resource. wasmCloud's docs ask for the host's buckets and
+/// wadm's manifests to be "file backed and backed up": they hold what nobody can rebuild
+/// (component config, links, application definitions). wadm rebuilds its state within
+/// about a minute and its streams carry short-lived events, so those are optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backup {
+    /// Taken by every `backup` (the default set).
+    Recommended,
+    /// Taken only by `backup --all`.
+    Optional,
+    /// Never taken: data derived from other streams (a mirror copies its origin, and its
+    /// deletions and corruption with it), restored by restoring the origin.
+    Never,
+}
+
 /// One resource that hosts or wadm need.
 #[derive(Debug, Clone, Copy)]
 pub struct Row {
@@ -195,6 +211,8 @@ pub struct Row {
     pub needed_by: App,
     pub shape: Shape,
     pub access: &'static [Access],
+    /// Whether `backup` takes it by default or only with `--all` (see `crate::backup`).
+    pub backup: Backup,
 }
 
 /// The catalog. Order matters only in that a sourcing stream comes after its sources;
@@ -208,6 +226,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Host,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWriteWatch],
+        backup: Backup::Recommended,
     },
     Row {
         key: "configdata",
@@ -217,6 +236,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Host,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWriteWatch],
+        backup: Backup::Recommended,
     },
     Row {
         key: "wadm_manifests",
@@ -226,6 +246,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Wadm,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWrite],
+        backup: Backup::Recommended,
     },
     Row {
         key: "wadm_state",
@@ -235,6 +256,7 @@ pub static CATALOG: &[Row] = &[
         needed_by: App::Wadm,
         shape: Shape::Kv,
         access: &[Access::Info, Access::KvReadWrite],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_events",
@@ -255,6 +277,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: true,
         },
         access: &[Access::Info, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_commands",
@@ -274,6 +297,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: true,
         },
         access: &[Access::Info, Access::DurablePull, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_status",
@@ -293,6 +317,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: false,
         },
         access: &[Access::Info, Access::DirectRead, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wasmbus_events",
@@ -313,6 +338,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: true,
         },
         access: &[Access::Info, Access::Subscribe],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_notify",
@@ -332,6 +358,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: false,
         },
         access: &[Access::Info, Access::EphemeralPull, Access::Publish],
+        backup: Backup::Optional,
     },
     Row {
         key: "wadm_event_consumer",
@@ -366,6 +393,7 @@ pub static CATALOG: &[Row] = &[
             subjects_checked_by_wadm: false,
         },
         access: &[Access::Info, Access::DurablePull],
+        backup: Backup::Optional,
     },
     // The Kubernetes operator's stream, as wasmcloud-operator 0.4.x–0.5.0 / wadm-operator
     // create it (`get_or_create_stream`, async-nats 0.33): a work-queue mirror of
@@ -395,6 +423,8 @@ pub static CATALOG: &[Row] = &[
                 consumer: "wasmcloud_operator_service-{lattice}",
             },
         ],
+        // A mirror of wadm_events: made again from it, nothing of its own to keep.
+        backup: Backup::Never,
     },
     Row {
         key: "wadm_operator_events",
@@ -420,6 +450,8 @@ pub static CATALOG: &[Row] = &[
                 consumer: "wadm_operator_service-{lattice}",
             },
         ],
+        // A mirror of wadm_events: made again from it, nothing of its own to keep.
+        backup: Backup::Never,
     },
 ];
 

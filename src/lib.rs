@@ -34,6 +34,8 @@
 //!                   derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
+//!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
+//!            folder layout + a checksummed manifest; the set comes from the catalog
 //! ```
 //!
 //! Rules the code keeps:
@@ -45,6 +47,7 @@
 
 pub mod advisories;
 pub mod audit;
+pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
 pub mod config;

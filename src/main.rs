@@ -20,7 +20,7 @@ use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, Latti
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
 use wasmcloud_provisioner::runtime::ServiceSetup;
-use wasmcloud_provisioner::{report, request};
+use wasmcloud_provisioner::{backup, report, request};
 
 /// Exit code: success, nothing (more) to do.
 const EXIT_OK: u8 = 0;
@@ -106,7 +106,8 @@ enum Command {
     ///
     /// Example: wasmcloud-provisioner plan --lattice default --wadm --json
     Plan(TargetArgs),
-    /// Print the least-privilege NATS permissions of a host, wadm or this service, derived
+    /// Print the least-privilege NATS permissions of a host, wadm, this service or a backup
+    /// job, derived
     /// from the resource catalog (`--js-domain` adds the `$JS.<domain>.API` forms).
     ///
     /// Example: wasmcloud-provisioner permissions --role host --lattice default --format conf
@@ -131,6 +132,16 @@ enum Command {
     ///
     /// Example: wasmcloud-provisioner ping --self-file /run/wasmcloud-provisioner/id
     Ping(PingArgs),
+    /// Back up the lattices' buckets (and wadm's with --wadm) into a new folder, in
+    /// natscli's layout plus a checksummed manifest.
+    ///
+    /// Example: wasmcloud-provisioner backup --lattice default --wadm --out backups/2026-01-01
+    Backup(backup::cli::BackupArgs),
+    /// Restore a backup folder; never over an existing stream. `--replicas N` (1, 3, 5)
+    /// replaces the backed-up replicas.
+    ///
+    /// Example: wasmcloud-provisioner restore --from backups/2026-01-01 --dry-run
+    Restore(backup::cli::RestoreArgs),
     /// Work with the config file.
     ///
     /// Example: wasmcloud-provisioner config check examples/provisioner.toml
@@ -193,7 +204,8 @@ struct PermissionsArgs {
     #[command(flatten)]
     platform: PlatformArgs,
     /// Lattice (repeatable). Host: the lattices it joins [default: default]. Provisioner:
-    /// name these lattices' streams exactly instead of any stream. Ignored for wadm.
+    /// name these lattices' streams exactly instead of any stream. Backup: the lattices
+    /// whose buckets it backs up (wadm's are always included). Ignored for wadm.
     #[arg(long = "lattice", short = 'l')]
     lattices: Vec<String>,
     /// `conf`: a `permissions` block for a nats-server user; `json`: the same as JSON;
@@ -336,6 +348,8 @@ async fn run(cli: Cli) -> Result<u8, String> {
         Command::Plan(t) => once(resolved, policy, t, true).await,
         Command::Permissions(p) => print_permissions(&resolved, &policy, p),
         Command::Creds(c) => mint_creds(&resolved, &policy, c),
+        Command::Backup(b) => backup::cli::run_backup(&resolved, b).await,
+        Command::Restore(r) => backup::cli::run_restore(&resolved, r, cli.settings.replicas).await,
         Command::Config(_) => Err("unreachable: config is handled above".into()),
     }
 }

@@ -41,6 +41,9 @@ pub enum Role {
     /// The wasmCloud Kubernetes operator (`--operator 0.4|0.5`), for the lattices
     /// given: wadm's API and its own consumer on its stream.
     Operator,
+    /// A `backup` job: snapshots of the streams `backup --all` takes for the lattices
+    /// given (and wadm's), nothing else; it cannot restore, create or change a stream.
+    Backup,
 }
 
 impl Role {
@@ -50,6 +53,7 @@ impl Role {
             Role::Wadm => "wadm",
             Role::Provisioner => "provisioner",
             Role::Operator => "operator",
+            Role::Backup => "backup",
         }
     }
 }
@@ -150,6 +154,17 @@ const DENIED_TO_APPS: &[&str] = &[
 /// The operations the provisioner never calls: it never loses data, and it creates KV
 /// buckets as streams, so it needs no account info either.
 const DENIED_TO_PROVISIONER: &[&str] = &["INFO", "STREAM.DELETE.>", "STREAM.PURGE.>"];
+
+/// Operations a backup user must never call: everything that changes a stream, and
+/// restore (a backup job that could restore could overwrite what it backs up).
+const DENIED_TO_BACKUP: &[&str] = &[
+    "INFO",
+    "STREAM.CREATE.>",
+    "STREAM.UPDATE.>",
+    "STREAM.DELETE.>",
+    "STREAM.PURGE.>",
+    "STREAM.RESTORE.>",
+];
 
 /// Where replies to requests (JetStream API, the service's endpoints) come back.
 const INBOX: &str = "_INBOX.>";
@@ -346,6 +361,29 @@ impl Builder {
         }
     }
 
+    /// A backup job: per stream the look-up, the snapshot request and the acks of its
+    /// chunks (`shared/spec/backup.md`); the inbox the chunks arrive on; and its own audit
+    /// event. No `allow_responses`: it answers no requests, and the acks are named.
+    fn backup(&mut self, lattices: &[String]) -> Result<(), String> {
+        for s in crate::backup::selection(lattices, true, true)? {
+            let stream = &s.stream;
+            self.allow_js(&format!("STREAM.INFO.{stream}"));
+            self.allow_js(&format!("STREAM.SNAPSHOT.{stream}"));
+            self.allow_publish(format!("$JS.SNAPSHOT.ACK.{stream}.>"));
+        }
+        self.allow_publish(format!("{}.backed_up", crate::audit::EVENTS_PREFIX));
+        self.allow_subscribe(INBOX.to_string());
+        for op in DENIED_TO_BACKUP {
+            self.deny_js(op);
+        }
+        Rules::push(
+            &mut self.permissions.publish.deny,
+            "$JS.SNAPSHOT.RESTORE.>".to_string(),
+        );
+        self.permissions.allow_responses = false;
+        Ok(())
+    }
+
     fn provisioner(&mut self, lattices: &[String]) {
         let streams: Vec<String> = if lattices.is_empty() {
             vec!["*".to_string()]
@@ -485,6 +523,7 @@ pub fn template_for(
             }
             b.allow_publish(endpoints::wadm::SPEC.subject.to_string());
         }
+        Role::Backup => b.backup(&options.lattices)?,
     }
     Ok(Template {
         role,
@@ -668,6 +707,7 @@ impl Template {
             (Role::Wadm, _) => "wadm".to_string(),
             (Role::Provisioner, _) => "wasmcloud-provisioner".to_string(),
             (Role::Operator, _) => "wasmcloud-operator".to_string(),
+            (Role::Backup, _) => "wasmcloud-provisioner-backup".to_string(),
         }
     }
 
@@ -969,6 +1009,60 @@ mod tests {
             assert!(validate_inbox_prefix(bad).is_err(), "{bad}");
         }
         assert_eq!(validate_inbox_prefix("_INBOX_a.b.").unwrap(), "_INBOX_a.b");
+    }
+
+    /// `shared/spec/backup.md`, "Permissions involved": snapshot subjects per stream
+    /// backed up, nothing that changes or restores a stream.
+    #[test]
+    fn backup_template_is_the_snapshot_subjects_only() {
+        let t = template(Role::Backup, &lattice("default")).unwrap();
+        let p = &t.permissions;
+        let mut want: BTreeSet<String> = BTreeSet::new();
+        for row in CATALOG
+            .iter()
+            .filter(|r| r.backup != catalog::Backup::Never)
+        {
+            let s = row.stream_for("default");
+            want.insert(format!("$JS.API.STREAM.INFO.{s}"));
+            want.insert(format!("$JS.API.STREAM.SNAPSHOT.{s}"));
+            want.insert(format!("$JS.SNAPSHOT.ACK.{s}.>"));
+        }
+        want.insert("wasmcloud.provision.events.backed_up".to_string());
+        assert_eq!(
+            set(&p.publish.allow),
+            want.iter().map(String::as_str).collect()
+        );
+        assert_eq!(set(&p.subscribe.allow), ["_INBOX.>"].into_iter().collect());
+        let deny = set(&p.publish.deny);
+        for s in SPEC_APP_DENY {
+            assert!(deny.contains(s), "{s}");
+        }
+        assert!(deny.contains("$JS.API.STREAM.RESTORE.>"));
+        assert!(deny.contains("$JS.SNAPSHOT.RESTORE.>"));
+        assert!(!p.allow_responses);
+        assert_eq!(t.user_name(), "wasmcloud-provisioner-backup");
+        // Restore stays with an admin: the provisioner's own template cannot restore.
+        let provisioner = template(Role::Provisioner, &TemplateOptions::default()).unwrap();
+        assert!(!provisioner
+            .permissions
+            .publish
+            .allow
+            .iter()
+            .any(|s| s.contains("RESTORE")));
+        // With a domain, the API forms are listed twice; the acks are not API subjects.
+        let d = template(
+            Role::Backup,
+            &TemplateOptions {
+                lattices: vec!["default".into()],
+                js_domain: Some("hub".into()),
+            },
+        )
+        .unwrap();
+        assert!(d
+            .permissions
+            .publish
+            .allow
+            .contains(&"$JS.hub.API.STREAM.SNAPSHOT.KV_CONFIGDATA_default".to_string()));
     }
 
     #[test]

@@ -967,6 +967,7 @@ fn nsc_lines_carry_exactly_the_template() {
         (Role::Host, vec!["default".to_string()]),
         (Role::Wadm, vec![]),
         (Role::Provisioner, vec![]),
+        (Role::Backup, vec!["default".to_string()]),
     ] {
         let template = permissions::template(
             role,

@@ -1,0 +1,616 @@
+//! Backup and restore of the buckets and streams the catalog knows.
+//!
+//! wasmCloud's docs ask for `CONFIGDATA_<l>`, `LATTICEDATA_<l>` and `wadm_manifests` to be
+//! "file backed and backed up": losing them loses every component's config and every
+//! application definition. `backup` takes them with JetStream's own snapshot API and
+//! writes them in natscli's layout (so `nats stream restore` can read them too), plus a
+//! manifest with a checksum per stream; `restore` puts them back, never over an existing
+//! stream.
+//!
+//! - [`snapshot`]: the snapshot protocol for one stream, streamed to a file;
+//! - [`restore`]: the restore protocol for one stream, streamed from a file;
+//! - [`manifest`]: the folder layout, our manifest, and the checks before a restore;
+//! - [`api`]: the raw JetStream API requests both make (async-nats has no snapshot API);
+//! - [`progress`]: a bar on a terminal, a line per stream elsewhere;
+//! - [`cli`]: the `backup` and `restore` commands.
+//!
+//! Which resources a backup takes comes from the catalog ([`crate::catalog::Backup`]).
+//! A backup is written under a temporary name beside its target and renamed only when
+//! every stream ended complete, so an interrupted one never looks like a backup.
+
+pub mod api;
+pub mod cli;
+pub mod manifest;
+pub mod progress;
+pub mod restore;
+pub mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::{self, Kind, Row, Scope, CATALOG};
+use crate::request;
+use api::{describe, Api};
+use manifest::{FolderStream, Manifest, StreamEntry};
+use progress::{human, Progress};
+
+/// One resource a backup takes.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub row: &'static Row,
+    /// Bucket or stream name as users know it.
+    pub name: String,
+    /// The JetStream stream.
+    pub stream: String,
+}
+
+/// What `backup --lattice … [--wadm] [--all]` takes, from the catalog: every row marked
+/// [`catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
+/// marked `Never`) of each lattice, and of wadm with `--wadm` (`--all` implies it).
+/// Lattice names are checked as everywhere.
+pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selected>, String> {
+    let mut seen: Vec<&String> = Vec::new();
+    for l in lattices {
+        request::validate_lattice(l).map_err(|e| e.message)?;
+        if !seen.contains(&l) {
+            seen.push(l);
+        }
+    }
+    let wadm = wadm || all;
+    if seen.is_empty() && !wadm {
+        return Err(
+            "nothing to back up: give --lattice <name> (repeatable) and/or --wadm (or --all)"
+                .into(),
+        );
+    }
+    let taken = |row: &Row| match row.backup {
+        catalog::Backup::Recommended => true,
+        catalog::Backup::Optional => all,
+        catalog::Backup::Never => false,
+    };
+    let mut out = Vec::new();
+    for row in CATALOG
+        .iter()
+        .filter(|r| r.scope == Scope::Lattice && taken(r))
+    {
+        for l in &seen {
+            out.push(Selected {
+                row,
+                name: row.name_for(l),
+                stream: row.stream_for(l),
+            });
+        }
+    }
+    if wadm {
+        for row in CATALOG
+            .iter()
+            .filter(|r| r.scope == Scope::Wadm && taken(r))
+        {
+            out.push(Selected {
+                row,
+                name: row.name_for(""),
+                stream: row.stream_for(""),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// How a backup runs.
+pub struct BackupOptions {
+    /// How long the chunk flow may pause before a stream's snapshot is given up.
+    pub idle: Duration,
+    /// `--json`: stdout is reserved for the manifest.
+    pub json: bool,
+}
+
+/// Backs up `streams` into the new folder `out`. Checks everything it can first (the
+/// folder does not exist, every stream exists and is file-backed), then writes into a
+/// temporary folder beside `out` and renames it only when every stream is complete. On
+/// failure the temporary folder is removed.
+pub async fn backup(
+    api: &Api,
+    streams: &[Selected],
+    out: &Path,
+    options: &BackupOptions,
+) -> Result<Manifest, String> {
+    let (parent, temp) = target_folders(out)?;
+    let started = now_rfc3339();
+    let mut infos = Vec::new();
+    for s in streams {
+        let op = format!("STREAM.INFO.{}", s.stream);
+        let info = api.stream_info(&s.stream).await.map_err(|e| {
+            describe(
+                &e,
+                &format!("look up {}", s.stream),
+                &api.subject(&op),
+                api.domain(),
+            )
+        })?;
+        let Some(info) = info else {
+            return Err(format!(
+                "{} ({}) does not exist, so it cannot be backed up; nothing was written. \
+                 Leave out what is not deployed (--wadm/--all, the --lattice), or create it \
+                 with `apply`",
+                s.stream, s.name
+            ));
+        };
+        if info["config"]["storage"] == "memory" {
+            return Err(format!(
+                "{} ({}) is a memory-storage stream: JetStream cannot snapshot those (its data \
+                 lives only in the servers' memory). wasmCloud's docs ask for these buckets to \
+                 be file backed; nothing was written",
+                s.stream, s.name
+            ));
+        }
+        infos.push(info);
+    }
+    let total: u64 = infos
+        .iter()
+        .map(|i| i["state"]["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    std::fs::create_dir(&temp).map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
+    let result = write_streams(api, streams, &temp, options, total, started).await;
+    let manifest = match result {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&temp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = finish(&temp, out, &parent) {
+        let _ = std::fs::remove_dir_all(&temp);
+        return Err(e);
+    }
+    Ok(manifest)
+}
+
+/// The parent of `out` and the temporary folder beside it; refuses an existing `out`.
+fn target_folders(out: &Path) -> Result<(PathBuf, PathBuf), String> {
+    if out.symlink_metadata().is_ok() {
+        return Err(format!(
+            "{} exists: backup never overwrites; give a new folder (for example one named by \
+             date, --out backups/$(date +%F))",
+            out.display()
+        ));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or_else(|| format!("--out {} names no folder", out.display()))?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(format!(
+            "{} does not exist: create the folder that will hold the backup first",
+            parent.display()
+        ));
+    }
+    let temp = parent.join(format!(".{name}.partial-{}", nuid::next()));
+    Ok((parent, temp))
+}
+
+async fn write_streams(
+    api: &Api,
+    streams: &[Selected],
+    temp: &Path,
+    options: &BackupOptions,
+    total: u64,
+    started: String,
+) -> Result<Manifest, String> {
+    std::fs::write(
+        temp.join(manifest::INCOMPLETE_MARKER),
+        "This backup is being written, or its run was interrupted: it is not complete.\n\
+         A complete backup has its final name and a backup-manifest.json.\n",
+    )
+    .map_err(|e| format!("cannot write in {}: {e}", temp.display()))?;
+    let progress = Progress::new("backup", total, options.json);
+    let mut entries = Vec::new();
+    for (i, s) in streams.iter().enumerate() {
+        progress.stream(&s.stream, i + 1, streams.len());
+        let dir = temp.join(&s.stream);
+        std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut on_bytes = |n: u64| progress.add(n);
+        let snap = snapshot::snapshot_to_file(
+            api,
+            &s.stream,
+            &dir.join(manifest::DATA_FILE),
+            options.idle,
+            &mut on_bytes,
+        )
+        .await?;
+        if !snap.config.is_object() {
+            return Err(format!(
+                "the snapshot reply for {} carried no stream config",
+                s.stream
+            ));
+        }
+        let metadata = serde_json::json!({ "config": snap.config, "state": snap.state });
+        write_new(
+            &dir.join(manifest::METADATA_FILE),
+            serde_json::to_string_pretty(&metadata)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        let state = &snap.state;
+        let entry = StreamEntry {
+            stream: s.stream.clone(),
+            name: s.name.clone(),
+            kind: match s.row.kind {
+                Kind::Kv => "kv",
+                Kind::Stream => "stream",
+            }
+            .to_string(),
+            catalog_key: Some(s.row.key.to_string()),
+            messages: state["messages"].as_u64().unwrap_or(0),
+            first_seq: state["first_seq"].as_u64().unwrap_or(0),
+            last_seq: state["last_seq"].as_u64().unwrap_or(0),
+            bytes: state["bytes"].as_u64().unwrap_or(0),
+            data_bytes: snap.data_bytes,
+            sha256: snap.sha256,
+        };
+        progress.line(&format!(
+            "backed up {}: {} messages, last sequence {}, {} stored as {}",
+            entry.stream,
+            entry.messages,
+            entry.last_seq,
+            human(entry.bytes),
+            human(entry.data_bytes)
+        ));
+        entries.push(entry);
+    }
+    progress.finish();
+    let info = api.client().server_info();
+    let manifest = Manifest {
+        format: manifest::FORMAT.to_string(),
+        tool: manifest::Tool {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        server: manifest::Server {
+            version: info.version,
+            name: info.server_name,
+            cluster: info.cluster.filter(|c| !c.is_empty()),
+        },
+        js_domain: api.domain().map(String::from),
+        started,
+        finished: now_rfc3339(),
+        streams: entries,
+    };
+    write_new(
+        &temp.join(manifest::MANIFEST_FILE),
+        manifest.to_json().as_bytes(),
+    )?;
+    // Durable before the folder gets its final name. The data files were flushed by
+    // their writers; the small files and the folders are flushed together (each fsync
+    // costs milliseconds, and concurrent ones share the file system's commits).
+    let mut paths = vec![temp.join(manifest::MANIFEST_FILE)];
+    for e in &manifest.streams {
+        paths.push(temp.join(&e.stream).join(manifest::METADATA_FILE));
+        paths.push(temp.join(&e.stream));
+    }
+    let syncs = paths.into_iter().map(|p| {
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("cannot sync {}: {e}", p.display()))
+        })
+    });
+    for done in futures::future::join_all(syncs).await {
+        done.map_err(|e| format!("a file sync failed: {e}"))??;
+    }
+    Ok(manifest)
+}
+
+/// Removes the marker and gives the folder its final name, each step durable.
+fn finish(temp: &Path, out: &Path, parent: &Path) -> Result<(), String> {
+    std::fs::remove_file(temp.join(manifest::INCOMPLETE_MARKER))
+        .map_err(|e| format!("cannot finish {}: {e}", temp.display()))?;
+    sync_dir(temp)?;
+    // Checked again: rename(2) would replace an empty folder created meanwhile.
+    if out.symlink_metadata().is_ok() {
+        return Err(format!(
+            "{} appeared while the backup ran: backup never overwrites; nothing was kept",
+            out.display()
+        ));
+    }
+    std::fs::rename(temp, out)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), out.display()))?;
+    sync_dir(parent)
+}
+
+/// Writes a new file (never over an existing one); flushed to disk later, see
+/// `write_streams`.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// fsync of a folder, so that the names in it (a new file, a rename) survive a crash.
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// What restore does (or did, or would do) with one stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreItem {
+    pub stream: String,
+    /// `restored`, `would_restore` (dry run) or `skipped_existing`.
+    pub action: &'static str,
+    pub messages: u64,
+    pub replicas: u64,
+    /// The existing stream's message count and creation time, when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<Value>,
+}
+
+/// How a restore runs.
+pub struct RestoreOptions {
+    pub dry_run: bool,
+    /// `--replicas`: 1, 3 or 5 replaces each stream's `num_replicas`.
+    pub replicas: Option<u64>,
+    pub skip_existing: bool,
+    pub json: bool,
+}
+
+/// A stream that exists already, as the refusal names it.
+struct Existing {
+    stream: String,
+    messages: u64,
+    created: String,
+}
+
+/// Restores a checked folder. Looks every target up first: if any exists (and
+/// `--skip-existing` is not given) nothing is restored. Calls `restored` after each
+/// stream that was restored, with the server's answer (for audit events).
+pub async fn restore(
+    api: &Api,
+    folder: &manifest::Folder,
+    options: &RestoreOptions,
+    restored: &mut (dyn FnMut(&FolderStream, &Value) + Send),
+) -> Result<Vec<RestoreItem>, String> {
+    if let Some(r) = options.replicas {
+        if ![1, 3, 5].contains(&r) {
+            return Err(format!(
+                "--replicas {r}: use 1, 3 or 5 (JetStream replicas are odd, at most 5)"
+            ));
+        }
+    }
+    let mut existing = Vec::new();
+    for s in &folder.streams {
+        let op = format!("STREAM.INFO.{}", s.stream);
+        let info = api.stream_info(&s.stream).await.map_err(|e| {
+            describe(
+                &e,
+                &format!("check whether {} exists", s.stream),
+                &api.subject(&op),
+                api.domain(),
+            )
+        })?;
+        if let Some(info) = info {
+            existing.push(Existing {
+                stream: s.stream.clone(),
+                messages: info["state"]["messages"].as_u64().unwrap_or(0),
+                created: info["created"].as_str().unwrap_or("unknown").to_string(),
+            });
+        }
+    }
+    if !existing.is_empty() && !options.skip_existing {
+        return Err(refusal(&existing));
+    }
+    let metadata_for = |s: &FolderStream| {
+        let mut m = s.metadata.clone();
+        if let Some(r) = options.replicas {
+            m["config"]["num_replicas"] = Value::from(r);
+        }
+        m
+    };
+    let mut items = Vec::new();
+    let todo: Vec<&FolderStream> = folder
+        .streams
+        .iter()
+        .filter(|s| !existing.iter().any(|e| e.stream == s.stream))
+        .collect();
+    for e in &existing {
+        let replicas = folder
+            .streams
+            .iter()
+            .find(|s| s.stream == e.stream)
+            .map(|s| {
+                metadata_for(s)["config"]["num_replicas"]
+                    .as_u64()
+                    .unwrap_or(1)
+            })
+            .unwrap_or(1);
+        items.push(RestoreItem {
+            stream: e.stream.clone(),
+            action: "skipped_existing",
+            messages: e.messages,
+            replicas,
+            existing: Some(serde_json::json!({ "messages": e.messages, "created": e.created })),
+        });
+    }
+    if options.dry_run {
+        for s in todo {
+            let m = metadata_for(s);
+            items.push(RestoreItem {
+                stream: s.stream.clone(),
+                action: "would_restore",
+                messages: s.messages,
+                replicas: m["config"]["num_replicas"].as_u64().unwrap_or(1),
+                existing: None,
+            });
+        }
+        return Ok(items);
+    }
+    let total: u64 = todo.iter().map(|s| s.data_bytes).sum();
+    let progress = Progress::new("restore", total, options.json);
+    for (i, s) in todo.iter().enumerate() {
+        progress.stream(&s.stream, i + 1, todo.len());
+        let m = metadata_for(s);
+        let mut on_bytes = |n: u64| progress.add(n);
+        let answer = restore::restore_from_file(
+            api,
+            &s.stream,
+            &m,
+            &s.data_path,
+            s.sha256.as_deref(),
+            &mut on_bytes,
+        )
+        .await
+        .map_err(|e| {
+            progress.finish();
+            let done: Vec<&str> = items
+                .iter()
+                .filter(|i| i.action == "restored")
+                .map(|i| i.stream.as_str())
+                .collect();
+            if done.is_empty() {
+                e
+            } else {
+                format!(
+                    "{e}\nrestored before the failure: {} (run restore again with \
+                     --skip-existing to restore the rest)",
+                    done.join(", ")
+                )
+            }
+        })?;
+        let messages = answer["state"]["messages"].as_u64().unwrap_or(s.messages);
+        let replicas = answer["config"]["num_replicas"].as_u64().unwrap_or(1);
+        progress.line(&format!(
+            "restored {}: {messages} messages, {replicas} replica(s)",
+            s.stream
+        ));
+        restored(s, &answer);
+        items.push(RestoreItem {
+            stream: s.stream.clone(),
+            action: "restored",
+            messages,
+            replicas,
+            existing: None,
+        });
+    }
+    progress.finish();
+    Ok(items)
+}
+
+/// Why restore stops when targets exist, and what to do next.
+fn refusal(existing: &[Existing]) -> String {
+    let mut m = String::from(
+        "nothing was restored: these streams exist, and restore never overwrites, deletes or \
+         purges a stream:\n",
+    );
+    for e in existing {
+        m.push_str(&format!(
+            "  {}: {} messages, created {}\n",
+            e.stream, e.messages, e.created
+        ));
+    }
+    m.push_str(
+        "The likeliest cause: the bucket was lost and a wasmCloud host's (or wadm's) start \
+         recreated it empty. Next: stop or scale down wadm and the lattice's hosts, check \
+         that these streams hold nothing you need (`nats stream info <stream>`), remove them \
+         as an admin (`nats stream rm <stream>`), then run restore again; or add \
+         --skip-existing to restore only the streams that are missing.",
+    );
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streams(lattices: &[&str], wadm: bool, all: bool) -> Vec<String> {
+        let l: Vec<String> = lattices.iter().map(|s| s.to_string()).collect();
+        selection(&l, wadm, all)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.stream)
+            .collect()
+    }
+
+    #[test]
+    fn the_default_set_is_what_wasmcloud_asks_to_back_up() {
+        assert_eq!(
+            streams(&["default"], false, false),
+            ["KV_LATTICEDATA_default", "KV_CONFIGDATA_default"]
+        );
+        assert_eq!(
+            streams(&["a", "b"], true, false),
+            [
+                "KV_LATTICEDATA_a",
+                "KV_LATTICEDATA_b",
+                "KV_CONFIGDATA_a",
+                "KV_CONFIGDATA_b",
+                "KV_wadm_manifests"
+            ]
+        );
+        // --all: every catalog stream but derived ones, wadm's included.
+        let all = streams(&["a"], false, true);
+        let want: Vec<String> = CATALOG
+            .iter()
+            .filter(|r| r.backup != catalog::Backup::Never)
+            .map(|r| r.stream_for("a"))
+            .collect();
+        assert_eq!(all, want);
+    }
+
+    #[test]
+    fn nothing_selected_and_bad_lattices_are_refused() {
+        assert!(selection(&[], false, false).is_err());
+        assert!(selection(&["a.b".into()], false, false).is_err());
+        assert_eq!(streams(&["x", "x"], false, false).len(), 2);
+    }
+
+    #[test]
+    fn an_existing_out_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = target_folders(dir.path()).unwrap_err();
+        assert!(err.contains("never overwrites"), "{err}");
+        let missing_parent = dir.path().join("no/such/x");
+        assert!(target_folders(&missing_parent).is_err());
+        let (parent, temp) = target_folders(&dir.path().join("b1")).unwrap();
+        assert_eq!(parent, dir.path());
+        assert!(temp
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".b1.partial-"));
+    }
+
+    #[test]
+    fn the_refusal_names_each_stream_and_the_next_step() {
+        let m = refusal(&[Existing {
+            stream: "KV_CONFIGDATA_default".into(),
+            messages: 0,
+            created: "2026-01-01T00:00:00Z".into(),
+        }]);
+        for words in [
+            "KV_CONFIGDATA_default: 0 messages, created 2026-01-01T00:00:00Z",
+            "recreated it empty",
+            "--skip-existing",
+            "nothing was restored",
+        ] {
+            assert!(m.contains(words), "{words}: {m}");
+        }
+    }
+}

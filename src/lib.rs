@@ -27,6 +27,7 @@
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
+//!   server_url.rs: credentials in server URLs, and the one redaction of them
 //!   creds.rs: user JWTs and .creds files for operator mode
 //!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
@@ -56,5 +57,6 @@ pub mod reconcile;
 pub mod report;
 pub mod request;
 pub mod runtime;
+pub mod server_url;
 pub mod service;
 pub mod settings;

@@ -33,11 +33,13 @@ pub enum Kind {
     Stream,
 }
 
-/// Which request provisions a resource: once per lattice, or once for wadm.
+/// Which request provisions a resource: once per lattice, or once for wadm; or the
+/// provisioner's own bookkeeping, created when the provisioner first needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Lattice,
     Wadm,
+    Provisioner,
 }
 
 /// The application that binds a resource and breaks when it is wrong.
@@ -46,6 +48,8 @@ pub enum Scope {
 pub enum App {
     Host,
     Wadm,
+    /// The provisioner itself (its bookkeeping; no host or wadm gets access to it).
+    Provisioner,
 }
 
 impl App {
@@ -53,6 +57,7 @@ impl App {
         match self {
             App::Host => "host",
             App::Wadm => "wadm",
+            App::Provisioner => "provisioner",
         }
     }
 }
@@ -315,6 +320,17 @@ pub static CATALOG: &[Row] = &[
         },
         access: &[Access::Info, Access::DurablePull],
     },
+    // `--max-lattices` across instances: new lattices are reserved here, one
+    // compare-and-set at a time, before they are created (see `admission.rs`).
+    Row {
+        key: "provisioner_admissions",
+        kind: Kind::Kv,
+        scope: Scope::Provisioner,
+        name: "wasmcloud_provisioner_admissions",
+        needed_by: App::Provisioner,
+        shape: Shape::Kv,
+        access: &[Access::Info, Access::KvReadWrite],
+    },
 ];
 
 /// Subjects an app uses for its own messaging, outside the resources above: control and
@@ -507,7 +523,7 @@ impl Row {
     ) -> DesiredKey {
         let lattice = match self.scope {
             Scope::Lattice => lattice,
-            Scope::Wadm => "",
+            Scope::Wadm | Scope::Provisioner => "",
         };
         let name = self.name_for(lattice);
         let stream = match self.kind {

@@ -31,6 +31,7 @@
 //!   creds.rs: user JWTs and .creds files for operator mode
 //!   permissions.rs: host / wadm / provisioner templates, derived from the catalog
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
+//!   admission.rs: --max-lattices across instances (a KV compare-and-set reservation)
 //! ```
 //!
 //! Rules the code keeps:
@@ -40,6 +41,7 @@
 //! - a resource that would break an app is reported (drift), never "fixed" silently;
 //! - bad input is refused before anything touches JetStream.
 
+pub mod admission;
 pub mod advisories;
 pub mod audit;
 pub mod catalog;

@@ -221,7 +221,7 @@ impl Builder {
         for row in CATALOG.iter().filter(|r| r.needed_by == app) {
             let per_row: &[String] = match row.scope {
                 Scope::Lattice => lattices,
-                Scope::Wadm => &once,
+                Scope::Wadm | Scope::Provisioner => &once,
             };
             for lattice in per_row {
                 for access in row.access {
@@ -258,11 +258,17 @@ impl Builder {
             for row in CATALOG {
                 match row.scope {
                     Scope::Lattice => streams.extend(lattices.iter().map(|l| row.stream_for(l))),
-                    Scope::Wadm => streams.push(row.stream_for("")),
+                    Scope::Wadm | Scope::Provisioner => streams.push(row.stream_for("")),
                 }
             }
             streams
         };
+        // Its own bookkeeping (the `--max-lattices` reservations): read and written here.
+        for row in CATALOG.iter().filter(|r| r.needed_by == App::Provisioner) {
+            for access in row.access {
+                self.access(row, "", *access);
+            }
+        }
         for op in ["INFO", "CREATE", "UPDATE"] {
             for s in &streams {
                 self.allow_js(&format!("STREAM.{op}.{s}"));
@@ -666,7 +672,7 @@ mod tests {
             .iter()
             .map(|r| match r.scope {
                 Scope::Lattice => 2,
-                Scope::Wadm => 1,
+                Scope::Wadm | Scope::Provisioner => 1,
             })
             .sum::<usize>();
         let stream_ops = allow

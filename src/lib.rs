@@ -62,3 +62,4 @@ pub mod runtime;
 pub mod server_url;
 pub mod service;
 pub mod settings;
+pub mod witness;

@@ -277,6 +277,8 @@ impl Builder {
         // Counting existing lattices for `--max-lattices`.
         self.allow_js("STREAM.NAMES");
         self.allow_publish(audit_events_subject());
+        // The shutdown witness's markers (see `witness.rs`).
+        self.allow_publish(format!("{}._drain.>", endpoints::SUBJECT_PREFIX));
         self.allow_subscribe(format!("{}.>", endpoints::SUBJECT_PREFIX));
         self.allow_subscribe(SERVICE_DISCOVERY.to_string());
         self.allow_subscribe(INBOX.to_string());

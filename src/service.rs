@@ -6,15 +6,17 @@
 //! `{"error": {"code", "message"}}`. async-nats's own error reply has an empty body, so
 //! the headers are set here and errors are counted in [`Metrics`] (STATS `data`).
 //!
-//! Shutdown: async-nats's `Service::stop()` forgets each endpoint's subscription at once,
-//! so requests the server routed to it before it processed the UNSUB are dropped and
-//! their requesters time out (nats-io/nats.rs#1325). The service therefore runs on a
-//! connection of its own, and on SIGINT/SIGTERM this module *drains* that connection: the
-//! server stops routing, every request it had already routed is still delivered and
-//! handled, then the connection closes. Replies sent after that point go out on the
-//! provisioner's JetStream connection, which stays up until every request task is done.
-//! Replies sent before it are flushed before the drain starts, since async-nats ends a
-//! drained connection without writing what it still holds.
+//! Shutdown: async-nats forgets an endpoint's subscription as soon as it has written the
+//! UNSUB (`Service::stop()` and its connection drain alike), so requests the server
+//! routed to it before it processed the UNSUB can be dropped and their requesters time
+//! out (nats-io/nats.rs#1325). The service therefore runs on a connection of its own, and
+//! on SIGINT/SIGTERM a witness subscription takes a copy of every request before the
+//! endpoints stop, and ends only after the server's last message to it
+//! ([`crate::witness`]); what the endpoints did not deliver is answered from it. Then the
+//! connection is drained. Replies sent after the endpoints stop go out on the
+//! provisioner's JetStream connection, which stays up until every request task is done;
+//! replies sent before are flushed before the drain, since async-nats ends a drained
+//! connection without writing what it still holds.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

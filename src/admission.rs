@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog;
 use crate::error::{ErrorKind, ProvisionError};
+use crate::jsapi::Call;
+use crate::policy::lattices_of;
 use crate::reconcile::Reconciler;
 use crate::settings::Settings;
 
@@ -54,19 +56,29 @@ pub enum Outcome {
     Full { counted: BTreeSet<String> },
 }
 
-/// Reserves `new` (lattices whose streams do not exist) if `existing` plus the live
-/// reservations plus `new` stay within `max`.
+/// Reserves `new` (lattices whose streams did not exist) if the lattices that exist, plus
+/// the live reservations, plus `new` stay within `max`.
+///
+/// Each attempt reads the reservations *before* it lists the streams: a reservation is
+/// removed only after its lattice was created ([`settle`]), so a lattice is either still
+/// in what was read, or its streams are in the listing that follows. (Listing first would
+/// miss a lattice created and settled in between.)
 pub async fn reserve(
     reconciler: &Arc<Reconciler>,
     settings: &Settings,
-    existing: &BTreeSet<String>,
     new: &BTreeSet<&str>,
     max: usize,
 ) -> Result<Outcome, ProvisionError> {
     let store = ledger(reconciler, settings).await?;
+    let js = reconciler.js();
     for _ in 0..ATTEMPTS {
         let now = crate::creds::unix_now();
         let (revision, mut reserved) = read(&store).await?;
+        let names = js
+            .stream_names()
+            .await
+            .map_err(|e| e.explain(Call::CountLattices, js.domain()))?;
+        let existing = &lattices_of(&names);
         // Reservations that no longer count: expired, or their lattice exists now.
         reserved.lattices.retain(|l, at| {
             now.saturating_sub(*at) < RESERVATION_TTL.as_secs() as i64 && !existing.contains(l)

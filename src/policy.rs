@@ -212,7 +212,7 @@ impl LatticePolicy {
             .collect();
         let existing = match new.is_empty() {
             true => existing,
-            false => match admission::reserve(reconciler, settings, &existing, &new, max).await? {
+            false => match admission::reserve(reconciler, settings, &new, max).await? {
                 admission::Outcome::Admitted => {
                     return Ok(Admission {
                         _serial: Some(serial),

@@ -147,9 +147,9 @@ pub async fn serve(
         // A witness takes a copy of every request from here on (see `witness`), so that
         // stopping the endpoints loses nothing that was on the wire to them.
         let witness = Witness::start(&client, Duration::from_secs(5)).await;
-        // Requests the endpoints delivered from now on, by reply subject: the witness's
-        // copies of these are answered already.
-        let mut delivered: HashSet<String> = HashSet::new();
+        // Requests the endpoints delivered from now on: the witness's copies of these are
+        // answered already.
+        let mut delivered: HashSet<RequestKey> = HashSet::new();
         service.stop().await?;
         let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
         tokio::pin!(collect_deadline);
@@ -157,9 +157,7 @@ pub async fn serve(
             tokio::select! {
                 next = requests.next() => match next {
                     Some((spec, request)) => {
-                        if let Some(reply) = &request.message.reply {
-                            delivered.insert(reply.to_string());
-                        }
+                        delivered.insert(RequestKey::of(&request.message));
                         spawn(spec, Incoming::Endpoint(request));
                     }
                     None => break,
@@ -174,10 +172,7 @@ pub async fn serve(
             let seen = witness.finish(Duration::from_secs(10)).await;
             let mut missed = 0;
             for message in seen {
-                let taken = message
-                    .reply
-                    .as_ref()
-                    .is_some_and(|r| delivered.contains(r.as_str()));
+                let taken = delivered.contains(&RequestKey::of(&message));
                 if let (false, Some(spec)) = (taken, endpoint_for(&message.subject)) {
                     missed += 1;
                     spawn(spec, Incoming::Witness(message));
@@ -257,6 +252,21 @@ impl Incoming {
             Incoming::Endpoint(request) => &request.message,
             Incoming::Witness(message) => message,
         }
+    }
+}
+
+/// What tells two requests apart at shutdown: subject, reply subject and body (a client
+/// may use one reply subject for several requests).
+#[derive(PartialEq, Eq, Hash)]
+struct RequestKey(String, Option<String>, bytes::Bytes);
+
+impl RequestKey {
+    fn of(message: &async_nats::Message) -> RequestKey {
+        RequestKey(
+            message.subject.to_string(),
+            message.reply.as_ref().map(|r| r.to_string()),
+            message.payload.clone(),
+        )
     }
 }
 

@@ -139,7 +139,7 @@ async fn a_lattice_whose_buckets_were_deleted_is_counted_as_new_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_at_the_cap_admit_exactly_the_cap() {
-    const ROUNDS: usize = 4;
+    const ROUNDS: usize = 8;
     const MAX: usize = 5;
     const CONCURRENT: usize = 20;
     let mut figures = Vec::new();

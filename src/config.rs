@@ -29,7 +29,14 @@ pub const DEFAULT_SERVER: &str = "nats://127.0.0.1:4222";
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
     /// NATS server URL(s), comma-separated [default: nats://127.0.0.1:4222]
-    #[arg(long, short = 's', env = "NATS_URL", global = true)]
+    // `hide_env_values`: a URL may carry a password, which `--help` would print.
+    #[arg(
+        long,
+        short = 's',
+        env = "NATS_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub server: Option<String>,
     /// natscli context to connect with (default: the one `nats context select` chose)
     #[arg(long, env = "NATS_CONTEXT", global = true)]

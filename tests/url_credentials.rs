@@ -184,3 +184,20 @@ async fn serve_authenticates_with_the_url_and_logs_no_password() {
         "the password is in the log:\n{log}"
     );
 }
+
+#[test]
+fn help_does_not_print_a_password_from_nats_url() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = common::provisioner_command_with_config_home(home.path())
+        .env(
+            "NATS_URL",
+            format!("nats://{USER}:{PASSWORD}@127.0.0.1:4222"),
+        )
+        .args(["plan", "--help"])
+        .output()
+        .expect("run --help");
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("NATS_URL"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}

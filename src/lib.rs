@@ -24,6 +24,7 @@
 //!               the tests both start the service through it
 //!   service.rs: micro registration, a task per request, drain of its own connection,
 //!               ADR-32 errors
+//!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth

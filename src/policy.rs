@@ -103,7 +103,7 @@ pub struct LatticePolicy {
     max_lattices: Option<usize>,
     /// Lattices seen to exist (cap bookkeeping only).
     known: Mutex<HashSet<String>>,
-    /// New lattices are admitted (counted and created) one at a time.
+    /// New lattices are reserved one at a time per instance (see [`crate::admission`]).
     admitting: tokio::sync::Mutex<()>,
 }
 
@@ -198,7 +198,6 @@ impl LatticePolicy {
             });
         };
         let js = reconciler.js();
-        let serial = self.admitting.lock().await;
         let names = js
             .stream_names()
             .await
@@ -210,18 +209,25 @@ impl LatticePolicy {
             .copied()
             .filter(|l| !existing.contains(*l))
             .collect();
-        let existing = match new.is_empty() {
-            true => existing,
-            false => match admission::reserve(reconciler, settings, &new, max).await? {
-                admission::Outcome::Admitted => {
-                    return Ok(Admission {
-                        _serial: Some(serial),
-                        reserved: new.iter().map(|l| l.to_string()).collect(),
-                    })
-                }
-                // What counts now: existing lattices and live reservations.
-                admission::Outcome::Full { counted } => counted,
-            },
+        if new.is_empty() {
+            return Ok(Admission {
+                _serial: None,
+                reserved: Vec::new(),
+            });
+        }
+        // The reservation's compare-and-set is what keeps the cap; taking them one at a
+        // time here only spares this instance's requests from racing each other for it.
+        let serial = self.admitting.lock().await;
+        let existing = match admission::reserve(reconciler, settings, &new, max).await? {
+            admission::Outcome::Admitted => {
+                drop(serial);
+                return Ok(Admission {
+                    _serial: None,
+                    reserved: new.iter().map(|l| l.to_string()).collect(),
+                });
+            }
+            // What counts now: existing lattices and live reservations.
+            admission::Outcome::Full { counted } => counted,
         };
         if !new.is_empty() && existing.len() + new.len() > max {
             let shown: Vec<&str> = existing.iter().take(10).map(String::as_str).collect();

@@ -40,12 +40,14 @@ pub enum Kind {
 }
 
 /// Which request provisions a resource: once per lattice, once for wadm, or once for the
-/// Kubernetes operator of one version (with wadm's, when asked for).
+/// Kubernetes operator of one version (with wadm's, when asked for); or the provisioner's
+/// own bookkeeping, created when the provisioner first needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Lattice,
     Wadm,
     Operator(Operator),
+    Provisioner,
 }
 
 /// The wasmCloud Kubernetes operator's version line. Its stream and consumer names changed
@@ -84,6 +86,8 @@ pub enum App {
     Wadm,
     /// The wasmCloud Kubernetes operator (wasmcloud-operator 0.4.x–0.5.0 / wadm-operator).
     Operator,
+    /// The provisioner itself (its bookkeeping; no host or wadm gets access to it).
+    Provisioner,
 }
 
 impl App {
@@ -92,6 +96,7 @@ impl App {
             App::Host => "host",
             App::Wadm => "wadm",
             App::Operator => "operator",
+            App::Provisioner => "provisioner",
         }
     }
 }
@@ -453,6 +458,19 @@ pub static CATALOG: &[Row] = &[
         // A mirror of wadm_events: made again from it, nothing of its own to keep.
         backup: Backup::Never,
     },
+    // `--max-lattices` across instances: new lattices are reserved here, one
+    // compare-and-set at a time, before they are created (see `admission.rs`).
+    Row {
+        key: "provisioner_admissions",
+        kind: Kind::Kv,
+        scope: Scope::Provisioner,
+        name: "wasmcloud_provisioner_admissions",
+        needed_by: App::Provisioner,
+        shape: Shape::Kv,
+        access: &[Access::Info, Access::KvReadWrite],
+        // Reservations that live minutes: nothing to restore.
+        backup: Backup::Never,
+    },
 ];
 
 /// Subjects an app uses for its own messaging, outside the resources above: control and
@@ -706,7 +724,7 @@ impl Row {
     ) -> DesiredKey {
         let lattice = match self.scope {
             Scope::Lattice => lattice,
-            Scope::Wadm | Scope::Operator(_) => "",
+            Scope::Wadm | Scope::Operator(_) | Scope::Provisioner => "",
         };
         let name = self.name_for(lattice);
         let stream = match self.kind {

@@ -5,7 +5,10 @@
 //!
 //! Authentication is taken as a whole from the first of those sources that has any (so a
 //! `--creds` flag is never mixed with a password from a context); TLS settings, the server
-//! URL and the JetStream domain are taken one by one.
+//! URL and the JetStream domain are taken one by one. Credentials in a server URL
+//! (`nats://user:password@host`, `nats://token@host`) belong to the source that gave the
+//! URL: with other credentials from that same source they are refused as two ways to
+//! authenticate (see [`crate::server_url`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +29,14 @@ pub const DEFAULT_SERVER: &str = "nats://127.0.0.1:4222";
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
     /// NATS server URL(s), comma-separated [default: nats://127.0.0.1:4222]
-    #[arg(long, short = 's', env = "NATS_URL", global = true)]
+    // `hide_env_values`: a URL may carry a password, which `--help` would print.
+    #[arg(
+        long,
+        short = 's',
+        env = "NATS_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub server: Option<String>,
     /// natscli context to connect with (default: the one `nats context select` chose)
     #[arg(long, env = "NATS_CONTEXT", global = true)]
@@ -250,6 +260,42 @@ impl Auth {
     }
 }
 
+/// Where a setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Flags,
+    File,
+    Context,
+}
+
+impl Auth {
+    fn from_url(credentials: &crate::server_url::UrlCredentials) -> Auth {
+        use crate::server_url::UrlCredentials as C;
+        match credentials {
+            C::UserPassword { user, password } => Auth::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            C::Token(t) => Auth::Token(t.clone()),
+        }
+    }
+
+    /// This source's method, with the credentials of the server URL it gave (if any): one
+    /// or the other, never both.
+    fn with_url_auth(self, source: &str, url: Option<Auth>) -> Result<Auth, String> {
+        match (self, url) {
+            (auth, None) => Ok(auth),
+            (Auth::None, Some(url)) => Ok(url),
+            (auth, Some(url)) => Err(format!(
+                "{source}: more than one way to authenticate ({} in the server URL, {}): keep \
+                 one",
+                url.describe(),
+                auth.describe()
+            )),
+        }
+    }
+}
+
 /// TLS settings. With none of them, TLS is still used when the URL says `tls://` or the
 /// server requires it, verified against the system's trusted CAs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -269,6 +315,8 @@ impl Tls {
 /// Everything resolved: what to connect to and which settings to apply.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The server URLs as they may be shown: a password or token in them is `***` (it is
+    /// in `auth`); [`connect`] dials them without their user info.
     pub servers: String,
     pub auth: Auth,
     pub tls: Tls,
@@ -366,7 +414,7 @@ impl Resolved {
     /// The effective connection settings, without secrets (for `config check`).
     pub fn describe_connection(&self) -> Value {
         json!({
-            "servers": self.servers,
+            "servers": crate::server_url::redact(&self.servers),
             "context": self.context.as_ref().map(|(name, path)| json!({"name": name, "file": path})),
             "auth": self.auth.describe(),
             "tls": {
@@ -425,6 +473,18 @@ pub fn combine(
         }
     }
     let f = &file.connection;
+    // The server list and where it came from: its credentials belong to that source.
+    let (servers, server_source) = match (&connect.server, &f.server, NatsContext::get(&ctx.url)) {
+        (Some(s), _, _) => (s.clone(), Source::Flags),
+        (None, Some(s), _) => (s.clone(), Source::File),
+        (None, None, Some(s)) => (s, Source::Context),
+        (None, None, None) => (DEFAULT_SERVER.to_string(), Source::Flags),
+    };
+    let servers = crate::server_url::split(&servers)?;
+    let url_auth = |source: Source| match (&servers.credentials, source == server_source) {
+        (Some(c), true) => Some(Auth::from_url(c)),
+        _ => None,
+    };
     let flag_auth = Auth::from_parts(
         "the flags and environment",
         connect.user.clone(),
@@ -433,7 +493,8 @@ pub fn combine(
         connect.creds.clone(),
         connect.nkey.clone(),
         None,
-    )?;
+    )?
+    .with_url_auth("the flags and environment", url_auth(Source::Flags))?;
     let file_auth = Auth::from_parts(
         "[connection] in the config file",
         f.user.clone(),
@@ -442,9 +503,11 @@ pub fn combine(
         f.creds.clone(),
         f.nkey.clone(),
         None,
-    )?;
+    )?
+    .with_url_auth("[connection] in the config file", url_auth(Source::File))?;
     let auth = match (flag_auth, file_auth) {
-        (Auth::None, Auth::None) => context_auth(loaded.as_ref())?,
+        (Auth::None, Auth::None) => context_auth(loaded.as_ref())?
+            .with_url_auth("the NATS context", url_auth(Source::Context))?,
         (Auth::None, from_file) => from_file,
         (from_flags, _) => from_flags,
     };
@@ -472,12 +535,7 @@ pub fn combine(
         );
     }
     Ok(Resolved {
-        servers: connect
-            .server
-            .clone()
-            .or(f.server.clone())
-            .or_else(|| NatsContext::get(&ctx.url))
-            .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
+        servers: servers.redacted,
         auth,
         tls,
         inbox_prefix: match connect
@@ -660,13 +718,21 @@ pub async fn connect(
             }
         }
     });
-    let servers: Vec<&str> = resolved.servers.split(',').map(str::trim).collect();
-    let addrs: Vec<async_nats::ServerAddr> = servers
-        .iter()
+    // `servers` holds no secret (see `Resolved::servers`); the user info is dropped so that
+    // async-nats, which would ignore it, never logs even the redacted form as an address.
+    let addrs: Vec<async_nats::ServerAddr> = resolved
+        .servers
+        .split(',')
+        .map(str::trim)
         .map(|s| {
-            s.parse().map_err(|e| {
-                format!("server URL {s:?} is invalid: {e} (expected e.g. nats://127.0.0.1:4222)")
-            })
+            crate::server_url::without_user_info(s)
+                .parse()
+                .map_err(|e| {
+                    format!(
+                        "server URL {} is invalid: {e} (expected e.g. nats://127.0.0.1:4222)",
+                        crate::server_url::redact(s)
+                    )
+                })
         })
         .collect::<Result<_, _>>()?;
     // The first connection fails fast (a wrong URL or credentials is reported, not retried
@@ -676,7 +742,7 @@ pub async fn connect(
         .map_err(|_| {
             format!(
                 "could not connect to {} within 10 s: check the URL and that the server is up",
-                resolved.servers
+                crate::server_url::redact(&resolved.servers)
             )
         })?
         .map_err(|e| explain_connect_error(resolved, &e))?;
@@ -701,8 +767,8 @@ fn explain_connect_error(resolved: &Resolved, e: &async_nats::ConnectError) -> S
                             --tls-cert/--tls-key if the server verifies clients"
             .to_string(),
         K::AuthorizationViolation | K::Authentication => format!(
-            "authentication failed with {}: check --user/--password, --token, --creds or \
-             --nkey, and that the user exists on the server",
+            "authentication failed with {}: check --user/--password (or user:password in \
+             the URL), --token, --creds or --nkey, and that the user exists on the server",
             resolved.auth.describe()
         ),
         K::TimedOut => "timed out: check the URL and that the server is reachable".to_string(),
@@ -713,7 +779,7 @@ fn explain_connect_error(resolved: &Resolved, e: &async_nats::ConnectError) -> S
     };
     format!(
         "could not connect to {}{from}: {e} ({hint})",
-        resolved.servers
+        crate::server_url::redact(&resolved.servers)
     )
 }
 
@@ -820,6 +886,62 @@ mod tests {
         let err =
             combine(&args, &SettingsArgs::default(), FileConfig::default(), None).unwrap_err();
         assert!(err.contains("--tls-key"), "{err}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_belong_to_the_source_that_gave_it() {
+        let flags = ConnectArgs {
+            server: Some("nats://prov:s3cret@h:4222".into()),
+            ..Default::default()
+        };
+        let r = combine(
+            &flags,
+            &SettingsArgs::default(),
+            FileConfig::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.auth,
+            Auth::UserPassword {
+                user: "prov".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert_eq!(r.servers, "nats://prov:***@h:4222");
+        assert!(!r.describe_connection().to_string().contains("s3cret"));
+        // With other credentials from the same source: refused, without the secret.
+        let clash = ConnectArgs {
+            token: Some("t".into()),
+            ..flags.clone()
+        };
+        let err = combine(
+            &clash,
+            &SettingsArgs::default(),
+            FileConfig::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.contains("more than one way"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        // A URL from the file with a token; the flags' --creds wins as a whole.
+        let file: FileConfig =
+            toml::from_str("[connection]\nserver = \"nats://t0k@h:4222\"").unwrap();
+        let r = combine(
+            &ConnectArgs::default(),
+            &SettingsArgs::default(),
+            file.clone(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.auth, Auth::Token("t0k".into()));
+        assert_eq!(r.servers, "nats://***@h:4222");
+        let creds = ConnectArgs {
+            creds: Some("u.creds".into()),
+            ..Default::default()
+        };
+        let r = combine(&creds, &SettingsArgs::default(), file, None).unwrap();
+        assert_eq!(r.auth, Auth::Creds("u.creds".into()));
     }
 
     #[test]

@@ -83,12 +83,24 @@ impl AccountSigner {
     /// Reads the seed from a file: a bare seed (`nsc` keeps them as `.nk` files), or any
     /// text with the seed on a line of its own (a decorated seed).
     pub fn from_seed_file(path: &Path, account: Option<&str>) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read the account seed file {}: {e}", path.display()))?;
+        // A seed is ASCII; the error names the file and never echoes its contents (a
+        // secret, or the wrong file).
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "{} is not a seed file: byte {} is not UTF-8 text; it should contain the \
+                 account's seed (SA…)",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
         let seed = text
             .lines()
             .map(str::trim)
-            .find(|l| l.len() > 2 && l.starts_with('S') && !l.contains(' '))
+            .find(|l| {
+                l.len() > 2 && l.starts_with('S') && l.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
             .ok_or_else(|| {
                 format!(
                     "{} holds no nkey seed: it should contain the account's seed (SA…), e.g. \
@@ -96,7 +108,8 @@ impl AccountSigner {
                     path.display()
                 )
             })?;
-        match &seed[..2] {
+        // `seed` is ASCII (checked above), so slicing at 2 is on a character boundary.
+        match seed.get(..2).unwrap_or_default() {
             "SA" => {}
             "SO" => {
                 return Err(format!(
@@ -327,33 +340,112 @@ pub fn format_creds(jwt: &str, seed: &str) -> String {
     )
 }
 
-/// Writes a `.creds` file readable by its owner only. Refuses to replace an existing file
-/// unless `overwrite`: a creds file is a secret someone may still be using.
+/// Writes a `.creds` file readable by its owner only, atomically.
+///
+/// The file is written to a new temporary file in the same directory (created exclusively,
+/// mode 0600, so no other user can open it even for a moment) and then moved into place:
+/// - with `overwrite`, by `rename`, which replaces whatever is at `path` (a file of any
+///   mode, or a symbolic link: the link itself is replaced, never the file it points to);
+/// - without it, by `link`, which refuses an existing `path` of any kind (a dangling
+///   symbolic link included), so an existing secret is never replaced by accident.
+///
+/// Either the old file or the complete new one is at `path`, never a truncated or
+/// world-readable mix; on an error the temporary file is removed.
 pub fn write_creds(path: &Path, contents: &str, overwrite: bool) -> Result<(), String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if overwrite {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
+    let exists_error = || {
+        format!(
+            "{} exists; give --force to replace it, or another --out",
+            path.display()
+        )
+    };
+    if !overwrite && std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists_error());
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!(
-                "{} exists; give --force to replace it, or another --out",
-                path.display()
-            )
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| format!("--out {} does not name a file", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let (temp, mut file) = create_temp_file(dir, file_name)?;
+    // From here on, every error removes the temporary file.
+    let result = (|| {
+        let written = file
+            .write_all(contents.as_bytes())
+            .and_then(|()| file.sync_all());
+        written.map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+        drop(file);
+        if overwrite {
+            std::fs::rename(&temp, path)
+                .map_err(|e| format!("cannot replace {}: {e}", path.display()))
         } else {
-            format!("cannot write {}: {e}", path.display())
+            std::fs::hard_link(&temp, path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    exists_error()
+                } else {
+                    format!("cannot write {}: {e}", path.display())
+                }
+            })
         }
-    })?;
-    file.write_all(contents.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })();
+    // After a rename there is nothing left to remove; after a link, the second name goes.
+    let _ = std::fs::remove_file(&temp);
+    result?;
+    // The new directory entry survives a crash (best effort: not every filesystem lets a
+    // directory be synced).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A new, empty file next to the destination, created exclusively (`O_CREAT|O_EXCL`, which
+/// also refuses to follow a symbolic link planted at its name) with mode 0600.
+fn create_temp_file(
+    dir: &Path,
+    file_name: &std::ffi::OsStr,
+) -> Result<(std::path::PathBuf, std::fs::File), String> {
+    let mut last_error = None;
+    for _ in 0..8 {
+        let mut name = std::ffi::OsString::from(".");
+        name.push(file_name);
+        name.push(format!(".{}.tmp", nuid::next()));
+        let temp = dir.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&temp) {
+            Ok(file) => {
+                // The umask can only take bits away; this makes it exactly 0600.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+                        let _ = std::fs::remove_file(&temp);
+                        return Err(format!("cannot restrict {}: {e}", temp.display()));
+                    }
+                }
+                return Ok((temp, file));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
+            Err(e) => {
+                return Err(format!(
+                    "cannot create a file in {} for the new credentials: {e}",
+                    dir.display()
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "cannot create a file in {} for the new credentials: {}",
+        dir.display(),
+        last_error.map(|e| e.to_string()).unwrap_or_default()
+    ))
 }
 
 /// Parses an expiry such as `90d`, `12h`, `30m`, `3600s`, `2w` or `1y` (365 days).

@@ -420,6 +420,12 @@ impl JetStreamApi {
         self.domain.as_deref()
     }
 
+    /// The JetStream context (with the domain and timeout), for the provisioner's own KV
+    /// bookkeeping (`admission.rs`).
+    pub fn context(&self) -> &jetstream::Context {
+        &self.context
+    }
+
     async fn call(&self, op: &str, stream: &str, body: &Value) -> Result<Value, JsError> {
         self.request(format!("STREAM.{op}.{stream}"), body).await
     }

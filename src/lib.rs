@@ -24,9 +24,11 @@
 //!               the tests both start the service through it
 //!   service.rs: micro registration, a task per request, drain of its own connection,
 //!               ADR-32 errors; headers.rs: a request keeps only the headers it reads
+//!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
+//!   server_url.rs: credentials in server URLs, and the one redaction of them
 //!   creds.rs: user JWTs and .creds files for operator mode
 //!   bootstrap.rs: `bootstrap host|wadm|operator`, the client side with retries (init
 //!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
@@ -36,6 +38,7 @@
 //!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
 //!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
 //!            folder layout + a checksummed manifest; the set comes from the catalog
+//!   admission.rs: --max-lattices across instances (a KV compare-and-set reservation)
 //! ```
 //!
 //! Rules the code keeps:
@@ -45,6 +48,7 @@
 //! - a resource that would break an app is reported (drift), never "fixed" silently;
 //! - bad input is refused before anything touches JetStream.
 
+pub mod admission;
 pub mod advisories;
 pub mod audit;
 pub mod backup;
@@ -67,5 +71,7 @@ pub mod reconcile;
 pub mod report;
 pub mod request;
 pub mod runtime;
+pub mod server_url;
 pub mod service;
 pub mod settings;
+pub mod witness;

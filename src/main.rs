@@ -612,7 +612,10 @@ fn config_check(
         file.display()
     );
     let c = resolved.describe_connection();
-    println!("  servers:      {}", resolved.servers);
+    println!(
+        "  servers:      {}",
+        wasmcloud_provisioner::server_url::redact(&resolved.servers)
+    );
     if let Some((name, path)) = &resolved.context {
         println!("  context:      {name} ({})", path.display());
     }

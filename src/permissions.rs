@@ -325,7 +325,7 @@ impl Builder {
         for row in CATALOG.iter().filter(|r| r.needed_by == app) {
             let per_row: &[String] = match row.scope {
                 Scope::Lattice => lattices,
-                Scope::Wadm => &once,
+                Scope::Wadm | Scope::Provisioner => &once,
                 // One stream, one consumer per lattice.
                 Scope::Operator(v) if Some(v) == operator => lattices,
                 Scope::Operator(_) => continue,
@@ -392,11 +392,19 @@ impl Builder {
             for row in CATALOG {
                 match row.scope {
                     Scope::Lattice => streams.extend(lattices.iter().map(|l| row.stream_for(l))),
-                    Scope::Wadm | Scope::Operator(_) => streams.push(row.stream_for("")),
+                    Scope::Wadm | Scope::Operator(_) | Scope::Provisioner => {
+                        streams.push(row.stream_for(""))
+                    }
                 }
             }
             streams
         };
+        // Its own bookkeeping (the `--max-lattices` reservations): read and written here.
+        for row in CATALOG.iter().filter(|r| r.needed_by == App::Provisioner) {
+            for access in row.access {
+                self.access(row, "", *access);
+            }
+        }
         for op in ["INFO", "CREATE", "UPDATE"] {
             for s in &streams {
                 self.allow_js(&format!("STREAM.{op}.{s}"));
@@ -405,12 +413,14 @@ impl Builder {
         // Counting existing lattices for `--max-lattices`.
         self.allow_js("STREAM.NAMES");
         self.allow_publish(audit_events_subject());
-        // Only what it serves: its endpoints (not the audit events under the same
-        // prefix) and its own discovery subjects (not every service's), as async-nats
-        // subscribes them: `$SRV.<verb>`, `$SRV.<verb>.<name>`, `$SRV.<verb>.<name>.<id>`.
-        for e in endpoints::ENDPOINTS {
-            self.allow_subscribe(e.subject.to_string());
-        }
+        // What it serves: every subject under its prefix — its endpoints, and at shutdown
+        // the witness (`witness.rs`), one subscription over the whole prefix that also
+        // carries the witness's markers; the rest of the prefix is its own audit events,
+        // which only it may publish. And its own discovery subjects (not every
+        // service's), as async-nats subscribes them: `$SRV.<verb>`,
+        // `$SRV.<verb>.<name>`, `$SRV.<verb>.<name>.<id>`.
+        self.allow_publish(format!("{}._drain.>", endpoints::SUBJECT_PREFIX));
+        self.allow_subscribe(format!("{}.>", endpoints::SUBJECT_PREFIX));
         for verb in SERVICE_VERBS {
             self.allow_subscribe(format!("{SERVICE_DISCOVERY}.{verb}"));
         }
@@ -930,12 +940,8 @@ mod tests {
         );
         let sub = set(&open.permissions.subscribe.allow);
         for s in [
-            "wasmcloud.provision.lattice",
-            "wasmcloud.provision.lattice.*",
-            "wasmcloud.provision.wadm",
-            "wasmcloud.provision.status",
-            "wasmcloud.provision.host",
-            "wasmcloud.provision.host.*",
+            // Its endpoints, and at shutdown the witness over the whole prefix.
+            "wasmcloud.provision.>",
             "$SRV.PING",
             "$SRV.INFO",
             "$SRV.STATS",
@@ -947,8 +953,8 @@ mod tests {
         ] {
             assert!(sub.contains(s), "{s}");
         }
-        // Subscribe only where it must: not its audit events, not other services.
-        assert_eq!(sub.len(), 14, "{sub:?}");
+        // Subscribe only where it must: not other services' discovery subjects.
+        assert_eq!(sub.len(), 9, "{sub:?}");
 
         let exact = template(
             Role::Provisioner,
@@ -964,7 +970,7 @@ mod tests {
             .iter()
             .map(|r| match r.scope {
                 Scope::Lattice => 2,
-                Scope::Wadm | Scope::Operator(_) => 1,
+                Scope::Wadm | Scope::Operator(_) | Scope::Provisioner => 1,
             })
             .sum::<usize>();
         let stream_ops = allow

@@ -25,12 +25,15 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::admission;
 use crate::catalog::{self, Scope};
 use crate::error::{ErrorKind, ProvisionError};
-use crate::jsapi::{Call, JetStreamApi};
+use crate::jsapi::Call;
+use crate::reconcile::Reconciler;
+use crate::settings::Settings;
 
 /// Lattice flags (for `serve`, `apply` and `plan`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -157,13 +160,24 @@ pub struct LatticePolicy {
     max_lattices: Option<usize>,
     /// Lattices seen to exist (cap bookkeeping only).
     known: Mutex<HashSet<String>>,
-    /// New lattices are admitted (counted and created) one at a time.
+    /// New lattices are reserved one at a time per instance (see [`crate::admission`]).
     admitting: tokio::sync::Mutex<()>,
 }
 
 /// Proof that a request's new lattices were admitted; hold it until they are created.
 pub struct Admission<'a> {
     _serial: Option<tokio::sync::MutexGuard<'a, ()>>,
+    /// New lattices reserved for this request: settle them once they exist
+    /// ([`Admission::settle`]).
+    reserved: Vec<String>,
+}
+
+impl Admission<'_> {
+    /// After the lattices were created: their streams count them from now on, so their
+    /// reservations go (see [`crate::admission::settle`]).
+    pub async fn settle(&self, reconciler: &Arc<Reconciler>, settings: &Settings) {
+        admission::settle(reconciler, settings, &self.reserved).await;
+    }
 }
 
 impl LatticePolicy {
@@ -253,21 +267,26 @@ impl LatticePolicy {
         self.max_lattices.is_none() || lattices.iter().all(|l| self.is_known(l))
     }
 
-    /// Admits the lattices of an apply under the cap: lattices that exist pass, new ones
-    /// pass while fewer than `max_lattices` exist, otherwise 429. Keep the admission until
-    /// the lattices are created, then call [`LatticePolicy::record`].
+    /// Admits the lattices of an apply under the cap: lattices whose streams exist pass
+    /// (counted with a fresh `STREAM.NAMES`: this instance's memory of a lattice is no
+    /// proof, its buckets may have been deleted since), new ones pass when they can be
+    /// reserved within `max_lattices` (see [`crate::admission`]: the reservation is a
+    /// compare-and-set in JetStream, so instances cannot both take the last place),
+    /// otherwise 429. Keep the admission until the lattices are created, then call
+    /// [`LatticePolicy::record`].
     pub async fn admit(
         &self,
         lattices: &[&str],
-        js: &JetStreamApi,
+        reconciler: &Arc<Reconciler>,
+        settings: &Settings,
     ) -> Result<Admission<'_>, ProvisionError> {
         let Some(max) = self.max_lattices else {
-            return Ok(Admission { _serial: None });
+            return Ok(Admission {
+                _serial: None,
+                reserved: Vec::new(),
+            });
         };
-        if self.admits_known(lattices) {
-            return Ok(Admission { _serial: None });
-        }
-        let serial = self.admitting.lock().await;
+        let js = reconciler.js();
         let names = js
             .stream_names()
             .await
@@ -279,6 +298,26 @@ impl LatticePolicy {
             .copied()
             .filter(|l| !existing.contains(*l))
             .collect();
+        if new.is_empty() {
+            return Ok(Admission {
+                _serial: None,
+                reserved: Vec::new(),
+            });
+        }
+        // The reservation's compare-and-set is what keeps the cap; taking them one at a
+        // time here only spares this instance's requests from racing each other for it.
+        let serial = self.admitting.lock().await;
+        let existing = match admission::reserve(reconciler, settings, &new, max).await? {
+            admission::Outcome::Admitted => {
+                drop(serial);
+                return Ok(Admission {
+                    _serial: None,
+                    reserved: new.iter().map(|l| l.to_string()).collect(),
+                });
+            }
+            // What counts now: existing lattices and live reservations.
+            admission::Outcome::Full { counted } => counted,
+        };
         if !new.is_empty() && existing.len() + new.len() > max {
             let asked: Vec<String> = new.iter().map(|l| format!("`{l}`")).collect();
             // The lattices that exist belong to other tenants, and the cap is the
@@ -302,6 +341,7 @@ impl LatticePolicy {
         }
         Ok(Admission {
             _serial: Some(serial),
+            reserved: Vec::new(),
         })
     }
 

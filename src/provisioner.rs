@@ -180,8 +180,14 @@ impl Provisioner {
         self.check_request_replicas(targets, replicas)?;
         // Held until the new lattices exist, so that the cap counts them. Only with a cap,
         // and boxed: its state would otherwise weigh on every request's task.
-        let _admission = match self.policy.max_lattices() {
-            Some(_) => Some(Box::pin(self.policy.admit(&lattices, self.reconciler.js())).await?),
+        let admission = match self.policy.max_lattices() {
+            Some(_) => Some(
+                Box::pin(
+                    self.policy
+                        .admit(&lattices, &self.reconciler, &self.settings),
+                )
+                .await?,
+            ),
             None => None,
         };
         let desired = targets
@@ -189,6 +195,9 @@ impl Provisioner {
             .flat_map(|t| self.desired(t, replicas))
             .collect();
         let reports = self.reconciler.apply(desired).await?;
+        if let Some(admission) = &admission {
+            admission.settle(&self.reconciler, &self.settings).await;
+        }
         self.policy.record(&lattices);
         Ok(reports)
     }

@@ -6,17 +6,19 @@
 //! `{"error": {"code", "message"}}`. async-nats's own error reply has an empty body, so
 //! the headers are set here and errors are counted in [`Metrics`] (STATS `data`).
 //!
-//! Shutdown: async-nats's `Service::stop()` forgets each endpoint's subscription at once,
-//! so requests the server routed to it before it processed the UNSUB are dropped and
-//! their requesters time out (nats-io/nats.rs#1325). The service therefore runs on a
-//! connection of its own, and on SIGINT/SIGTERM this module *drains* that connection: the
-//! server stops routing, every request it had already routed is still delivered and
-//! handled, then the connection closes. Replies sent after that point go out on the
-//! provisioner's JetStream connection, which stays up until every request task is done.
-//! Replies sent before it are flushed before the drain starts, since async-nats ends a
-//! drained connection without writing what it still holds.
+//! Shutdown: async-nats forgets an endpoint's subscription as soon as it has written the
+//! UNSUB (`Service::stop()` and its connection drain alike), so requests the server
+//! routed to it before it processed the UNSUB can be dropped and their requesters time
+//! out (nats-io/nats.rs#1325). The service therefore runs on a connection of its own, and
+//! on SIGINT/SIGTERM a witness subscription takes a copy of every request before the
+//! endpoints stop, and ends only after the server's last message to it
+//! ([`crate::witness`]); what the endpoints did not deliver is answered from it. Then the
+//! connection is drained. Replies sent after the endpoints stop go out on the
+//! provisioner's JetStream connection, which stays up until every request task is done;
+//! replies sent before are flushed before the drain, since async-nats ends a drained
+//! connection without writing what it still holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use crate::endpoints::{self, EndpointSpec, NotWarm, Prepared, Reply, WarmReplies
 use crate::error::ProvisionError;
 use crate::metrics::Metrics;
 use crate::provisioner::Provisioner;
+use crate::witness::{endpoint_for, Witness};
 
 /// Service name in `$SRV` discovery.
 pub const SERVICE_NAME: &str = "wasmcloud-provisioner";
@@ -125,7 +128,7 @@ pub async fn serve(
         warm_replies: WarmReplies::default(),
     });
     let tracker = TaskTracker::new();
-    let spawn = |spec: &'static EndpointSpec, request: Request| {
+    let spawn = |spec: &'static EndpointSpec, request: Incoming| {
         tracker.spawn(handle(shared.clone(), spec, request));
     };
 
@@ -138,7 +141,7 @@ pub async fn serve(
                 advisories::forget(provisioner.reconciler.known(), &advisory);
             }
             next = requests.next() => match next {
-                Some((spec, request)) => spawn(spec, request),
+                Some((spec, request)) => spawn(spec, Incoming::Endpoint(request)),
                 None => {
                     warn!("every endpoint subscription ended; stopping");
                     break;
@@ -149,6 +152,48 @@ pub async fn serve(
 
     info!("stopping: no new requests; finishing those in flight");
     if own_connection {
+        // A witness takes a copy of every request from here on (see `witness`), so that
+        // stopping the endpoints loses nothing that was on the wire to them.
+        let witness = Witness::start(&client, Duration::from_secs(5)).await;
+        // Requests the endpoints delivered from now on: the witness's copies of these are
+        // answered already.
+        let mut delivered: HashSet<RequestKey> = HashSet::new();
+        service.stop().await?;
+        let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(collect_deadline);
+        loop {
+            tokio::select! {
+                next = requests.next() => match next {
+                    Some((spec, request)) => {
+                        delivered.insert(RequestKey::of(&request.message));
+                        spawn(spec, Incoming::Endpoint(request));
+                    }
+                    None => break,
+                },
+                _ = &mut collect_deadline => {
+                    warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
+                    break;
+                }
+            }
+        }
+        if let Some(witness) = witness {
+            let seen = witness.finish(Duration::from_secs(10)).await;
+            let mut missed = 0;
+            for message in seen {
+                let taken = delivered.contains(&RequestKey::of(&message));
+                if let (false, Some(spec)) = (taken, endpoint_for(&message.subject)) {
+                    missed += 1;
+                    spawn(spec, Incoming::Witness(message));
+                }
+            }
+            if missed > 0 {
+                info!(
+                    missed,
+                    "answering requests the endpoints did not deliver (on the wire when they \
+                     stopped, or taken by another instance too)"
+                );
+            }
+        }
         // From here on replies use the JetStream connection: the service connection
         // closes as soon as its subscriptions are drained, and async-nats then drops
         // whatever it has not written yet. So first every reply already headed for the
@@ -163,18 +208,18 @@ pub async fn serve(
              requests already on the wire may be lost"
         );
         service.stop().await?;
-    }
-    let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
-    tokio::pin!(collect_deadline);
-    loop {
-        tokio::select! {
-            next = requests.next() => match next {
-                Some((spec, request)) => spawn(spec, request),
-                None => break,
-            },
-            _ = &mut collect_deadline => {
-                warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
-                break;
+        let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(collect_deadline);
+        loop {
+            tokio::select! {
+                next = requests.next() => match next {
+                    Some((spec, request)) => spawn(spec, Incoming::Endpoint(request)),
+                    None => break,
+                },
+                _ = &mut collect_deadline => {
+                    warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
+                    break;
+                }
             }
         }
     }
@@ -204,6 +249,45 @@ struct Shared {
     warm_replies: WarmReplies,
 }
 
+/// A request as it arrived: through its endpoint (answered through it, so that the
+/// service's STATS count it), or, at shutdown, through the witness (see [`crate::witness`];
+/// answered on the JetStream connection).
+enum Incoming {
+    Endpoint(Request),
+    Witness(async_nats::Message),
+}
+
+impl Incoming {
+    fn message(&self) -> &async_nats::Message {
+        match self {
+            Incoming::Endpoint(request) => &request.message,
+            Incoming::Witness(message) => message,
+        }
+    }
+
+    fn message_mut(&mut self) -> &mut async_nats::Message {
+        match self {
+            Incoming::Endpoint(request) => &mut request.message,
+            Incoming::Witness(message) => message,
+        }
+    }
+}
+
+/// What tells two requests apart at shutdown: subject, reply subject and body (a client
+/// may use one reply subject for several requests).
+#[derive(PartialEq, Eq, Hash)]
+struct RequestKey(String, Option<String>, bytes::Bytes);
+
+impl RequestKey {
+    fn of(message: &async_nats::Message) -> RequestKey {
+        RequestKey(
+            message.subject.to_string(),
+            message.reply.as_ref().map(|r| r.to_string()),
+            message.payload.clone(),
+        )
+    }
+}
+
 /// How far a request got before its span (see [`handle`]).
 enum Stage {
     Prepared(Prepared),
@@ -229,12 +313,12 @@ impl Stage {
 /// subject, lattice, outcome and duration, boxed so that only those requests pay for its
 /// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
 /// a second they show in a profile).
-async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: Request) {
+async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: Incoming) {
     // A request's headers may be up to max_payload of anything: keep the two it reads.
-    crate::headers::keep_only_used(&mut request.message);
+    crate::headers::keep_only_used(request.message_mut());
     let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
-        let message = &request.message;
+        let message = request.message();
         let prepared = endpoints::prepare(
             &shared.provisioner,
             spec,
@@ -265,14 +349,14 @@ async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: R
 async fn answer_in_span(
     shared: Arc<Shared>,
     spec: &'static EndpointSpec,
-    request: Request,
+    request: Incoming,
     stage: Option<Stage>,
 ) {
     let started = Instant::now();
     let span = tracing::info_span!(
         "request",
         endpoint = spec.name,
-        subject = %request.message.subject,
+        subject = %request.message().subject,
         lattice = tracing::field::Empty,
         outcome = tracing::field::Empty,
         duration_us = tracing::field::Empty,
@@ -283,7 +367,7 @@ async fn answer_in_span(
         // With `answered` below, lets a log reader check that every request taken was
         // answered (the SIGTERM test does).
         debug!("received");
-        let message = &request.message;
+        let message = request.message();
         // Either the answer, or work for the cold path.
         let stage = match stage {
             Some(stage) => stage,
@@ -402,21 +486,23 @@ impl ReplyRoute {
 
     async fn send(
         &self,
-        request: &Request,
+        request: &Incoming,
         headers: HeaderMap,
         body: bytes::Bytes,
     ) -> Result<(), async_nats::PublishError> {
-        self.queuing.fetch_add(1, Ordering::SeqCst);
-        let queuing = Queuing(&self.queuing);
-        if !self.draining.load(Ordering::SeqCst) {
-            return if headers.is_empty() {
-                request.respond(Ok(body)).await
-            } else {
-                request.respond_with_headers(Ok(body), headers).await
-            };
+        if let Incoming::Endpoint(request) = request {
+            self.queuing.fetch_add(1, Ordering::SeqCst);
+            let queuing = Queuing(&self.queuing);
+            if !self.draining.load(Ordering::SeqCst) {
+                return if headers.is_empty() {
+                    request.respond(Ok(body)).await
+                } else {
+                    request.respond_with_headers(Ok(body), headers).await
+                };
+            }
+            drop(queuing);
         }
-        drop(queuing);
-        let Some(reply) = request.message.reply.clone() else {
+        let Some(reply) = request.message().reply.clone() else {
             return Err(async_nats::PublishError::new(
                 async_nats::client::PublishErrorKind::InvalidSubject,
             ));

@@ -506,16 +506,25 @@ async fn r1_to_r3_upgrade_keeps_10000_keys_history_and_every_other_setting() {
         })
         .await
         .expect("create the R1 bucket");
-    stream::iter(0..KEYS)
-        .map(|i| {
-            let bucket = bucket.clone();
-            async move {
-                bucket
-                    .put(format!("key{i}"), format!("value-{i}").into())
-                    .await
-                    .unwrap_or_else(|e| panic!("put key{i}: {e}"))
+    // Right after the create, a server of the cluster may not route the bucket's subjects
+    // to it yet: a put then finds no stream (no responders, nothing stored; seen once on a
+    // loaded box) and is sent again. Any other error, or one that lasts, fails the test.
+    let put = |bucket: kv::Store, key: String, value: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match bucket.put(&key, value.clone().into()).await {
+                Ok(revision) => return revision,
+                Err(e)
+                    if e.to_string().contains("no stream found") && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("put {key}: {e}"),
             }
-        })
+        }
+    };
+    stream::iter(0..KEYS)
+        .map(|i| put(bucket.clone(), format!("key{i}"), format!("value-{i}")))
         .buffer_unordered(64)
         .collect::<Vec<_>>()
         .await;
@@ -1324,10 +1333,12 @@ async fn sigterm_during_a_burst_answers_every_accepted_request_and_exits_0() {
     // The service's own account of what it took and answered.
     let mut received = HashSet::new();
     let mut answered = HashSet::new();
+    let mut from_witness = 0;
     for line in log.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
+        from_witness += v["missed"].as_u64().unwrap_or(0);
         let lattice = v["span"]["subject"]
             .as_str()
             .and_then(|s| s.strip_prefix("wasmcloud.provision.lattice."))
@@ -1355,18 +1366,17 @@ async fn sigterm_during_a_burst_answers_every_accepted_request_and_exits_0() {
         "every request the service took was answered"
     );
     assert_eq!(answered, replied, "and each answer reached its requester");
-    // The service drains its connection: the server stops routing, and what it had routed
-    // is still delivered and answered; later requests find no responders. async-nats's
-    // drain forgets a subscription without waiting for the server's PONG, so a request
-    // on the wire in that last round trip can still be lost before the service sees it
-    // (rare: none lost in 21 of 22 runs, against 0-34 a run with `Service::stop()`).
-    let taken_but_lost: Vec<&String> = timed_out.iter().filter(|l| received.contains(*l)).collect();
-    assert!(taken_but_lost.is_empty(), "{taken_but_lost:?}");
+    // Nothing is lost on the wire: what the server routed to the endpoints is answered,
+    // also what async-nats dropped when they unsubscribed (the shutdown witness has a copy,
+    // and it ends only after the server's last message to it); later requests find no
+    // responders.
+    assert!(timed_out.is_empty(), "lost on the wire: {timed_out:?}");
     assert_eq!(replied.len() + refused + timed_out.len(), total);
     eprintln!(
         "SIGTERM after 10 replies: {total} requests, {} answered ({replied_after_signal} after \
-         the signal), {refused} refused (no responders), {} lost on the wire before \
-         reaching the service; exit 0",
+         the signal; {from_witness} of them from the shutdown witness: on the wire when the \
+         endpoints stopped, or sent after), {refused} refused (no responders), {} lost on \
+         the wire; exit 0",
         replied.len(),
         timed_out.len()
     );

@@ -623,9 +623,12 @@ async fn refusals_reveal_neither_other_tenants_nor_the_policy() {
     reply.assert_silent_about("secret");
     assert_eq!(
         stream_names(&client).await,
+        // The lattice admitted before, and the provisioner's own reservations bucket
+        // (made on first use with a cap): nothing for the refused requests.
         vec![
             "KV_CONFIGDATA_secret-tenant-a",
-            "KV_LATTICEDATA_secret-tenant-a"
+            "KV_LATTICEDATA_secret-tenant-a",
+            "KV_wasmcloud_provisioner_admissions"
         ]
     );
     service.stop().await;

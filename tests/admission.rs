@@ -1,0 +1,186 @@
+//! `--max-lattices` against real servers: the count is what JetStream holds now (a lattice
+//! whose buckets were deleted is new again, whatever an instance remembers), and several
+//! instances admitting at the same moment never exceed the cap together (the reservation
+//! is a compare-and-set in JetStream).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use common::NatsServer;
+use wasmcloud_provisioner::config::ConnectArgs;
+use wasmcloud_provisioner::policy::{lattices_of, LatticePolicy};
+use wasmcloud_provisioner::runtime::ServiceSetup;
+
+/// An in-process instance with a lattice cap; stops when dropped.
+struct Instance {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Instance {
+    async fn start(url: &str, max: usize) -> Instance {
+        let connect = ConnectArgs {
+            server: Some(url.to_string()),
+            ..Default::default()
+        };
+        let service = ServiceSetup {
+            policy: LatticePolicy::new(vec![], Some(max)).expect("policy"),
+            ..ServiceSetup::new(common::resolved(&connect))
+        }
+        .connect()
+        .await
+        .expect("the instance connects");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(service.serve(async move {
+            let _ = rx.await;
+        }));
+        Instance {
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(60), &mut self.task)
+            .await
+            .expect("serve() returns");
+        result.expect("join").expect("serve() is Ok");
+    }
+}
+
+/// How many instances answer `$SRV.PING` (collects until none arrived for 300 ms).
+async fn instances(client: &async_nats::Client) -> usize {
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.expect("subscribe");
+    client
+        .publish_with_reply("$SRV.PING.wasmcloud-provisioner", inbox, "".into())
+        .await
+        .expect("ping");
+    let mut n = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), replies.next()).await {
+        n += 1;
+    }
+    n
+}
+
+async fn wait_for_instances(client: &async_nats::Client, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while instances(client).await < n {
+        assert!(Instant::now() < deadline, "{n} instances did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A lattice request: `None` for success, else the ADR-32 error code.
+async fn ask(client: &async_nats::Client, lattice: &str) -> (Option<u16>, Value) {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.request(format!("wasmcloud.provision.lattice.{lattice}"), "".into()),
+    )
+    .await
+    .expect("a reply in time")
+    .expect("a reply");
+    let code = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR_CODE))
+        .and_then(|v| v.as_str().parse().ok());
+    let body = serde_json::from_slice(&reply.payload).unwrap_or(Value::Null);
+    (code, body)
+}
+
+/// The lattices whose streams exist.
+async fn lattices(js: &async_nats::jetstream::Context) -> BTreeSet<String> {
+    let names: Vec<String> = js
+        .stream_names()
+        .map(|n| n.expect("stream name"))
+        .collect()
+        .await;
+    lattices_of(&names)
+}
+
+#[tokio::test]
+async fn a_lattice_whose_buckets_were_deleted_is_counted_as_new_again() {
+    let server = NatsServer::start();
+    let admin = common::connect(&server.url()).await;
+    let js = async_nats::jetstream::new(admin.clone());
+    let instance = Instance::start(&server.url(), 2).await;
+    wait_for_instances(&admin, 1).await;
+
+    for l in ["first", "second"] {
+        let (code, body) = ask(&admin, l).await;
+        assert_eq!(code, None, "{l}: {body}");
+    }
+    // An admin deletes `second`'s buckets; its place is free, and `third` takes it.
+    for s in ["KV_LATTICEDATA_second", "KV_CONFIGDATA_second"] {
+        js.delete_stream(s).await.expect("admin deletes");
+    }
+    let (code, body) = ask(&admin, "third").await;
+    assert_eq!(code, None, "{body}");
+    // The instance still remembers `second`, but it does not exist: it is a new lattice,
+    // and the cap is reached.
+    let (code, body) = ask(&admin, "second").await;
+    assert_eq!(code, Some(429), "{body}");
+    assert_eq!(
+        lattices(&js).await,
+        BTreeSet::from(["first".to_string(), "third".to_string()])
+    );
+    instance.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_at_the_cap_admit_exactly_the_cap() {
+    const ROUNDS: usize = 8;
+    const MAX: usize = 5;
+    const CONCURRENT: usize = 20;
+    let mut figures = Vec::new();
+    for round in 0..ROUNDS {
+        let server = NatsServer::start();
+        let admin = common::connect(&server.url()).await;
+        let js = async_nats::jetstream::new(admin.clone());
+        let a = Instance::start(&server.url(), MAX).await;
+        let b = Instance::start(&server.url(), MAX).await;
+        wait_for_instances(&admin, 2).await;
+        // The cap minus one exist.
+        for i in 0..MAX - 1 {
+            let (code, body) = ask(&admin, &format!("old{i}")).await;
+            assert_eq!(code, None, "{body}");
+        }
+        let requests: Vec<_> = (0..CONCURRENT)
+            .map(|i| {
+                let admin = admin.clone();
+                tokio::spawn(async move { ask(&admin, &format!("new{i}")).await })
+            })
+            .collect();
+        let (mut admitted, mut refused) = (0, 0);
+        for r in requests {
+            match r.await.expect("request task") {
+                (None, _) => admitted += 1,
+                (Some(429), _) => refused += 1,
+                (code, body) => panic!("round {round}: unexpected {code:?}: {body}"),
+            }
+        }
+        let exist = lattices(&js).await.len();
+        figures.push(format!(
+            "round {round}: {admitted} admitted, {refused} refused (429), {exist} lattices"
+        ));
+        assert_eq!(admitted, 1, "round {round}: {figures:?}");
+        assert_eq!(refused, CONCURRENT - 1, "round {round}");
+        assert_eq!(exist, MAX, "round {round}: {figures:?}");
+        a.stop().await;
+        b.stop().await;
+    }
+    eprintln!(
+        "two instances, cap {MAX}, {CONCURRENT} concurrent new lattices at cap-1:\n{}",
+        figures.join("\n")
+    );
+}

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use common::NatsServer;
 use wasmcloud_provisioner::config::ConnectArgs;
@@ -18,10 +17,7 @@ use wasmcloud_provisioner::policy::{lattices_of, LatticePolicy};
 use wasmcloud_provisioner::runtime::ServiceSetup;
 
 /// An in-process instance with a lattice cap; stops when dropped.
-struct Instance {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
+struct Instance(common::provisioner::RunningService);
 
 impl Instance {
     async fn start(url: &str, max: usize) -> Instance {
@@ -29,31 +25,16 @@ impl Instance {
             server: Some(url.to_string()),
             ..Default::default()
         };
-        let service = ServiceSetup {
+        let observer = common::connect(url).await;
+        let setup = ServiceSetup {
             policy: LatticePolicy::new(vec![], Some(max)).expect("policy"),
             ..ServiceSetup::new(common::resolved(&connect))
-        }
-        .connect()
-        .await
-        .expect("the instance connects");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(async move {
-            let _ = rx.await;
-        }));
-        Instance {
-            stop: Some(tx),
-            task,
-        }
+        };
+        Instance(common::provisioner::start(setup, &observer).await)
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(60), &mut self.task)
-            .await
-            .expect("serve() returns");
-        result.expect("join").expect("serve() is Ok");
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

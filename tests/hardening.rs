@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::config::ConnectArgs;
@@ -27,10 +26,7 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 // The service in-process, with a lattice policy and host authentication
 // ---------------------------------------------------------------------------
 
-struct Service {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
+struct Service(common::provisioner::RunningService);
 
 impl Service {
     async fn start(
@@ -57,49 +53,16 @@ impl Service {
     ) -> Service {
         let mut resolved = common::resolved(connect);
         resolved.settings = settings;
-        let service = ServiceSetup {
+        let setup = ServiceSetup {
             policy,
             host_auth,
             ..ServiceSetup::new(resolved)
-        }
-        .connect()
-        .await
-        .expect("the provisioner connects");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(async move {
-            let _ = rx.await;
-        }));
-        let deadline = Instant::now() + common::START_TIMEOUT;
-        loop {
-            let registered = observer
-                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-                .await
-                .ok()
-                .and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok())
-                .and_then(|i| i["endpoints"].as_array().map(Vec::len))
-                .unwrap_or(0);
-            if registered == endpoints::ENDPOINTS.len() {
-                break;
-            }
-            assert!(!task.is_finished(), "the service stopped while starting");
-            assert!(Instant::now() < deadline, "the service did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Service {
-            stop: Some(tx),
-            task,
-        }
+        };
+        Service(common::provisioner::start(setup, observer).await)
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(60), &mut self.task)
-            .await
-            .expect("the service stops")
-            .expect("the service task does not panic");
-        result.expect("serve() returns Ok");
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

@@ -20,13 +20,12 @@ use async_nats::jetstream::{self, consumer, stream, Context};
 use async_nats::HeaderMap;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 use common::actions;
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Kind, Scope};
 use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::{self, host};
+use wasmcloud_provisioner::endpoints::host;
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, LatticePolicy};
 use wasmcloud_provisioner::runtime::ServiceSetup;
@@ -166,10 +165,7 @@ async fn connect_as(url: &str, user: &str) -> async_nats::Client {
 }
 
 /// The service in-process, as `serve` wires it, connected as the `provisioner` user.
-struct Service {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
+struct Service(common::provisioner::RunningService);
 
 struct Guard {
     policy: LatticePolicy,
@@ -198,55 +194,19 @@ impl Service {
             ..Default::default()
         };
         let resolved = common::resolved(&connect);
-        let service = ServiceSetup {
+        let setup = ServiceSetup {
             // A long cache lifetime: only the advisories can make the service look again.
             cache_ttl: Duration::from_secs(600),
             js_timeout: guard.js_timeout,
             policy: guard.policy,
             host_auth: guard.host_auth,
             ..ServiceSetup::new(resolved)
-        }
-        .connect()
-        .await
-        .expect("the provisioner connects with its user");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(async move {
-            let _ = rx.await;
-        }));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let info = bed
-                .admin
-                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-                .await
-                .ok()
-                .and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok());
-            let registered = info
-                .as_ref()
-                .and_then(|i| i["endpoints"].as_array().map(Vec::len))
-                .unwrap_or(0);
-            if registered == endpoints::ENDPOINTS.len() {
-                break;
-            }
-            assert!(!task.is_finished(), "the service stopped while starting");
-            assert!(Instant::now() < deadline, "the service did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Service {
-            stop: Some(tx),
-            task,
-        }
+        };
+        Service(common::provisioner::start(setup, &bed.admin).await)
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(60), &mut self.task)
-            .await
-            .expect("the service stops")
-            .expect("the service task does not panic");
-        result.expect("serve() returns Ok");
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

@@ -28,13 +28,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer, stream, Context};
 use futures::StreamExt;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use common::leaf::{self, LeafOptions, LeafServer};
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Operator};
 use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::{self, host};
+use wasmcloud_provisioner::endpoints::host;
 use wasmcloud_provisioner::permissions::{self, PlatformOptions, Role, TemplateOptions};
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
@@ -103,10 +102,7 @@ fn refusing(js: &Context) -> Context {
 }
 
 /// The service in-process, as `serve` wires it, connected as the `provisioner` user.
-struct Service {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
+struct Service(common::provisioner::RunningService);
 
 impl Service {
     async fn start(
@@ -122,48 +118,15 @@ impl Service {
             js_domain: js_domain.map(str::to_string),
             ..Default::default()
         };
-        let service = ServiceSetup {
+        let setup = ServiceSetup {
             operator,
             ..ServiceSetup::new(common::resolved(&connect))
-        }
-        .connect()
-        .await
-        .expect("the provisioner connects with its user");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(async move {
-            let _ = rx.await;
-        }));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let registered = admin
-                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-                .await
-                .ok()
-                .and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok())
-                .and_then(|i| i["endpoints"].as_array().map(Vec::len))
-                .unwrap_or(0);
-            if registered == endpoints::ENDPOINTS.len() {
-                break;
-            }
-            assert!(!task.is_finished(), "the service stopped while starting");
-            assert!(Instant::now() < deadline, "the service did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Service {
-            stop: Some(tx),
-            task,
-        }
+        };
+        Service(common::provisioner::start(setup, admin).await)
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(60), &mut self.task)
-            .await
-            .expect("the service stops")
-            .expect("the service task does not panic")
-            .expect("serve() returns Ok");
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

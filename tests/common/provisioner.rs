@@ -68,8 +68,6 @@ pub async fn spawn(url: &str, settings: Settings) -> RunningService {
 /// Like [`spawn`], with every knob.
 pub async fn spawn_with(url: &str, options: Options) -> RunningService {
     let observer = super::connect(url).await;
-    let before = ready_instances(&observer).await;
-
     // Flags only: no config file, no natscli context from this machine.
     let connect = ConnectArgs {
         server: Some(url.to_string()),
@@ -78,15 +76,24 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
     };
     let mut resolved = super::resolved(&connect);
     resolved.settings = options.settings.clone();
-    let service = ServiceSetup {
+    let setup = ServiceSetup {
         cache_ttl: options.cache_ttl,
         js_timeout: options.js_timeout,
         drain_timeout: options.drain_timeout,
         ..ServiceSetup::new(resolved)
-    }
-    .connect()
-    .await
-    .expect("the in-process provisioner connects");
+    };
+    start(setup, &observer).await
+}
+
+/// Connects and serves `setup` (any user, policy, host auth, operator…) in a task, and
+/// waits until `observer` (a client allowed to send `$SRV.INFO`) sees one more instance
+/// with every endpoint registered.
+pub async fn start(setup: ServiceSetup, observer: &async_nats::Client) -> RunningService {
+    let before = ready_instances(observer).await;
+    let service = setup
+        .connect()
+        .await
+        .expect("the in-process provisioner connects");
     let metrics = service.metrics.clone();
     let known = service.known.clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -103,7 +110,7 @@ pub async fn spawn_with(url: &str, options: Options) -> RunningService {
 
     let deadline = Instant::now() + super::START_TIMEOUT;
     loop {
-        if ready_instances(&observer).await > before {
+        if ready_instances(observer).await > before {
             break;
         }
         if task.is_finished() {
@@ -177,6 +184,11 @@ impl RunningService {
     pub async fn shutdown(mut self) -> Result<(), String> {
         self.trigger_shutdown();
         self.join().await
+    }
+
+    /// [`RunningService::shutdown`], panicking unless `serve()` returns `Ok`.
+    pub async fn stop(self) {
+        self.shutdown().await.expect("serve() returns Ok");
     }
 }
 

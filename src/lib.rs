@@ -25,6 +25,8 @@
 //!   service.rs: micro registration, a task per request, drain of its own connection,
 //!               ADR-32 errors
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
+//!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner
+//!              connected in that account
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
 //!   creds.rs: user JWTs and .creds files for operator mode
@@ -43,6 +45,7 @@
 //! - a resource that would break an app is reported (drift), never "fixed" silently;
 //! - bad input is refused before anything touches JetStream.
 
+pub mod accounts;
 pub mod advisories;
 pub mod audit;
 pub mod bootstrap;

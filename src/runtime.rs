@@ -70,6 +70,17 @@ impl ServiceSetup {
             Reconciler::new(js, known.clone(), self.cache_ttl).with_listener(audit.listener()),
         );
         let settings = resolved.settings.clone();
+        let tenants = Arc::new(crate::accounts::Tenants::new(
+            crate::accounts::AccountConfig::resolve_all(&resolved, &resolved.file_accounts)?,
+            crate::accounts::Build {
+                cache_ttl: self.cache_ttl,
+                js_timeout: self.js_timeout,
+                listener: Some(audit.listener()),
+                host_auth: self.host_auth.clone(),
+                operator: self.operator,
+                reserved: self.policy.reserved().to_vec(),
+            },
+        ));
         let mut metadata = HashMap::from([
             (
                 "js_domain".to_string(),
@@ -111,6 +122,7 @@ impl ServiceSetup {
                 drain_timeout: self.drain_timeout,
                 metadata,
                 id_file: self.id_file,
+                tenants: Some(tenants),
             },
         })
     }

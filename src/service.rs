@@ -48,6 +48,8 @@ pub struct ServeOptions {
     /// Where to write this instance's Services API id once every endpoint is registered,
     /// for `ping --self-file` (see `ping.rs`); removed at shutdown.
     pub id_file: Option<std::path::PathBuf>,
+    /// Tenant accounts served besides the own one (issue 12, `accounts`).
+    pub tenants: Option<Arc<crate::accounts::Tenants>>,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +58,7 @@ impl Default for ServeOptions {
             drain_timeout: Duration::from_secs(30),
             metadata: HashMap::new(),
             id_file: None,
+            tenants: None,
         }
     }
 }
@@ -123,7 +126,11 @@ pub async fn serve(
         metrics: metrics.clone(),
         route: route.clone(),
         warm_replies: WarmReplies::default(),
+        tenants: options.tenants.clone(),
     });
+    if let Some(tenants) = &options.tenants {
+        tenants.learn_own_account(&client).await;
+    }
     let tracker = TaskTracker::new();
     let spawn = |spec: &'static EndpointSpec, request: Request| {
         tracker.spawn(handle(shared.clone(), spec, request));
@@ -196,12 +203,53 @@ pub async fn serve(
     Ok(())
 }
 
-/// What every request's task shares.
-struct Shared {
+/// What every request's task shares: one per account served (see `accounts`).
+pub struct Shared {
     provisioner: Arc<Provisioner>,
     metrics: Arc<Metrics>,
     route: Arc<ReplyRoute>,
+    /// Per account: a warm reply of one account never answers another's request.
     warm_replies: WarmReplies,
+    /// The own account's only: where requests from other accounts go.
+    tenants: Option<Arc<crate::accounts::Tenants>>,
+}
+
+impl Shared {
+    /// What a tenant account's requests share: its provisioner and warm replies; the
+    /// service's metrics and reply route.
+    pub(crate) fn for_account(&self, provisioner: Arc<Provisioner>) -> Shared {
+        Shared {
+            provisioner,
+            metrics: self.metrics.clone(),
+            route: self.route.clone(),
+            warm_replies: WarmReplies::default(),
+            tenants: None,
+        }
+    }
+}
+
+/// The [`Shared`] of the account a request comes from, or why it is refused (issue 12).
+fn account_of(shared: Arc<Shared>, request: &Request) -> Result<Arc<Shared>, Route> {
+    let Some(tenants) = &shared.tenants else {
+        return Ok(shared);
+    };
+    let message = &request.message;
+    match tenants.route(message.headers.as_ref(), message.reply.as_deref(), || {
+        shared.route.fallback.server_info().version
+    }) {
+        crate::accounts::Route::Own => Ok(shared),
+        crate::accounts::Route::Served(tenant) => Ok(tenant),
+        crate::accounts::Route::Open(tenants, account) => {
+            Err(Route::Open(tenants, account, shared))
+        }
+        crate::accounts::Route::Refused(e) => Err(Route::Refused(e, shared)),
+    }
+}
+
+/// A request that is not simply served in its account at once.
+enum Route {
+    Open(Arc<crate::accounts::Tenants>, String, Arc<Shared>),
+    Refused(ProvisionError, Arc<Shared>),
 }
 
 /// How far a request got before its span (see [`handle`]).
@@ -230,6 +278,23 @@ impl Stage {
 /// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
 /// a second they show in a profile).
 async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Request) {
+    // From here on `shared` is that of the requester's account.
+    let shared = match account_of(shared, &request) {
+        Ok(shared) => shared,
+        Err(Route::Open(tenants, account, own)) => {
+            match Box::pin(tenants.open(&own, &account)).await {
+                Ok(tenant) => tenant,
+                Err(e) => {
+                    let refused = Some(Stage::Answered(Err(e)));
+                    return Box::pin(answer_in_span(own, spec, request, refused)).await;
+                }
+            }
+        }
+        Err(Route::Refused(e, own)) => {
+            let refused = Some(Stage::Answered(Err(e)));
+            return Box::pin(answer_in_span(own, spec, request, refused)).await;
+        }
+    };
     let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
         let message = &request.message;

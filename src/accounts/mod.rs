@@ -1,0 +1,398 @@
+//! Tenants in their own NATS accounts (issue 12): one provisioner creates each lattice's
+//! buckets in the account of the requester.
+//!
+//! The provisioner runs in its own account and exports `wasmcloud.provision.>`; tenant
+//! accounts import it. A request that crossed the import carries `Nats-Request-Info`,
+//! whose `acc` names the requesting account (see [`request_info`] for when that header can
+//! be believed). [`route`] reads it before anything else happens to a request:
+//! - no header, or the provisioner's own account: served as always, in the own account;
+//! - a configured account (`[accounts.<name>]`, see [`config`]): served by that account's
+//!   own [`Provisioner`]: its own connection in the account (opened on first use), its
+//!   JetStream context, warm cache, single flight, warm replies and lattice policy;
+//! - anything else: refused, nothing created.
+//!
+//! Nothing in a request's body can name an account.
+
+pub mod config;
+pub mod request_info;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use crate::catalog::Operator;
+use crate::error::{ErrorKind, ProvisionError};
+use crate::jsapi::JetStreamApi;
+use crate::policy::HostAuth;
+use crate::provisioner::Provisioner;
+use crate::reconcile::{ChangeListener, KnownStreams, Reconciler};
+use crate::service::{Shared, SERVICE_NAME};
+
+pub use config::{AccountConfig, FileAccount};
+
+/// How long the account check of a new connection may take.
+const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every account's provisioner is built with besides its own configuration.
+#[derive(Clone)]
+pub struct Build {
+    pub cache_ttl: Duration,
+    pub js_timeout: Duration,
+    pub listener: Option<ChangeListener>,
+    pub host_auth: HostAuth,
+    pub operator: Option<Operator>,
+    /// The provisioner's reserved lattice names: they apply in every account.
+    pub reserved: Vec<String>,
+}
+
+/// The accounts a provisioner serves besides its own.
+pub struct Tenants {
+    /// The provisioner's own account, as the server names it (learned at start from
+    /// `$SYS.REQ.USER.INFO`; unknown when that is not allowed).
+    own: OnceLock<String>,
+    accounts: HashMap<String, Account>,
+    build: Build,
+}
+
+struct Account {
+    config: AccountConfig,
+    /// Set once the account's connection is open and checked; a failed open is retried
+    /// by the next request.
+    served: tokio::sync::OnceCell<Arc<Shared>>,
+}
+
+impl std::fmt::Debug for Tenants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenants")
+            .field("own", &self.own.get())
+            .field("accounts", &self.names())
+            .finish()
+    }
+}
+
+/// Where a request goes.
+pub enum Route {
+    /// The provisioner's own account: as without tenants.
+    Own,
+    /// A tenant account whose provisioner is open.
+    Served(Arc<Shared>),
+    /// A tenant account whose provisioner is not open yet: [`Tenants::open`].
+    Open(Arc<Tenants>, String),
+    Refused(ProvisionError),
+}
+
+impl Tenants {
+    pub fn new(configs: Vec<AccountConfig>, build: Build) -> Tenants {
+        Tenants {
+            own: OnceLock::new(),
+            accounts: configs
+                .into_iter()
+                .map(|config| {
+                    (
+                        config.name.clone(),
+                        Account {
+                            config,
+                            served: Default::default(),
+                        },
+                    )
+                })
+                .collect(),
+            build,
+        }
+    }
+
+    /// The configured account names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub fn own_account(&self) -> Option<&str> {
+        self.own.get().map(String::as_str)
+    }
+
+    /// Learns the provisioner's own account from the server (best effort: without it, a
+    /// request naming the own account in `Nats-Request-Info` is treated as any other).
+    /// Not asked when no tenant account is configured: the user may lack the permission,
+    /// and every request that names an account is then refused anyway.
+    pub async fn learn_own_account(&self, client: &async_nats::Client) {
+        if self.accounts.is_empty() {
+            return;
+        }
+        match user_account(client).await {
+            Ok((account, _)) => {
+                info!(account = %account, served = ?self.names(), "serving in account");
+                let _ = self.own.set(account);
+            }
+            Err(e) => warn!("own account unknown: {e}"),
+        }
+    }
+
+    /// Decides where a request goes, from `Nats-Request-Info` and its reply subject.
+    /// No await, no allocation for a request without the header.
+    pub fn route(
+        self: &Arc<Self>,
+        headers: Option<&async_nats::HeaderMap>,
+        reply: Option<&str>,
+        server_version: impl FnOnce() -> String,
+    ) -> Route {
+        let Some(value) = headers.and_then(|h| h.get(request_info::HEADER)) else {
+            return Route::Own;
+        };
+        let account = match request_info::account(value.as_str()) {
+            Ok(a) => a,
+            Err(why) => {
+                return Route::Refused(ProvisionError::new(
+                    ErrorKind::Forbidden,
+                    format!("{why}; it is set by the server on requests from other accounts"),
+                ))
+            }
+        };
+        if self.own.get() == Some(&account) {
+            return Route::Own;
+        }
+        let version = server_version();
+        if !request_info::server_guarantees(&version) {
+            return Route::Refused(ProvisionError::unavailable(format!(
+                "this request names account {account} in {}, but nats-server {version} may \
+                 pass on a value the client made up (CVE-2026-33223), so the provisioner \
+                 serves no other account through it: upgrade every server to {} or later",
+                request_info::HEADER,
+                request_info::REQUIRED
+            )));
+        }
+        if !reply.is_some_and(|r| r.starts_with(request_info::IMPORT_REPLY_PREFIX)) {
+            return Route::Refused(ProvisionError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "this request carries {} naming account {account} but did not come \
+                     through a service import (its reply subject is not one the server \
+                     makes for an import): a client may not choose its account; request \
+                     from within account {account}",
+                    request_info::HEADER
+                ),
+            ));
+        }
+        match self.accounts.get(&account) {
+            None => Route::Refused(ProvisionError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "account {account} is not served here: the provisioner's operator adds \
+                     it as [accounts.{account}] in the provisioner's config file"
+                ),
+            )),
+            Some(a) => match a.served.get() {
+                Some(shared) => Route::Served(shared.clone()),
+                None => Route::Open(self.clone(), account),
+            },
+        }
+    }
+
+    /// The account's provisioner, opened now if no request opened it before.
+    pub async fn open(&self, own: &Shared, account: &str) -> Result<Arc<Shared>, ProvisionError> {
+        let Some(a) = self.accounts.get(account) else {
+            return Err(ProvisionError::internal(format!(
+                "account {account} was routed but is not configured"
+            )));
+        };
+        a.served
+            .get_or_try_init(|| async {
+                let provisioner = self.connect(&a.config).await?;
+                Ok(Arc::new(own.for_account(provisioner)))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Connects in the account, checks that the connection is in it, and builds its
+    /// provisioner.
+    async fn connect(&self, config: &AccountConfig) -> Result<Arc<Provisioner>, ProvisionError> {
+        let name = &config.name;
+        let known = Arc::new(KnownStreams::default());
+        let client = crate::config::connect(&config.resolved, SERVICE_NAME, Some(known.clone()))
+            .await
+            .map_err(|e| {
+                ProvisionError::unavailable(format!("cannot connect in account {name}: {e}"))
+            })?;
+        // Credentials of a user in some other account would create the buckets there.
+        let (account, account_name) = user_account(&client).await.map_err(|e| {
+            ProvisionError::unavailable(format!(
+                "cannot check that the connection for account {name} is in it: {e}"
+            ))
+        })?;
+        if &account != name && account_name.as_ref() != Some(name) {
+            return Err(ProvisionError::unavailable(format!(
+                "the credentials of [accounts.{name}] are those of a user in account \
+                 {account}: give the credentials of a user in {name}"
+            )));
+        }
+        let build = &self.build;
+        let policy = config
+            .policy(&build.reserved)
+            .map_err(ProvisionError::internal)?;
+        let js = JetStreamApi::new(
+            client.clone(),
+            config.resolved.js_domain.clone(),
+            build.js_timeout,
+        );
+        let mut reconciler = Reconciler::new(js, known.clone(), build.cache_ttl);
+        if let Some(listener) = &build.listener {
+            reconciler = reconciler.with_listener(listener.clone());
+        }
+        watch_advisories(&client, known).await;
+        info!(account = %name, "connected in tenant account");
+        Ok(Arc::new(
+            Provisioner::new(Arc::new(reconciler), config.resolved.settings.clone())
+                .with_policy(policy)
+                .with_host_auth(build.host_auth.clone())
+                .with_operator(build.operator),
+        ))
+    }
+}
+
+/// Keeps an account's warm cache honest as `advisories` does for the own account (in a
+/// task of its own: the order against requests is not kept, so a request racing a
+/// deletion may be answered from the cache until the advisory lands or the TTL ends).
+async fn watch_advisories(client: &async_nats::Client, known: Arc<KnownStreams>) {
+    match crate::advisories::subscribe(client).await {
+        Ok(mut advisories) => {
+            tokio::spawn(async move {
+                while let Some(advisory) = advisories.next().await {
+                    crate::advisories::forget(&known, &advisory);
+                }
+            });
+        }
+        Err(e) => warn!("no stream advisories in a tenant account ({e}); the cache TTL applies"),
+    }
+}
+
+/// The account of a connection's user, as the server reports it: (account, its name).
+async fn user_account(client: &async_nats::Client) -> Result<(String, Option<String>), String> {
+    let reply = tokio::time::timeout(
+        USER_INFO_TIMEOUT,
+        client.request("$SYS.REQ.USER.INFO", bytes::Bytes::new()),
+    )
+    .await
+    .map_err(|_| "no answer from $SYS.REQ.USER.INFO within 5 s".to_string())?
+    .map_err(|e| {
+        format!("$SYS.REQ.USER.INFO failed ({e}); the user needs publish permission on it")
+    })?;
+    let info: serde_json::Value = serde_json::from_slice(&reply.payload)
+        .map_err(|e| format!("$SYS.REQ.USER.INFO answered no JSON: {e}"))?;
+    let data = &info["data"];
+    let account = data["account"]
+        .as_str()
+        .ok_or_else(|| format!("$SYS.REQ.USER.INFO answered without an account: {info}"))?;
+    Ok((
+        account.to_string(),
+        data["account_name"].as_str().map(str::to_string),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenants() -> Arc<Tenants> {
+        let own = crate::config::combine(
+            &Default::default(),
+            &Default::default(),
+            Default::default(),
+            None,
+        )
+        .unwrap();
+        let file = std::collections::BTreeMap::from([(
+            "TENANT_A".to_string(),
+            FileAccount {
+                user: Some("u".into()),
+                password: Some("p".into()),
+                ..Default::default()
+            },
+        )]);
+        let tenants = Tenants::new(
+            AccountConfig::resolve_all(&own, &file).unwrap(),
+            Build {
+                cache_ttl: Duration::from_secs(30),
+                js_timeout: Duration::from_secs(5),
+                listener: None,
+                host_auth: HostAuth::default(),
+                operator: None,
+                reserved: Vec::new(),
+            },
+        );
+        tenants.own.set("PROV".into()).unwrap();
+        Arc::new(tenants)
+    }
+
+    fn header(value: &str) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(request_info::HEADER, value);
+        h
+    }
+
+    fn code(route: Route) -> u16 {
+        match route {
+            Route::Own => 1,
+            Route::Served(_) => 2,
+            Route::Open(_, account) => {
+                assert_eq!(account, "TENANT_A");
+                3
+            }
+            Route::Refused(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn only_a_header_the_server_guarantees_names_another_account() {
+        let t = tenants();
+        let new = || "2.12.8".to_string();
+        let a = header(r#"{"acc":"TENANT_A"}"#);
+        let import = Some("_R_.abc.def");
+        assert_eq!(code(t.route(None, import, new)), 1);
+        assert_eq!(
+            code(t.route(Some(&header(r#"{"acc":"PROV"}"#)), None, new)),
+            1
+        );
+        assert_eq!(code(t.route(Some(&a), import, new)), 3);
+        // Old servers pass a client's header on: not believed (CVE-2026-33223).
+        let old = || "2.12.5".to_string();
+        assert_eq!(code(t.route(Some(&a), import, old)), 503);
+        // Not through an import, or no reply at all.
+        assert_eq!(code(t.route(Some(&a), Some("_INBOX.x"), new)), 403);
+        assert_eq!(code(t.route(Some(&a), None, new)), 403);
+        // Not configured, or not readable.
+        let c = header(r#"{"acc":"TENANT_C"}"#);
+        assert_eq!(code(t.route(Some(&c), import, new)), 403);
+        assert_eq!(code(t.route(Some(&header("{")), import, new)), 403);
+    }
+
+    #[test]
+    fn a_tenant_account_needs_credentials_of_its_own() {
+        let own = crate::config::combine(
+            &Default::default(),
+            &Default::default(),
+            Default::default(),
+            None,
+        )
+        .unwrap();
+        let file =
+            std::collections::BTreeMap::from([("TENANT_A".to_string(), FileAccount::default())]);
+        let e = AccountConfig::resolve_all(&own, &file).unwrap_err();
+        assert!(
+            e.contains("give the credentials of a user in account TENANT_A"),
+            "{e}"
+        );
+        let file = std::collections::BTreeMap::from([(
+            "A.B".to_string(),
+            FileAccount {
+                creds: Some("x.creds".into()),
+                ..Default::default()
+            },
+        )]);
+        assert!(AccountConfig::resolve_all(&own, &file).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! Tenants in their own NATS accounts (issue 12): one provisioner, in account PROV,
+//! creates each lattice's buckets in the account of the requester, which the server names
+//! in `Nats-Request-Info` when the request crosses the service import.
+//!
+//! Static accounts on one real nats-server: PROV exports `wasmcloud.provision.>`;
+//! TENANT_A, TENANT_B (served), TENANT_C (not configured) and TENANT_D (configured with
+//! the credentials of a user in TENANT_A, a mistake) import it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use wasmcloud_provisioner::accounts::FileAccount;
+use wasmcloud_provisioner::config::ConnectArgs;
+use wasmcloud_provisioner::endpoints::ENDPOINTS;
+use wasmcloud_provisioner::runtime::ServiceSetup;
+use wasmcloud_provisioner::service::SERVICE_NAME;
+
+const IMPORT: &str = r#"imports: [{service: {account: PROV, subject: "wasmcloud.provision.>"}}]"#;
+
+fn accounts_config() -> String {
+    let tenant = |name: &str, users: &str| {
+        format!("  {name} {{ jetstream: enabled, users: [{users}], {IMPORT} }}\n")
+    };
+    let mut c = String::from("accounts {\n");
+    c.push_str(
+        r#"  PROV { jetstream: enabled, users: [{user: prov, password: p}], exports: [{service: "wasmcloud.provision.>"}] }
+"#,
+    );
+    for t in ["a", "b", "c", "d"] {
+        let name = format!("TENANT_{}", t.to_uppercase());
+        let users = format!(
+            "{{user: {t}_admin, password: x}}, {{user: {t}_host, password: x}}, \
+             {{user: {t}_prov, password: x}}"
+        );
+        c.push_str(&tenant(&name, &users));
+    }
+    c.push_str("}\n");
+    c
+}
+
+fn served(user: &str) -> FileAccount {
+    FileAccount {
+        user: Some(user.to_string()),
+        password: Some("x".to_string()),
+        ..Default::default()
+    }
+}
+
+struct Bed {
+    server: common::NatsServer,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl Bed {
+    /// A server with the four tenant accounts and the provisioner serving A, B and
+    /// (mistakenly, with A's user) D.
+    async fn start() -> Bed {
+        let server = common::NatsServer::start_with(common::ServerOptions {
+            extra_config: accounts_config(),
+            ..Default::default()
+        });
+        let mut resolved = common::resolved(&ConnectArgs {
+            server: Some(server.url()),
+            user: Some("prov".into()),
+            password: Some("p".into()),
+            ..Default::default()
+        });
+        resolved.file_accounts = BTreeMap::from([
+            ("TENANT_A".to_string(), served("a_prov")),
+            ("TENANT_B".to_string(), served("b_prov")),
+            ("TENANT_D".to_string(), served("a_prov")),
+        ]);
+        let service = ServiceSetup::new(resolved)
+            .connect()
+            .await
+            .expect("the provisioner connects");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(service.serve(async move {
+            let _ = rx.await;
+        }));
+        let bed = Bed {
+            server,
+            stop: Some(tx),
+            task: Some(task),
+        };
+        bed.wait_ready().await;
+        bed
+    }
+
+    async fn client(&self, user: &str) -> async_nats::Client {
+        let password = if user == "prov" { "p" } else { "x" };
+        common::connect_with(
+            &self.server.url(),
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into()),
+        )
+        .await
+    }
+
+    async fn wait_ready(&self) {
+        let prov = self.client("prov").await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let info = prov
+                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
+                .await;
+            if let Ok(m) = info {
+                let v: Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                if v["endpoints"].as_array().map(Vec::len) == Some(ENDPOINTS.len()) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the provisioner never got ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        drop(self.stop.take());
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("serve() stops")
+            .expect("serve() did not panic")
+            .expect("serve() returns Ok");
+    }
+}
+
+/// A reply: (error code or 200, body).
+async fn request(
+    client: &async_nats::Client,
+    lattice: &str,
+    headers: Option<async_nats::HeaderMap>,
+) -> (u16, Value) {
+    let body = json!({ "lattice": lattice }).to_string().into();
+    let subject = "wasmcloud.provision.lattice".to_string();
+    let reply = match headers {
+        Some(h) => client.request_with_headers(subject, h, body).await,
+        None => client.request(subject, body).await,
+    }
+    .expect("the provisioner answers");
+    let code = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|c| c.as_str().parse().expect("a numeric error code"))
+        .unwrap_or(200);
+    let body = serde_json::from_slice(&reply.payload).expect("a JSON reply");
+    (code, body)
+}
+
+/// The stream names in a client's account.
+async fn streams(client: &async_nats::Client) -> Vec<String> {
+    let js = async_nats::jetstream::new(client.clone());
+    let mut names: Vec<String> = js
+        .stream_names()
+        .map(|n| n.expect("a name"))
+        .collect()
+        .await;
+    names.sort();
+    names
+}
+
+/// The next message within 500 ms.
+async fn next_message(subscriber: &mut async_nats::Subscriber) -> Option<async_nats::Message> {
+    tokio::time::timeout(Duration::from_millis(500), subscriber.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+fn lattice_streams(lattice: &str) -> Vec<String> {
+    vec![
+        format!("KV_CONFIGDATA_{lattice}"),
+        format!("KV_LATTICEDATA_{lattice}"),
+    ]
+}
+
+#[tokio::test]
+async fn each_tenant_gets_its_buckets_in_its_own_account() {
+    let bed = Bed::start().await;
+    let (a_host, b_host) = (bed.client("a_host").await, bed.client("b_host").await);
+    let (a_admin, b_admin) = (bed.client("a_admin").await, bed.client("b_admin").await);
+    let prov = bed.client("prov").await;
+
+    let (code, body) = request(&a_host, "a1", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(common::actions(&body), ["created", "created"], "{body}");
+    assert_eq!(streams(&a_admin).await, lattice_streams("a1"));
+    assert!(streams(&b_admin).await.is_empty());
+    assert!(streams(&prov).await.is_empty());
+
+    // A sniffer in A, on every subject: it sees A's own replies (the `_INBOX` sniffing
+    // that works within one account) ...
+    let sniffer = bed.client("a_admin").await;
+    let mut sniffed = sniffer.subscribe(">").await.expect("subscribe");
+    sniffer.flush().await.expect("flush");
+    let (code, body) = request(&a_host, "a1", None).await;
+    assert_eq!(code, 200, "{body}");
+    let seen = next_message(&mut sniffed).await.expect("A's own request");
+    assert_eq!(seen.subject.as_str(), "wasmcloud.provision.lattice");
+    let seen = next_message(&mut sniffed).await.expect("A's own reply");
+    assert!(String::from_utf8_lossy(&seen.payload).contains("LATTICEDATA_a1"));
+
+    // ... but nothing of B's, while B asks for `b1` and for an `a1` of its own: that is
+    // B's own pair, made now (never A's warm reply), and the second time answered warm.
+    let (code, body) = request(&b_host, "b1", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(common::actions(&body), ["created", "created"], "{body}");
+    let (code, body) = request(&b_host, "a1", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(common::actions(&body), ["created", "created"], "{body}");
+    let (code, body) = request(&b_host, "a1", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(common::actions(&body), ["exists", "exists"], "{body}");
+    if let Some(m) = next_message(&mut sniffed).await {
+        panic!(
+            "A saw B's traffic on {}: {}",
+            m.subject,
+            String::from_utf8_lossy(&m.payload)
+        );
+    }
+
+    let mut b_expected = lattice_streams("a1");
+    b_expected.extend(lattice_streams("b1"));
+    b_expected.sort();
+    assert_eq!(streams(&b_admin).await, b_expected);
+    assert_eq!(streams(&a_admin).await, lattice_streams("a1"));
+    assert!(streams(&prov).await.is_empty());
+    bed.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_not_served_are_refused_and_nothing_is_created() {
+    let bed = Bed::start().await;
+    let prov = bed.client("prov").await;
+    let (a_admin, c_admin) = (bed.client("a_admin").await, bed.client("c_admin").await);
+
+    let (code, body) = request(&bed.client("c_host").await, "c1", None).await;
+    assert_eq!(code, 403, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("account TENANT_C is not served here"),
+        "{message}"
+    );
+    assert!(streams(&c_admin).await.is_empty());
+    assert!(streams(&prov).await.is_empty());
+
+    // TENANT_D is configured with the user of another account: the provisioner finds out
+    // before it creates anything there.
+    let (code, body) = request(&bed.client("d_host").await, "d1", None).await;
+    assert_eq!(code, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "the credentials of [accounts.TENANT_D] are those of a user in account TENANT_A"
+        ),
+        "{message}"
+    );
+    assert!(streams(&a_admin).await.is_empty());
+    assert!(streams(&bed.client("d_admin").await).await.is_empty());
+    bed.stop().await;
+}
+
+fn forged(account: &str) -> async_nats::HeaderMap {
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(
+        "Nats-Request-Info",
+        json!({ "acc": account, "user": "forger" })
+            .to_string()
+            .as_str(),
+    );
+    h
+}
+
+#[tokio::test]
+async fn a_forged_request_info_never_reaches_another_account() {
+    let bed = Bed::start().await;
+    let prov = bed.client("prov").await;
+    let (a_admin, b_admin) = (bed.client("a_admin").await, bed.client("b_admin").await);
+
+    // Within PROV the server passes a client's header on as sent: refused, since the
+    // request did not come through an import.
+    let (code, body) = request(&prov, "x1", Some(forged("TENANT_B"))).await;
+    assert_eq!(code, 403, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not come through a service import"),
+        "{message}"
+    );
+    assert!(streams(&b_admin).await.is_empty());
+    assert!(streams(&prov).await.is_empty());
+
+    // Across the import (2.12.8) the server replaces it with the requester's account.
+    let (code, body) = request(&bed.client("a_host").await, "x2", Some(forged("TENANT_B"))).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(streams(&a_admin).await, lattice_streams("x2"));
+    assert!(streams(&b_admin).await.is_empty());
+    assert!(streams(&prov).await.is_empty());
+
+    // Without the header, PROV's own requests are served in PROV as always.
+    let (code, body) = request(&prov, "p1", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(streams(&prov).await, lattice_streams("p1"));
+    assert!(streams(&b_admin).await.is_empty());
+    bed.stop().await;
+}

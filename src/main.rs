@@ -568,10 +568,14 @@ fn config_check(
         return Err(format!("{}: {}", file.display(), missing.join("; ")));
     }
     let resources = resolved.effective_resources();
+    // `[accounts.*]` (issue 12): checked here so that a mistake fails before `serve`.
+    let accounts = wasmcloud_provisioner::accounts::AccountConfig::check_all(&resolved, &policy)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     if json {
         let body = json!({
             "file": file,
             "valid": true,
+            "accounts": accounts,
             "connection": resolved.describe_connection(),
             "lattices": {
                 "allow": lattices.allow_lattice,
@@ -643,6 +647,12 @@ fn config_check(
         println!(
             "  reserved:     {} (besides the built-in reserved names)",
             policy.reserved().join(", ")
+        );
+    }
+    for account in accounts.iter() {
+        println!(
+            "  account:      {}",
+            account["summary"].as_str().unwrap_or_default()
         );
     }
     println!();

@@ -310,3 +310,60 @@ async fn a_forged_request_info_never_reaches_another_account() {
     assert!(streams(&b_admin).await.is_empty());
     bed.stop().await;
 }
+
+/// `config check` resolves `[accounts.*]`: a served account is listed (no secrets), and
+/// one without credentials of its own, or with a bad glob, fails before `serve` would.
+#[test]
+fn config_check_lists_and_checks_the_tenant_accounts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("provisioner.toml");
+    let check = |text: &str| {
+        std::fs::write(&config, text).expect("write the config");
+        common::provisioner_command()
+            .args(["config", "check", "--json"])
+            .arg(&config)
+            .output()
+            .expect("run config check")
+    };
+    let out = check(
+        "[accounts.TENANT_A]\nuser = \"a_prov\"\npassword = \"secret\"\nreplicas = 3\n\
+         allow_lattices = [\"a-*\"]\nmax_lattices = 5\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("secret"), "{text}");
+    let report: Value = serde_json::from_str(&text).expect("JSON");
+    let a = &report["accounts"][0];
+    assert_eq!(a["name"], "TENANT_A", "{report}");
+    assert_eq!(a["replicas"], 3, "{report}");
+    assert_eq!(a["max_lattices"], 5, "{report}");
+    assert_eq!(a["allow_lattices"], json!(["a-*"]), "{report}");
+
+    for (text, expected) in [
+        (
+            "[accounts.TENANT_A]\nreplicas = 3\n",
+            "give the credentials of a user in account TENANT_A",
+        ),
+        (
+            "[accounts.TENANT_A]\ncreds = \"/nonexistent/a.creds\"\n",
+            "credentials file /nonexistent/a.creds does not exist",
+        ),
+        (
+            "[accounts.TENANT_A]\nuser = \"u\"\npassword = \"p\"\nallow_lattices = [\"wasmbus\"]\n",
+            "[accounts.TENANT_A]",
+        ),
+        (
+            "[accounts.TENANT_A]\nuser = \"u\"\npassword = \"p\"\nquota = 1\n",
+            "unknown field",
+        ),
+    ] {
+        let out = check(text);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}: accepted");
+        assert!(stderr.contains(expected), "{text}: {stderr}");
+    }
+}

@@ -123,6 +123,50 @@ impl AccountConfig {
         })
     }
 
+    /// `config check`: every `[accounts.*]` resolved, its policy built and its files
+    /// present; one JSON object each (no secrets), with a one-line `summary`.
+    pub fn check_all(
+        own: &Resolved,
+        own_policy: &LatticePolicy,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let accounts = Self::resolve_all(own, &own.file_accounts)?;
+        accounts
+            .iter()
+            .map(|a| {
+                let source = format!("[accounts.{}]", a.name);
+                a.policy(own_policy.reserved())
+                    .map_err(|e| format!("{source}: {e}"))?;
+                let missing = a.resolved.missing_files();
+                if !missing.is_empty() {
+                    return Err(format!("{source}: {}", missing.join("; ")));
+                }
+                let allow = if a.allow_lattices.is_empty() {
+                    "all lattices".to_string()
+                } else {
+                    a.allow_lattices.join(", ")
+                };
+                let max = a
+                    .max_lattices
+                    .map_or("unlimited".to_string(), |m| m.to_string());
+                Ok(serde_json::json!({
+                    "name": a.name,
+                    "auth": a.resolved.auth.describe(),
+                    "js_domain": a.resolved.js_domain,
+                    "replicas": a.resolved.settings.all.replicas(),
+                    "allow_lattices": a.allow_lattices,
+                    "max_lattices": a.max_lattices,
+                    "summary": format!(
+                        "{} ({}; js_domain {}; replicas {}; {allow}, at most {max})",
+                        a.name,
+                        a.resolved.auth.describe(),
+                        a.resolved.js_domain.as_deref().unwrap_or("(none)"),
+                        a.resolved.settings.all.replicas()
+                    ),
+                }))
+            })
+            .collect()
+    }
+
     /// This account's lattice policy, with the provisioner's reserved names.
     pub fn policy(&self, reserved: &[String]) -> Result<LatticePolicy, String> {
         LatticePolicy::new(self.allow_lattices.clone(), self.max_lattices)?

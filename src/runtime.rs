@@ -78,7 +78,12 @@ impl ServiceSetup {
                 listener: Some(audit.listener()),
                 host_auth: self.host_auth.clone(),
                 operator: self.operator,
-                reserved: self.policy.reserved().to_vec(),
+                // A copy of the own policy's settings (not its bookkeeping): the
+                // defaults of each tenant account's policy.
+                policy: Arc::new(
+                    LatticePolicy::new(self.policy.allowed().to_vec(), self.policy.max_lattices())
+                        .and_then(|p| p.with_reserved(self.policy.reserved().to_vec()))?,
+                ),
             },
         ));
         let mut metadata = HashMap::from([

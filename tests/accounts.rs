@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use wasmcloud_provisioner::accounts::FileAccount;
 use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
+use wasmcloud_provisioner::policy::LatticePolicy;
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
 
@@ -61,6 +62,18 @@ impl Bed {
     /// A server with the four tenant accounts and the provisioner serving A, B and
     /// (mistakenly, with A's user) D.
     async fn start() -> Bed {
+        Bed::start_with(
+            BTreeMap::from([
+                ("TENANT_A".to_string(), served("a_prov")),
+                ("TENANT_B".to_string(), served("b_prov")),
+                ("TENANT_D".to_string(), served("a_prov")),
+            ]),
+            LatticePolicy::default(),
+        )
+        .await
+    }
+
+    async fn start_with(accounts: BTreeMap<String, FileAccount>, policy: LatticePolicy) -> Bed {
         let server = common::NatsServer::start_with(common::ServerOptions {
             extra_config: accounts_config(),
             ..Default::default()
@@ -71,15 +84,14 @@ impl Bed {
             password: Some("p".into()),
             ..Default::default()
         });
-        resolved.file_accounts = BTreeMap::from([
-            ("TENANT_A".to_string(), served("a_prov")),
-            ("TENANT_B".to_string(), served("b_prov")),
-            ("TENANT_D".to_string(), served("a_prov")),
-        ]);
-        let service = ServiceSetup::new(resolved)
-            .connect()
-            .await
-            .expect("the provisioner connects");
+        resolved.file_accounts = accounts;
+        let service = ServiceSetup {
+            policy,
+            ..ServiceSetup::new(resolved)
+        }
+        .connect()
+        .await
+        .expect("the provisioner connects");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(service.serve(async move {
             let _ = rx.await;
@@ -366,4 +378,103 @@ fn config_check_lists_and_checks_the_tenant_accounts() {
         assert!(!out.status.success(), "{text}: accepted");
         assert!(stderr.contains(expected), "{text}: {stderr}");
     }
+}
+
+/// `--max-lattices` and the allowed globs apply per account: a tenant's cap counts only its
+/// own lattices (nor PROV's); and each account's warm path makes no JetStream call at all,
+/// counted from that account's own API audit advisories.
+#[tokio::test]
+async fn quotas_and_the_warm_path_are_per_account() {
+    // The provisioner-wide cap of 2 applies to B (no cap of its own) and to PROV; A has
+    // its own cap and globs.
+    let a = FileAccount {
+        allow_lattices: vec!["a*".into()],
+        max_lattices: Some(1),
+        ..served("a_prov")
+    };
+    let bed = Bed::start_with(
+        BTreeMap::from([
+            ("TENANT_A".to_string(), a),
+            ("TENANT_B".to_string(), served("b_prov")),
+        ]),
+        LatticePolicy::new(Vec::new(), Some(2)).expect("a policy"),
+    )
+    .await;
+    let prov = bed.client("prov").await;
+    let (a_host, b_host) = (bed.client("a_host").await, bed.client("b_host").await);
+    let (a_admin, b_admin) = (bed.client("a_admin").await, bed.client("b_admin").await);
+
+    for l in ["p1", "p2"] {
+        assert_eq!(request(&prov, l, None).await.0, 200);
+    }
+    assert_eq!(request(&a_host, "a1", None).await.0, 200);
+    let (code, body) = request(&a_host, "a2", None).await;
+    assert_eq!(code, 429, "A's cap is 1: {body}");
+    let (code, body) = request(&a_host, "b9", None).await;
+    assert_eq!(code, 403, "A serves only a*: {body}");
+    // B's count is B's: PROV's two and A's one do not count.
+    for l in ["b1", "b2"] {
+        let (code, body) = request(&b_host, l, None).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let (code, body) = request(&b_host, "b3", None).await;
+    assert_eq!(code, 429, "B's cap is the provisioner's 2: {body}");
+    assert_eq!(streams(&a_admin).await, lattice_streams("a1"));
+
+    // Warm: the same requests again, many times, in both accounts: no JetStream call in
+    // either (nor in PROV).
+    let audits = [
+        common::api_audit::ApiAudit::start(&a_admin).await,
+        common::api_audit::ApiAudit::start(&b_admin).await,
+        common::api_audit::ApiAudit::start(&prov).await,
+    ];
+    let admins = [&a_admin, &b_admin, &prov];
+    let mut before = Vec::new();
+    for (audit, admin) in audits.iter().zip(admins) {
+        before.push(real_calls(audit.calls_so_far(admin).await));
+    }
+    for _ in 0..20 {
+        for (host, l) in [
+            (&a_host, "a1"),
+            (&b_host, "b1"),
+            (&b_host, "b2"),
+            (&prov, "p1"),
+        ] {
+            let (code, body) = request(host, l, None).await;
+            assert_eq!(code, 200, "{body}");
+            assert_eq!(common::actions(&body), ["exists", "exists"], "{body}");
+        }
+    }
+    let mut warm = Vec::new();
+    for ((audit, admin), before) in audits.iter().zip(admins).zip(&before) {
+        let after = real_calls(audit.calls_so_far(admin).await);
+        assert_eq!(&after, before, "JetStream calls while warm");
+        warm.push(after);
+    }
+    // The counters do see each account's calls: a new lattice past the cap is counted
+    // (one STREAM.NAMES) in the account that asked, and only there.
+    for (i, (host, l)) in [(&a_host, "a3"), (&b_host, "b4"), (&prov, "p3")]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(request(host, l, None).await.0, 429);
+        for (j, (audit, admin)) in audits.iter().zip(admins).enumerate() {
+            let calls = real_calls(audit.calls_so_far(admin).await);
+            let new = &calls[warm[j].len()..];
+            if i == j {
+                assert_eq!(new, ["$JS.API.STREAM.NAMES"], "account {j}");
+                warm[j] = calls;
+            } else {
+                assert!(new.is_empty(), "account {j} saw {new:?}");
+            }
+        }
+    }
+}
+
+/// API calls but the audit's own markers.
+fn real_calls(calls: Vec<String>) -> Vec<String> {
+    calls
+        .into_iter()
+        .filter(|c| !c.contains("audit-marker"))
+        .collect()
 }

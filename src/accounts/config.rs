@@ -134,27 +134,25 @@ impl AccountConfig {
             .iter()
             .map(|a| {
                 let source = format!("[accounts.{}]", a.name);
-                a.policy(own_policy.reserved())
-                    .map_err(|e| format!("{source}: {e}"))?;
+                a.policy(own_policy).map_err(|e| format!("{source}: {e}"))?;
+                let (allow_lattices, max_lattices) = a.effective_policy(own_policy);
                 let missing = a.resolved.missing_files();
                 if !missing.is_empty() {
                     return Err(format!("{source}: {}", missing.join("; ")));
                 }
-                let allow = if a.allow_lattices.is_empty() {
+                let allow = if allow_lattices.is_empty() {
                     "all lattices".to_string()
                 } else {
-                    a.allow_lattices.join(", ")
+                    allow_lattices.join(", ")
                 };
-                let max = a
-                    .max_lattices
-                    .map_or("unlimited".to_string(), |m| m.to_string());
+                let max = max_lattices.map_or("unlimited".to_string(), |m| m.to_string());
                 Ok(serde_json::json!({
                     "name": a.name,
                     "auth": a.resolved.auth.describe(),
                     "js_domain": a.resolved.js_domain,
                     "replicas": a.resolved.settings.all.replicas(),
-                    "allow_lattices": a.allow_lattices,
-                    "max_lattices": a.max_lattices,
+                    "allow_lattices": allow_lattices,
+                    "max_lattices": max_lattices,
                     "summary": format!(
                         "{} ({}; js_domain {}; replicas {}; {allow}, at most {max})",
                         a.name,
@@ -167,9 +165,21 @@ impl AccountConfig {
             .collect()
     }
 
-    /// This account's lattice policy, with the provisioner's reserved names.
-    pub fn policy(&self, reserved: &[String]) -> Result<LatticePolicy, String> {
-        LatticePolicy::new(self.allow_lattices.clone(), self.max_lattices)?
-            .with_reserved(reserved.to_vec())
+    /// This account's lattice policy: its own globs and cap where the table sets them,
+    /// the provisioner's (`--allow-lattice`, `--max-lattices`) otherwise, and the
+    /// provisioner's reserved names always. A cap counts the lattices in this account
+    /// only: it is checked against this account's JetStream.
+    pub fn policy(&self, own: &LatticePolicy) -> Result<LatticePolicy, String> {
+        let (allow, max) = self.effective_policy(own);
+        LatticePolicy::new(allow, max)?.with_reserved(own.reserved().to_vec())
+    }
+
+    fn effective_policy(&self, own: &LatticePolicy) -> (Vec<String>, Option<usize>) {
+        let allow = if self.allow_lattices.is_empty() {
+            own.allowed().to_vec()
+        } else {
+            self.allow_lattices.clone()
+        };
+        (allow, self.max_lattices.or(own.max_lattices()))
     }
 }

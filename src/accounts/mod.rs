@@ -44,8 +44,9 @@ pub struct Build {
     pub listener: Option<ChangeListener>,
     pub host_auth: HostAuth,
     pub operator: Option<Operator>,
-    /// The provisioner's reserved lattice names: they apply in every account.
-    pub reserved: Vec<String>,
+    /// The provisioner's own lattice policy: its reserved names apply in every account,
+    /// its globs and cap in each account whose table sets none.
+    pub policy: Arc<crate::policy::LatticePolicy>,
 }
 
 /// The accounts a provisioner serves besides its own.
@@ -232,7 +233,7 @@ impl Tenants {
         }
         let build = &self.build;
         let policy = config
-            .policy(&build.reserved)
+            .policy(&build.policy)
             .map_err(ProvisionError::internal)?;
         let js = JetStreamApi::new(
             client.clone(),
@@ -321,7 +322,7 @@ mod tests {
                 listener: None,
                 host_auth: HostAuth::default(),
                 operator: None,
-                reserved: Vec::new(),
+                policy: Default::default(),
             },
         );
         tenants.own.set("PROV".into()).unwrap();

@@ -75,7 +75,7 @@ impl ServiceSetup {
             crate::accounts::Build {
                 cache_ttl: self.cache_ttl,
                 js_timeout: self.js_timeout,
-                listener: Some(audit.listener()),
+                audit: Some(audit.clone()),
                 host_auth: self.host_auth.clone(),
                 operator: self.operator,
                 // A copy of the own policy's settings (not its bookkeeping): the

@@ -127,6 +127,7 @@ pub async fn serve(
         route: route.clone(),
         warm_replies: WarmReplies::default(),
         tenants: options.tenants.clone(),
+        account: None,
     });
     if let Some(tenants) = &options.tenants {
         tenants.learn_own_account(&client).await;
@@ -212,18 +213,21 @@ pub struct Shared {
     warm_replies: WarmReplies,
     /// The own account's only: where requests from other accounts go.
     tenants: Option<Arc<crate::accounts::Tenants>>,
+    /// A tenant account's only: its name, for STATS.
+    account: Option<String>,
 }
 
 impl Shared {
     /// What a tenant account's requests share: its provisioner and warm replies; the
     /// service's metrics and reply route.
-    pub(crate) fn for_account(&self, provisioner: Arc<Provisioner>) -> Shared {
+    pub(crate) fn for_account(&self, account: &str, provisioner: Arc<Provisioner>) -> Shared {
         Shared {
             provisioner,
             metrics: self.metrics.clone(),
             route: self.route.clone(),
             warm_replies: WarmReplies::default(),
             tenants: None,
+            account: Some(account.to_string()),
         }
     }
 }
@@ -295,6 +299,9 @@ async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Reque
             return Box::pin(answer_in_span(own, spec, request, refused)).await;
         }
     };
+    if let Some(account) = &shared.account {
+        shared.metrics.record_account(spec.name, account);
+    }
     let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
         let message = &request.message;

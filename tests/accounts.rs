@@ -178,6 +178,17 @@ async fn streams(client: &async_nats::Client) -> Vec<String> {
     names
 }
 
+fn audit_schema() -> jsonschema::Validator {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/audit_event.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read the schema"))
+            .expect("JSON");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles")
+}
+
 /// The next message within 500 ms.
 async fn next_message(subscriber: &mut async_nats::Subscriber) -> Option<async_nats::Message> {
     tokio::time::timeout(Duration::from_millis(500), subscriber.next())
@@ -199,11 +210,32 @@ async fn each_tenant_gets_its_buckets_in_its_own_account() {
     let (a_host, b_host) = (bed.client("a_host").await, bed.client("b_host").await);
     let (a_admin, b_admin) = (bed.client("a_admin").await, bed.client("b_admin").await);
     let prov = bed.client("prov").await;
+    let mut events = prov
+        .subscribe("wasmcloud.provision.events.>")
+        .await
+        .expect("subscribe to audit events");
+    prov.flush().await.expect("flush");
 
     let (code, body) = request(&a_host, "a1", None).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(common::actions(&body), ["created", "created"], "{body}");
     assert_eq!(streams(&a_admin).await, lattice_streams("a1"));
+    // Audit events (in PROV) name the account the buckets were created in.
+    let validator = audit_schema();
+    for _ in 0..2 {
+        let event = next_message(&mut events).await.expect("an audit event");
+        let event: Value = serde_json::from_slice(&event.payload).expect("JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}: {event}");
+        assert_eq!(event["account"], "TENANT_A", "{event}");
+        assert_eq!(
+            event["requester"]["request_info"]["acc"], "TENANT_A",
+            "{event}"
+        );
+    }
     assert!(streams(&b_admin).await.is_empty());
     assert!(streams(&prov).await.is_empty());
 
@@ -214,10 +246,26 @@ async fn each_tenant_gets_its_buckets_in_its_own_account() {
     sniffer.flush().await.expect("flush");
     let (code, body) = request(&a_host, "a1", None).await;
     assert_eq!(code, 200, "{body}");
-    let seen = next_message(&mut sniffed).await.expect("A's own request");
-    assert_eq!(seen.subject.as_str(), "wasmcloud.provision.lattice");
-    let seen = next_message(&mut sniffed).await.expect("A's own reply");
-    assert!(String::from_utf8_lossy(&seen.payload).contains("LATTICEDATA_a1"));
+    // Its reply (the request's copy may come before or after it) ...
+    let mut got_reply = false;
+    let marker = format!("marker.{}", nuid::next());
+    while !got_reply {
+        let m = next_message(&mut sniffed).await.expect("A's own reply");
+        got_reply = m.subject.starts_with("_INBOX.")
+            && String::from_utf8_lossy(&m.payload).contains("LATTICEDATA_a1");
+    }
+    // ... and then anything else of A's, up to a marker of the sniffer's own.
+    sniffer
+        .publish(marker.clone(), "".into())
+        .await
+        .expect("publish");
+    sniffer.flush().await.expect("flush");
+    loop {
+        let m = next_message(&mut sniffed).await.expect("the marker");
+        if m.subject.as_str() == marker {
+            break;
+        }
+    }
 
     // ... but nothing of B's, while B asks for `b1` and for an `a1` of its own: that is
     // B's own pair, made now (never A's warm reply), and the second time answered warm.
@@ -315,9 +363,18 @@ async fn a_forged_request_info_never_reaches_another_account() {
     assert!(streams(&b_admin).await.is_empty());
     assert!(streams(&prov).await.is_empty());
 
-    // Without the header, PROV's own requests are served in PROV as always.
+    // Without the header, PROV's own requests are served in PROV as always (and their
+    // audit events name no tenant account).
+    let mut events = prov
+        .subscribe("wasmcloud.provision.events.>")
+        .await
+        .expect("subscribe to audit events");
+    prov.flush().await.expect("flush");
     let (code, body) = request(&prov, "p1", None).await;
     assert_eq!(code, 200, "{body}");
+    let event = next_message(&mut events).await.expect("an audit event");
+    let event: Value = serde_json::from_slice(&event.payload).expect("JSON");
+    assert!(event.get("account").is_none(), "{event}");
     assert_eq!(streams(&prov).await, lattice_streams("p1"));
     assert!(streams(&b_admin).await.is_empty());
     bed.stop().await;
@@ -469,6 +526,24 @@ async fn quotas_and_the_warm_path_are_per_account() {
             }
         }
     }
+
+    // STATS count the requests served in each tenant account (PROV's are the rest).
+    let stats = prov
+        .request(format!("$SRV.STATS.{SERVICE_NAME}"), "".into())
+        .await
+        .expect("$SRV.STATS");
+    let stats: Value = serde_json::from_slice(&stats.payload).expect("JSON");
+    let lattice = stats["endpoints"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["name"] == "lattice"))
+        .map(|e| e["data"].clone())
+        .expect("the lattice endpoint");
+    // A: a1, a2, b9, 20 warm, a3; B: b1, b2, b3, 40 warm, b4.
+    assert_eq!(
+        lattice["accounts"],
+        json!({"TENANT_A": 24, "TENANT_B": 44, "other": 0}),
+        "{lattice}"
+    );
 }
 
 /// API calls but the audit's own markers.

@@ -28,7 +28,7 @@ use crate::error::{ErrorKind, ProvisionError};
 use crate::jsapi::JetStreamApi;
 use crate::policy::HostAuth;
 use crate::provisioner::Provisioner;
-use crate::reconcile::{ChangeListener, KnownStreams, Reconciler};
+use crate::reconcile::{KnownStreams, Reconciler};
 use crate::service::{Shared, SERVICE_NAME};
 
 pub use config::{AccountConfig, FileAccount};
@@ -41,7 +41,8 @@ const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Build {
     pub cache_ttl: Duration,
     pub js_timeout: Duration,
-    pub listener: Option<ChangeListener>,
+    /// Where each account's changes are reported (events name the account).
+    pub audit: Option<crate::audit::AuditPublisher>,
     pub host_auth: HostAuth,
     pub operator: Option<Operator>,
     /// The provisioner's own lattice policy: its reserved names apply in every account,
@@ -203,7 +204,7 @@ impl Tenants {
         a.served
             .get_or_try_init(|| async {
                 let provisioner = self.connect(&a.config).await?;
-                Ok(Arc::new(own.for_account(provisioner)))
+                Ok(Arc::new(own.for_account(account, provisioner)))
             })
             .await
             .cloned()
@@ -241,8 +242,10 @@ impl Tenants {
             build.js_timeout,
         );
         let mut reconciler = Reconciler::new(js, known.clone(), build.cache_ttl);
-        if let Some(listener) = &build.listener {
-            reconciler = reconciler.with_listener(listener.clone());
+        if let Some(audit) = &build.audit {
+            reconciler = reconciler.with_listener(
+                audit.listener_in(Some(name.clone()), config.resolved.js_domain.clone()),
+            );
         }
         watch_advisories(&client, known).await;
         info!(account = %name, "connected in tenant account");
@@ -319,7 +322,7 @@ mod tests {
             Build {
                 cache_ttl: Duration::from_secs(30),
                 js_timeout: Duration::from_secs(5),
-                listener: None,
+                audit: None,
                 host_auth: HostAuth::default(),
                 operator: None,
                 policy: Default::default(),

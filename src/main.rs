@@ -200,6 +200,14 @@ struct PermissionsArgs {
     /// `nsc`: `nsc add user` / `nsc edit user` command lines (operator mode)
     #[arg(long, value_enum, default_value = "conf")]
     format: Format,
+    /// Provisioner: also print the account blocks (export, imports) and the provisioner's
+    /// user in each of these tenant accounts (repeatable; see "Tenants in separate
+    /// accounts")
+    #[arg(long = "tenant-account")]
+    tenant_accounts: Vec<String>,
+    /// The provisioner's own account, for --tenant-account
+    #[arg(long, default_value = "PROV")]
+    provisioner_account: String,
 }
 
 /// Where the parties run in the wasmCloud platform (Kubernetes).
@@ -372,6 +380,18 @@ fn print_permissions(
     let template = permissions::template_union(&args.role, &options, args.platform.options())?
         .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     print!("{}", template.render(args.format));
+    if !args.tenant_accounts.is_empty() {
+        // Issue 12: one provisioner serving many accounts.
+        print!(
+            "{}",
+            wasmcloud_provisioner::accounts::stanzas::render(
+                &template,
+                args.provisioner_account,
+                args.tenant_accounts,
+                args.format,
+            )?
+        );
+    }
     Ok(EXIT_OK)
 }
 

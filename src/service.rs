@@ -129,9 +129,6 @@ pub async fn serve(
         tenants: options.tenants.clone(),
         account: None,
     });
-    if let Some(tenants) = &options.tenants {
-        tenants.learn_own_account(&client).await;
-    }
     let tracker = TaskTracker::new();
     let spawn = |spec: &'static EndpointSpec, request: Request| {
         tracker.spawn(handle(shared.clone(), spec, request));

@@ -5,7 +5,7 @@
 //! accounts import it. A request that crossed the import carries `Nats-Request-Info`,
 //! whose `acc` names the requesting account (see [`request_info`] for when that header can
 //! be believed). [`route`] reads it before anything else happens to a request:
-//! - no header, or the provisioner's own account: served as always, in the own account;
+//! - no header (a request from within the provisioner's own account): served as always;
 //! - a configured account (`[accounts.<name>]`, see [`config`]): served by that account's
 //!   own [`Provisioner`]: its own connection in the account (opened on first use), its
 //!   JetStream context, warm cache, single flight, warm replies and lattice policy;
@@ -15,9 +15,10 @@
 
 pub mod config;
 pub mod request_info;
+pub mod stanzas;
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -32,6 +33,9 @@ use crate::reconcile::{KnownStreams, Reconciler};
 use crate::service::{Shared, SERVICE_NAME};
 
 pub use config::{AccountConfig, FileAccount};
+
+/// Answers which account a connection is in (any user may ask, if its permissions allow).
+pub const USER_INFO_SUBJECT: &str = "$SYS.REQ.USER.INFO";
 
 /// How long the account check of a new connection may take.
 const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,9 +56,6 @@ pub struct Build {
 
 /// The accounts a provisioner serves besides its own.
 pub struct Tenants {
-    /// The provisioner's own account, as the server names it (learned at start from
-    /// `$SYS.REQ.USER.INFO`; unknown when that is not allowed).
-    own: OnceLock<String>,
     accounts: HashMap<String, Account>,
     build: Build,
 }
@@ -69,7 +70,6 @@ struct Account {
 impl std::fmt::Debug for Tenants {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenants")
-            .field("own", &self.own.get())
             .field("accounts", &self.names())
             .finish()
     }
@@ -89,7 +89,6 @@ pub enum Route {
 impl Tenants {
     pub fn new(configs: Vec<AccountConfig>, build: Build) -> Tenants {
         Tenants {
-            own: OnceLock::new(),
             accounts: configs
                 .into_iter()
                 .map(|config| {
@@ -113,27 +112,6 @@ impl Tenants {
         names
     }
 
-    pub fn own_account(&self) -> Option<&str> {
-        self.own.get().map(String::as_str)
-    }
-
-    /// Learns the provisioner's own account from the server (best effort: without it, a
-    /// request naming the own account in `Nats-Request-Info` is treated as any other).
-    /// Not asked when no tenant account is configured: the user may lack the permission,
-    /// and every request that names an account is then refused anyway.
-    pub async fn learn_own_account(&self, client: &async_nats::Client) {
-        if self.accounts.is_empty() {
-            return;
-        }
-        match user_account(client).await {
-            Ok((account, _)) => {
-                info!(account = %account, served = ?self.names(), "serving in account");
-                let _ = self.own.set(account);
-            }
-            Err(e) => warn!("own account unknown: {e}"),
-        }
-    }
-
     /// Decides where a request goes, from `Nats-Request-Info` and its reply subject.
     /// No await, no allocation for a request without the header.
     pub fn route(
@@ -154,9 +132,6 @@ impl Tenants {
                 ))
             }
         };
-        if self.own.get() == Some(&account) {
-            return Route::Own;
-        }
         let version = server_version();
         if !request_info::server_guarantees(&version) {
             return Route::Refused(ProvisionError::unavailable(format!(
@@ -278,7 +253,7 @@ async fn watch_advisories(client: &async_nats::Client, known: Arc<KnownStreams>)
 async fn user_account(client: &async_nats::Client) -> Result<(String, Option<String>), String> {
     let reply = tokio::time::timeout(
         USER_INFO_TIMEOUT,
-        client.request("$SYS.REQ.USER.INFO", bytes::Bytes::new()),
+        client.request(USER_INFO_SUBJECT, bytes::Bytes::new()),
     )
     .await
     .map_err(|_| "no answer from $SYS.REQ.USER.INFO within 5 s".to_string())?
@@ -328,7 +303,6 @@ mod tests {
                 policy: Default::default(),
             },
         );
-        tenants.own.set("PROV".into()).unwrap();
         Arc::new(tenants)
     }
 
@@ -357,10 +331,10 @@ mod tests {
         let a = header(r#"{"acc":"TENANT_A"}"#);
         let import = Some("_R_.abc.def");
         assert_eq!(code(t.route(None, import, new)), 1);
-        assert_eq!(
-            code(t.route(Some(&header(r#"{"acc":"PROV"}"#)), None, new)),
-            1
-        );
+        // The server never sets the header within one account: one naming the
+        // provisioner's own account is refused like any other unconfigured one.
+        let own = header(r#"{"acc":"PROV"}"#);
+        assert_eq!(code(t.route(Some(&own), import, new)), 403);
         assert_eq!(code(t.route(Some(&a), import, new)), 3);
         // Old servers pass a client's header on: not believed (CVE-2026-33223).
         let old = || "2.12.5".to_string();

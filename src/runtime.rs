@@ -33,6 +33,8 @@ pub struct ServiceSetup {
     pub id_file: Option<std::path::PathBuf>,
     /// `--operator`: wadm requests also ensure this operator version's stream.
     pub operator: Option<crate::catalog::Operator>,
+    /// How long a tenant account's connection stays open without a request (`accounts`).
+    pub account_idle: Duration,
 }
 
 impl ServiceSetup {
@@ -47,6 +49,7 @@ impl ServiceSetup {
             host_auth: HostAuth::default(),
             id_file: None,
             operator: None,
+            account_idle: Duration::from_secs(600),
         }
     }
 
@@ -86,6 +89,7 @@ impl ServiceSetup {
                 ),
             },
         ));
+        tenants.spawn_idle_closer(self.account_idle);
         let mut metadata = HashMap::from([
             (
                 "js_domain".to_string(),

@@ -86,6 +86,15 @@ impl Bed {
         accounts: BTreeMap<String, FileAccount>,
         policy: LatticePolicy,
     ) -> Bed {
+        Bed::start_idle(server, accounts, policy, Duration::from_secs(600)).await
+    }
+
+    async fn start_idle(
+        server: common::NatsServer,
+        accounts: BTreeMap<String, FileAccount>,
+        policy: LatticePolicy,
+        account_idle: Duration,
+    ) -> Bed {
         let mut resolved = common::resolved(&ConnectArgs {
             server: Some(server.url()),
             user: Some("prov".into()),
@@ -95,6 +104,7 @@ impl Bed {
         resolved.file_accounts = accounts;
         let service = ServiceSetup {
             policy,
+            account_idle,
             ..ServiceSetup::new(resolved)
         }
         .connect()
@@ -675,5 +685,63 @@ async fn the_printed_account_blocks_and_users_serve_the_tenants() {
     let log = bed.server.log();
     let violations = common::permission_violations(&log);
     assert!(violations.is_empty(), "{violations:?}\n{config}");
+    bed.stop().await;
+}
+
+/// How many connections `user` has open in `account` (the server's `/connz`).
+fn connections(server: &common::NatsServer, account: &str, user: &str) -> usize {
+    let (status, body) = server
+        .http_get(&format!("/connz?acc={account}&auth=true&limit=1000"))
+        .expect("/connz answers");
+    assert_eq!(status, 200, "{body}");
+    let connz: Value = serde_json::from_str(&body).expect("JSON");
+    connz["connections"]
+        .as_array()
+        .map(|l| l.iter().filter(|c| c["authorized_user"] == user).count())
+        .unwrap_or(0)
+}
+
+/// A tenant account's connection is opened by its first request, kept while requests
+/// come, closed once idle, and opened again by the next request.
+#[tokio::test]
+async fn tenant_connections_close_when_idle_and_reopen() {
+    let server = common::NatsServer::start_with(common::ServerOptions {
+        extra_config: accounts_config(),
+        ..Default::default()
+    });
+    let bed = Bed::start_idle(
+        server,
+        BTreeMap::from([("TENANT_A".to_string(), served("a_prov"))]),
+        LatticePolicy::default(),
+        Duration::from_secs(1),
+    )
+    .await;
+    let a_host = bed.client("a_host").await;
+    assert_eq!(connections(&bed.server, "TENANT_A", "a_prov"), 0);
+    let (code, body) = request(&a_host, "a1", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(connections(&bed.server, "TENANT_A", "a_prov"), 1);
+    // Requests keep it open past the idle time (counted from the last request).
+    let busy_until = Instant::now() + Duration::from_millis(1800);
+    while Instant::now() < busy_until {
+        let (code, body) = request(&a_host, "a1", None).await;
+        assert_eq!(
+            (code, common::actions(&body)),
+            (200, vec!["exists".to_string(); 2])
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(connections(&bed.server, "TENANT_A", "a_prov"), 1);
+    // Idle: closed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while connections(&bed.server, "TENANT_A", "a_prov") > 0 {
+        assert!(Instant::now() < deadline, "the idle connection stayed open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The next request opens it again.
+    let (code, body) = request(&a_host, "a2", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(common::actions(&body), ["created", "created"], "{body}");
+    assert_eq!(connections(&bed.server, "TENANT_A", "a_prov"), 1);
     bed.stop().await;
 }

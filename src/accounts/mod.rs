@@ -62,9 +62,47 @@ pub struct Tenants {
 
 struct Account {
     config: AccountConfig,
-    /// Set once the account's connection is open and checked; a failed open is retried
-    /// by the next request.
-    served: tokio::sync::OnceCell<Arc<Shared>>,
+    /// Set while the account's connection is open and checked; a failed open is retried
+    /// by the next request, an idle one closed by [`Tenants::close_idle`]. Held only for
+    /// a clone or a swap, never across an await.
+    open: std::sync::Mutex<Option<Opened>>,
+    /// One open at a time per account: concurrent first requests share it.
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// An open account: what its requests share, and what closes with it.
+struct Opened {
+    shared: Arc<Shared>,
+    last_used: std::time::Instant,
+    /// The advisory task holds subscriptions, which would keep the connection open.
+    _advisories: AbortOnDrop,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Account {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Opened>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The open account's shared state, marked as used now.
+    fn use_open(&self) -> Option<Arc<Shared>> {
+        let mut open = self.lock();
+        let opened = open.as_mut()?;
+        opened.last_used = std::time::Instant::now();
+        Some(opened.shared.clone())
+    }
 }
 
 impl std::fmt::Debug for Tenants {
@@ -96,7 +134,8 @@ impl Tenants {
                         config.name.clone(),
                         Account {
                             config,
-                            served: Default::default(),
+                            open: Default::default(),
+                            opening: Default::default(),
                         },
                     )
                 })
@@ -162,8 +201,8 @@ impl Tenants {
                      it as [accounts.{account}] in the provisioner's config file"
                 ),
             )),
-            Some(a) => match a.served.get() {
-                Some(shared) => Route::Served(shared.clone()),
+            Some(a) => match a.use_open() {
+                Some(shared) => Route::Served(shared),
                 None => Route::Open(self.clone(), account),
             },
         }
@@ -176,18 +215,66 @@ impl Tenants {
                 "account {account} was routed but is not configured"
             )));
         };
-        a.served
-            .get_or_try_init(|| async {
-                let provisioner = self.connect(&a.config).await?;
-                Ok(Arc::new(own.for_account(account, provisioner)))
-            })
-            .await
-            .cloned()
+        let _opening = a.opening.lock().await;
+        if let Some(shared) = a.use_open() {
+            return Ok(shared);
+        }
+        let (provisioner, advisories) = self.connect(&a.config).await?;
+        let shared = Arc::new(own.for_account(account, provisioner));
+        *a.lock() = Some(Opened {
+            shared: shared.clone(),
+            last_used: std::time::Instant::now(),
+            _advisories: advisories,
+        });
+        Ok(shared)
+    }
+
+    /// Closes the connections of accounts that served no request for `idle` and have
+    /// none in flight; the next request opens them again (with a cold cache). Returns
+    /// the accounts closed.
+    pub fn close_idle(&self, idle: Duration) -> Vec<String> {
+        let mut closed = Vec::new();
+        for (name, a) in &self.accounts {
+            let mut open = a.lock();
+            let idle_now = open.as_ref().is_some_and(|o| {
+                o.last_used.elapsed() >= idle && Arc::strong_count(&o.shared) == 1
+            });
+            if idle_now {
+                // Dropped outside the lock's scope of other accounts, but still under
+                // this one's: no request can pick it up meanwhile.
+                *open = None;
+                info!(account = %name, "closed the idle connection in tenant account");
+                closed.push(name.clone());
+            }
+        }
+        closed
+    }
+
+    /// Runs [`Tenants::close_idle`] every quarter of `idle` (at least every second)
+    /// until the last other reference to the tenants is gone.
+    pub fn spawn_idle_closer(self: &Arc<Self>, idle: Duration) {
+        if self.accounts.is_empty() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(tenants) = weak.upgrade() else {
+                    return;
+                };
+                tenants.close_idle(idle);
+            }
+        });
     }
 
     /// Connects in the account, checks that the connection is in it, and builds its
     /// provisioner.
-    async fn connect(&self, config: &AccountConfig) -> Result<Arc<Provisioner>, ProvisionError> {
+    async fn connect(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<(Arc<Provisioner>, AbortOnDrop), ProvisionError> {
         let name = &config.name;
         let known = Arc::new(KnownStreams::default());
         let client = crate::config::connect(&config.resolved, SERVICE_NAME, Some(known.clone()))
@@ -222,30 +309,30 @@ impl Tenants {
                 audit.listener_in(Some(name.clone()), config.resolved.js_domain.clone()),
             );
         }
-        watch_advisories(&client, known).await;
+        let advisories = watch_advisories(&client, known).await;
         info!(account = %name, "connected in tenant account");
-        Ok(Arc::new(
-            Provisioner::new(Arc::new(reconciler), config.resolved.settings.clone())
-                .with_policy(policy)
-                .with_host_auth(build.host_auth.clone())
-                .with_operator(build.operator),
-        ))
+        let provisioner = Provisioner::new(Arc::new(reconciler), config.resolved.settings.clone())
+            .with_policy(policy)
+            .with_host_auth(build.host_auth.clone())
+            .with_operator(build.operator);
+        Ok((Arc::new(provisioner), advisories))
     }
 }
 
 /// Keeps an account's warm cache honest as `advisories` does for the own account (in a
 /// task of its own: the order against requests is not kept, so a request racing a
 /// deletion may be answered from the cache until the advisory lands or the TTL ends).
-async fn watch_advisories(client: &async_nats::Client, known: Arc<KnownStreams>) {
+async fn watch_advisories(client: &async_nats::Client, known: Arc<KnownStreams>) -> AbortOnDrop {
     match crate::advisories::subscribe(client).await {
-        Ok(mut advisories) => {
-            tokio::spawn(async move {
-                while let Some(advisory) = advisories.next().await {
-                    crate::advisories::forget(&known, &advisory);
-                }
-            });
+        Ok(mut advisories) => AbortOnDrop(Some(tokio::spawn(async move {
+            while let Some(advisory) = advisories.next().await {
+                crate::advisories::forget(&known, &advisory);
+            }
+        }))),
+        Err(e) => {
+            warn!("no stream advisories in a tenant account ({e}); the cache TTL applies");
+            AbortOnDrop(None)
         }
-        Err(e) => warn!("no stream advisories in a tenant account ({e}); the cache TTL applies"),
     }
 }
 

@@ -25,6 +25,14 @@ pub struct FileAccount {
     pub password: Option<String>,
     pub creds: Option<PathBuf>,
     pub nkey: Option<PathBuf>,
+    /// Operator mode: a seed file of the account's key or one of its signing keys (the
+    /// table is then named by the account's public key). The provisioner mints itself a
+    /// short-lived user with exactly the tenant user's permissions, and a new one before
+    /// it expires.
+    pub signing_key: Option<PathBuf>,
+    /// How long a minted user is valid (`90d`, `12h`, `30m`, `60s`); default 1 hour.
+    /// A new one is minted after three quarters of it.
+    pub user_expiry: Option<String>,
     /// JetStream domain in that account; the provisioner's own when unset.
     pub js_domain: Option<String>,
     /// Replicas for every resource in that account; the provisioner's own when unset.
@@ -47,7 +55,19 @@ pub struct AccountConfig {
     pub resolved: Resolved,
     pub allow_lattices: Vec<String>,
     pub max_lattices: Option<usize>,
+    /// Operator mode: the users are minted with this key (see [`FileAccount::signing_key`]).
+    pub signer: Option<Signer>,
 }
+
+/// How the provisioner mints its users in an account (operator mode).
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub seed_file: PathBuf,
+    pub expiry: std::time::Duration,
+}
+
+/// A minted user's default lifetime.
+const DEFAULT_USER_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl AccountConfig {
     /// Resolves every `[accounts.*]` table against the provisioner's own connection.
@@ -81,13 +101,55 @@ impl AccountConfig {
             file.nkey.clone(),
             None,
         )?;
+        let signer = match &file.signing_key {
+            None => {
+                if file.user_expiry.is_some() {
+                    return Err(format!("{source}: user_expiry is for signing_key"));
+                }
+                None
+            }
+            Some(seed_file) => {
+                if auth != Auth::None {
+                    return Err(format!(
+                        "{source}: signing_key mints the provisioner's users; give it or \
+                         credentials (creds, nkey, user and password), not both"
+                    ));
+                }
+                if !name.starts_with('A') || nkeys::KeyPair::from_public_key(name).is_err() {
+                    return Err(format!(
+                        "{source}: with signing_key, name the table by the account's public \
+                         key (A…, `nsc describe account` shows it): the server names the \
+                         account so in requests"
+                    ));
+                }
+                // Read now, so that a wrong file fails `config check` and start-up.
+                crate::creds::AccountSigner::from_seed_file(seed_file, Some(name))
+                    .map_err(|e| format!("{source}: {e}"))?;
+                let expiry = match &file.user_expiry {
+                    Some(e) => {
+                        crate::creds::parse_expiry(e).map_err(|e| format!("{source}: {e}"))?
+                    }
+                    None => DEFAULT_USER_EXPIRY,
+                };
+                if expiry < std::time::Duration::from_secs(4) {
+                    return Err(format!(
+                        "{source}: user_expiry must be at least 4s (a new user is minted after \
+                         three quarters of it)"
+                    ));
+                }
+                Some(Signer {
+                    seed_file: seed_file.clone(),
+                    expiry,
+                })
+            }
+        };
         // Without credentials of its own the connection would land in whatever account
         // the server gives an anonymous user: never the tenant's.
-        if auth == Auth::None {
+        if auth == Auth::None && signer.is_none() {
             return Err(format!(
                 "{source}: give the credentials of a user in account {name} (creds, nkey, or \
-                 user and password): the provisioner connects in that account to create its \
-                 buckets"
+                 user and password, or in operator mode signing_key): the provisioner \
+                 connects in that account to create its buckets"
             ));
         }
         if let Some(d) = &file.js_domain {
@@ -120,6 +182,7 @@ impl AccountConfig {
             resolved,
             allow_lattices: file.allow_lattices.clone(),
             max_lattices: file.max_lattices,
+            signer,
         })
     }
 
@@ -136,6 +199,14 @@ impl AccountConfig {
                 let source = format!("[accounts.{}]", a.name);
                 a.policy(own_policy).map_err(|e| format!("{source}: {e}"))?;
                 let (allow_lattices, max_lattices) = a.effective_policy(own_policy);
+                let auth = match &a.signer {
+                    Some(s) => format!(
+                        "users minted with {}, valid {} s",
+                        s.seed_file.display(),
+                        s.expiry.as_secs()
+                    ),
+                    None => a.resolved.auth.describe(),
+                };
                 let missing = a.resolved.missing_files();
                 if !missing.is_empty() {
                     return Err(format!("{source}: {}", missing.join("; ")));
@@ -148,7 +219,7 @@ impl AccountConfig {
                 let max = max_lattices.map_or("unlimited".to_string(), |m| m.to_string());
                 Ok(serde_json::json!({
                     "name": a.name,
-                    "auth": a.resolved.auth.describe(),
+                    "auth": auth,
                     "js_domain": a.resolved.js_domain,
                     "replicas": a.resolved.settings.all.replicas(),
                     "allow_lattices": allow_lattices,
@@ -156,7 +227,7 @@ impl AccountConfig {
                     "summary": format!(
                         "{} ({}; js_domain {}; replicas {}; {allow}, at most {max})",
                         a.name,
-                        a.resolved.auth.describe(),
+                        auth,
                         a.resolved.js_domain.as_deref().unwrap_or("(none)"),
                         a.resolved.settings.all.replicas()
                     ),

@@ -74,6 +74,11 @@ struct Account {
 struct Opened {
     shared: Arc<Shared>,
     last_used: std::time::Instant,
+    /// Operator mode: when to mint a new user and connect with it (before the current
+    /// one expires).
+    renew_at: Option<std::time::Instant>,
+    /// Kept across a renewal: the verdicts are the account's, not the connection's.
+    known: Arc<KnownStreams>,
     /// The advisory task holds subscriptions, which would keep the connection open.
     _advisories: AbortOnDrop,
 }
@@ -219,14 +224,48 @@ impl Tenants {
         if let Some(shared) = a.use_open() {
             return Ok(shared);
         }
-        let (provisioner, advisories) = self.connect(&a.config).await?;
-        let shared = Arc::new(own.for_account(account, provisioner));
+        let known = Arc::new(KnownStreams::default());
+        let connected = self.connect(&a.config, known.clone()).await?;
+        let shared = Arc::new(own.for_account(account, connected.provisioner));
         *a.lock() = Some(Opened {
             shared: shared.clone(),
             last_used: std::time::Instant::now(),
-            _advisories: advisories,
+            renew_at: connected.renew_at,
+            known,
+            _advisories: connected.advisories,
         });
         Ok(shared)
+    }
+
+    /// Operator mode: for every open account whose minted user is due, mints a new one,
+    /// connects with it and swaps the connection. Requests in flight finish on the old
+    /// connection (its user is still valid), later ones use the new; the warm cache is
+    /// kept. A failed renewal is retried on the next round and logged.
+    pub async fn renew_due(&self) {
+        for (name, a) in &self.accounts {
+            let due = a.lock().as_ref().and_then(|o| {
+                o.renew_at
+                    .filter(|at| *at <= std::time::Instant::now())
+                    .map(|_| (o.shared.clone(), o.known.clone()))
+            });
+            let Some((old, known)) = due else {
+                continue;
+            };
+            let _opening = a.opening.lock().await;
+            match self.connect(&a.config, known).await {
+                Ok(connected) => {
+                    let shared = Arc::new(old.for_account(name, connected.provisioner));
+                    let mut open = a.lock();
+                    if let Some(o) = open.as_mut() {
+                        o.shared = shared;
+                        o.renew_at = connected.renew_at;
+                        o._advisories = connected.advisories;
+                        info!(account = %name, "renewed the minted user in tenant account");
+                    }
+                }
+                Err(e) => warn!(account = %name, "cannot renew the minted user: {e}"),
+            }
+        }
     }
 
     /// Closes the connections of accounts that served no request for `idle` and have
@@ -250,7 +289,8 @@ impl Tenants {
         closed
     }
 
-    /// Runs [`Tenants::close_idle`] every quarter of `idle` (at least every second)
+    /// Runs [`Tenants::close_idle`] and [`Tenants::renew_due`] every quarter of `idle`
+    /// (at least every second)
     /// until the last other reference to the tenants is gone.
     pub fn spawn_idle_closer(self: &Arc<Self>, idle: Duration) {
         if self.accounts.is_empty() {
@@ -265,6 +305,7 @@ impl Tenants {
                     return;
                 };
                 tenants.close_idle(idle);
+                tenants.renew_due().await;
             }
         });
     }
@@ -274,10 +315,18 @@ impl Tenants {
     async fn connect(
         &self,
         config: &AccountConfig,
-    ) -> Result<(Arc<Provisioner>, AbortOnDrop), ProvisionError> {
+        known: Arc<KnownStreams>,
+    ) -> Result<Connected, ProvisionError> {
         let name = &config.name;
-        let known = Arc::new(KnownStreams::default());
-        let client = crate::config::connect(&config.resolved, SERVICE_NAME, Some(known.clone()))
+        let (resolved, renew_at) = match &config.signer {
+            None => (std::borrow::Cow::Borrowed(&config.resolved), None),
+            Some(signer) => {
+                let (resolved, renew_at) = mint(config, signer)
+                    .map_err(|e| ProvisionError::unavailable(format!("account {name}: {e}")))?;
+                (std::borrow::Cow::Owned(resolved), Some(renew_at))
+            }
+        };
+        let client = crate::config::connect(&resolved, SERVICE_NAME, Some(known.clone()))
             .await
             .map_err(|e| {
                 ProvisionError::unavailable(format!("cannot connect in account {name}: {e}"))
@@ -315,8 +364,52 @@ impl Tenants {
             .with_policy(policy)
             .with_host_auth(build.host_auth.clone())
             .with_operator(build.operator);
-        Ok((Arc::new(provisioner), advisories))
+        Ok(Connected {
+            provisioner: Arc::new(provisioner),
+            advisories,
+            renew_at,
+        })
     }
+}
+
+/// A connection in an account, checked, with its provisioner.
+struct Connected {
+    provisioner: Arc<Provisioner>,
+    advisories: AbortOnDrop,
+    renew_at: Option<std::time::Instant>,
+}
+
+/// Operator mode: mints the provisioner a user in the account, with exactly the tenant
+/// user's permissions (`stanzas::tenant_user`), valid for the signer's expiry; returns the
+/// connection settings with it and when to renew it (after three quarters).
+fn mint(
+    config: &AccountConfig,
+    signer: &config::Signer,
+) -> Result<(crate::config::Resolved, std::time::Instant), String> {
+    use crate::permissions::{template_union, PlatformOptions, Role, TemplateOptions};
+    // Read at every mint: a rotated key file is picked up without a restart.
+    let key = crate::creds::AccountSigner::from_seed_file(&signer.seed_file, Some(&config.name))?;
+    let template = template_union(
+        &[Role::Provisioner],
+        &TemplateOptions {
+            lattices: Vec::new(),
+            js_domain: config.resolved.js_domain.clone(),
+        },
+        PlatformOptions::default(),
+    )?
+    .with_inbox_prefix(config.resolved.inbox_prefix.as_deref())?;
+    let permissions = stanzas::tenant_user(&template);
+    let expires_at = crate::creds::unix_now() + signer.expiry.as_secs() as i64;
+    let user = key.mint_user(SERVICE_NAME, &permissions, Some(expires_at))?;
+    let mut resolved = config.resolved.clone();
+    resolved.auth = crate::config::Auth::JwtAndSeed {
+        jwt: user.jwt,
+        seed: user.seed,
+    };
+    Ok((
+        resolved,
+        std::time::Instant::now() + signer.expiry.mul_f64(0.75),
+    ))
 }
 
 /// Keeps an account's warm cache honest as `advisories` does for the own account (in a

@@ -77,7 +77,8 @@ struct Opened {
     /// Operator mode: when to mint a new user and connect with it (before the current
     /// one expires).
     renew_at: Option<std::time::Instant>,
-    /// Kept across a renewal: the verdicts are the account's, not the connection's.
+    /// The account's verdicts, handed to the renewed connection (which forgets them on
+    /// connect, as every connection does).
     known: Arc<KnownStreams>,
     /// The advisory task holds subscriptions, which would keep the connection open.
     _advisories: AbortOnDrop,
@@ -239,8 +240,9 @@ impl Tenants {
 
     /// Operator mode: for every open account whose minted user is due, mints a new one,
     /// connects with it and swaps the connection. Requests in flight finish on the old
-    /// connection (its user is still valid), later ones use the new; the warm cache is
-    /// kept. A failed renewal is retried on the next round and logged.
+    /// connection (its user is still valid), later ones use the new, which starts with a
+    /// cold cache (`config::connect` forgets it on every connect). A failed renewal is
+    /// retried on the next round and logged.
     pub async fn renew_due(&self) {
         for (name, a) in &self.accounts {
             let due = a.lock().as_ref().and_then(|o| {

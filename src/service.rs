@@ -279,23 +279,28 @@ impl Stage {
 /// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
 /// a second they show in a profile).
 async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Request) {
-    // From here on `shared` is that of the requester's account.
-    let shared = match account_of(shared, &request) {
-        Ok(shared) => shared,
-        Err(Route::Open(tenants, account, own)) => {
-            match Box::pin(tenants.open(&own, &account)).await {
-                Ok(tenant) => tenant,
-                Err(e) => {
-                    let refused = Some(Stage::Answered(Err(e)));
-                    return Box::pin(answer_in_span(own, spec, request, refused)).await;
-                }
-            }
-        }
-        Err(Route::Refused(e, own)) => {
-            let refused = Some(Stage::Answered(Err(e)));
-            return Box::pin(answer_in_span(own, spec, request, refused)).await;
-        }
+    // Issue 12: a request from another account is served in that account (`accounts`).
+    // Boxed: only those requests pay for the room of opening an account or refusing.
+    match account_of(shared, &request) {
+        Ok(shared) => handle_in_account(shared, spec, request).await,
+        Err(route) => Box::pin(handle_other_account(route, spec, request)).await,
+    }
+}
+
+/// A request whose account is not open yet (open it, then serve it there), or refused.
+async fn handle_other_account(route: Route, spec: &'static EndpointSpec, request: Request) {
+    let (own, refused) = match route {
+        Route::Open(tenants, account, own) => match tenants.open(&own, &account).await {
+            Ok(tenant) => return handle_in_account(tenant, spec, request).await,
+            Err(e) => (own, e),
+        },
+        Route::Refused(e, own) => (own, e),
     };
+    answer_in_span(own, spec, request, Some(Stage::Answered(Err(refused)))).await
+}
+
+/// [`handle`] once the requester's account is known: `shared` is that account's.
+async fn handle_in_account(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Request) {
     if let Some(account) = &shared.account {
         shared.metrics.record_account(spec.name, account);
     }

@@ -356,6 +356,29 @@ async fn accounts_not_served_are_refused_and_nothing_is_created() {
     );
     assert!(streams(&a_admin).await.is_empty());
     assert!(streams(&bed.client("d_admin").await).await.is_empty());
+    // Requests right after a failed open share its answer: no connection attempt each.
+    let d_host = bed.client("d_host").await;
+    for _ in 0..5 {
+        let (code, body) = request(&d_host, "d1", None).await;
+        assert_eq!(code, 503, "{body}");
+    }
+    let (_, closed) = bed
+        .server
+        .http_get("/connz?acc=TENANT_A&state=closed&auth=true&limit=1000")
+        .expect("/connz answers");
+    let closed: Value = serde_json::from_str(&closed).expect("JSON");
+    let attempts = closed["connections"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|c| c["authorized_user"] == "a_prov")
+                .count()
+        })
+        .unwrap_or(0);
+    assert!(
+        attempts <= 2,
+        "{attempts} connections for 6 requests: {closed}"
+    );
     bed.stop().await;
 }
 

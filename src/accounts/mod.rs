@@ -66,9 +66,15 @@ struct Account {
     /// by the next request, an idle one closed by [`Tenants::close_idle`]. Held only for
     /// a clone or a swap, never across an await.
     open: std::sync::Mutex<Option<Opened>>,
-    /// One open at a time per account: concurrent first requests share it.
-    opening: tokio::sync::Mutex<()>,
+    /// One open at a time per account: concurrent first requests share it. Holds the
+    /// last failed open, so that requests right after it share its answer instead of
+    /// each connecting again (a misconfigured or unreachable account would otherwise cost
+    /// a connection attempt per request).
+    opening: tokio::sync::Mutex<Option<(std::time::Instant, ProvisionError)>>,
 }
+
+/// How long a failed open answers for the account before the next attempt.
+const RETRY_OPEN_AFTER: Duration = Duration::from_secs(2);
 
 /// An open account: what its requests share, and what closes with it.
 struct Opened {
@@ -221,12 +227,25 @@ impl Tenants {
                 "account {account} was routed but is not configured"
             )));
         };
-        let _opening = a.opening.lock().await;
+        let mut opening = a.opening.lock().await;
         if let Some(shared) = a.use_open() {
             return Ok(shared);
         }
+        if let Some((at, e)) = opening.as_ref() {
+            if at.elapsed() < RETRY_OPEN_AFTER {
+                return Err(e.clone());
+            }
+        }
         let known = Arc::new(KnownStreams::default());
-        let connected = self.connect(&a.config, known.clone()).await?;
+        let connected = match self.connect(&a.config, known.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(account = %account, "{}", e.message);
+                *opening = Some((std::time::Instant::now(), e.clone()));
+                return Err(e);
+            }
+        };
+        *opening = None;
         let shared = Arc::new(own.for_account(account, connected.provisioner));
         *a.lock() = Some(Opened {
             shared: shared.clone(),

@@ -96,6 +96,10 @@ enum Command {
         /// operator's stream of this version, unless the request names one
         #[arg(long, value_enum, env = "WASMCLOUD_PROVISIONER_OPERATOR")]
         operator: Option<Operator>,
+        /// Seconds a tenant account's connection stays open without a request
+        /// (`[accounts.*]`, see "Tenants in separate accounts")
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        account_idle_timeout: u64,
     },
     /// Ensure the resources once and exit (for CI pipelines that pre-create).
     ///
@@ -329,12 +333,14 @@ async fn run(cli: Cli) -> Result<u8, String> {
             host_auth,
             id_file,
             operator,
+            account_idle_timeout,
         } => {
             let guard = Guard {
                 policy,
                 host_auth: HostAuth::from_args(&host_auth.or_file(&resolved.file_hosts))?,
                 id_file,
                 operator,
+                account_idle: Duration::from_secs(account_idle_timeout),
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
@@ -355,6 +361,7 @@ struct Guard {
     host_auth: HostAuth,
     id_file: Option<std::path::PathBuf>,
     operator: Option<Operator>,
+    account_idle: Duration,
 }
 
 /// Refuses lattice names that are invalid or reserved (built in, or by the operator's
@@ -410,6 +417,7 @@ async fn serve(
         host_auth: guard.host_auth,
         id_file: guard.id_file,
         operator: guard.operator,
+        account_idle: guard.account_idle,
         ..ServiceSetup::new(resolved)
     };
     setup.connect().await?.serve(shutdown_signal()).await?;

@@ -300,6 +300,10 @@ pub struct AuditEvent {
     pub action: &'static str,
     pub resource: ResourceRef,
     pub js_domain: Option<String>,
+    /// The tenant account the resource is in (`accounts`); absent for the provisioner's
+    /// own account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// `null` for a create.
     pub before: Option<ConfigSummary>,
     pub after: ConfigSummary,
@@ -342,6 +346,7 @@ impl AuditEvent {
                 stream: change.report.stream.clone(),
             },
             js_domain: js_domain.map(String::from),
+            account: None,
             before: change.before.as_ref().map(ConfigSummary::of),
             after: ConfigSummary::of(&change.after),
             requester: change.origin.as_deref().cloned(),
@@ -370,6 +375,8 @@ impl AuditEvent {
             action,
             resource,
             js_domain: js_domain.map(String::from),
+            // `backup`/`restore` run with one connection, in the account it logs into.
+            account: None,
             before: None,
             after: ConfigSummary::of(config),
             requester,
@@ -424,7 +431,8 @@ enum Message {
     Close(oneshot::Sender<()>),
 }
 
-/// Publishes audit events from a bounded queue.
+/// Publishes audit events from a bounded queue. A clone publishes through the same queue.
+#[derive(Clone)]
 pub struct AuditPublisher {
     queue: mpsc::Sender<Message>,
     instance: Instance,
@@ -485,14 +493,24 @@ impl AuditPublisher {
     /// The listener to hand to [`crate::reconcile::Reconciler::with_listener`]. Never
     /// blocks: a full queue drops the event.
     pub fn listener(&self) -> ChangeListener {
+        self.listener_in(None, self.js_domain.clone())
+    }
+
+    /// [`AuditPublisher::listener`] for the reconciler of a tenant account (`accounts`):
+    /// its events name the account and its JetStream domain.
+    pub fn listener_in(
+        &self,
+        account: Option<String>,
+        js_domain: Option<String>,
+    ) -> ChangeListener {
         let queue = self.queue.clone();
         let instance = self.instance.clone();
-        let js_domain = self.js_domain.clone();
         let dropped = self.dropped.clone();
         Arc::new(move |change: &Change| {
-            let Some(event) = AuditEvent::of(change, &instance, js_domain.as_deref()) else {
+            let Some(mut event) = AuditEvent::of(change, &instance, js_domain.as_deref()) else {
                 return;
             };
+            event.account = account.clone();
             if let Err(e) = queue.try_send(Message::Event(Box::new(event))) {
                 let total = dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 let why = match e {

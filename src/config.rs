@@ -137,6 +137,10 @@ pub struct FileConfig {
     /// Host bootstrap authentication (`serve --require-signed-hosts`, `--trusted-host-key`…).
     #[serde(default)]
     pub hosts: crate::policy::FileHosts,
+    /// Tenant accounts served besides the provisioner's own (`[accounts.<name>]`, see
+    /// `accounts::config`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub accounts: std::collections::BTreeMap<String, crate::accounts::config::FileAccount>,
 }
 
 /// `[connection]` in the config file.
@@ -213,7 +217,7 @@ impl Auth {
 
     /// The one method of a source, or an error naming the clash. `source` names the source
     /// for messages ("flags", "the config file", "context prod").
-    fn from_parts(
+    pub(crate) fn from_parts(
         source: &str,
         user: Option<String>,
         password: Option<String>,
@@ -331,6 +335,8 @@ pub struct Resolved {
     pub file_lattice_policy: LatticePolicyArgs,
     /// `[hosts]` from the config file.
     pub file_hosts: crate::policy::FileHosts,
+    /// `[accounts.*]` from the config file: tenant accounts served besides the own one.
+    pub file_accounts: std::collections::BTreeMap<String, crate::accounts::config::FileAccount>,
 }
 
 impl Resolved {
@@ -556,6 +562,7 @@ pub fn combine(
             reserve_lattice_name: file.reserved_lattice_names.clone(),
         },
         file_hosts: file.hosts.clone(),
+        file_accounts: file.accounts.clone(),
     })
 }
 

@@ -26,6 +26,8 @@
 //!               ADR-32 errors; headers.rs: a request keeps only the headers it reads
 //!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
+//!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner
+//!              connected in that account
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
 //!   server_url.rs: credentials in server URLs, and the one redaction of them
@@ -48,6 +50,7 @@
 //! - a resource that would break an app is reported (drift), never "fixed" silently;
 //! - bad input is refused before anything touches JetStream.
 
+pub mod accounts;
 pub mod admission;
 pub mod advisories;
 pub mod audit;

@@ -96,6 +96,10 @@ enum Command {
         /// operator's stream of this version, unless the request names one
         #[arg(long, value_enum, env = "WASMCLOUD_PROVISIONER_OPERATOR")]
         operator: Option<Operator>,
+        /// Seconds a tenant account's connection stays open without a request
+        /// (`[accounts.*]`, see "Tenants in separate accounts")
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        account_idle_timeout: u64,
     },
     /// Ensure the resources once and exit (for CI pipelines that pre-create).
     ///
@@ -212,6 +216,14 @@ struct PermissionsArgs {
     /// `nsc`: `nsc add user` / `nsc edit user` command lines (operator mode)
     #[arg(long, value_enum, default_value = "conf")]
     format: Format,
+    /// Provisioner: also print the account blocks (export, imports) and the provisioner's
+    /// user in each of these tenant accounts (repeatable; see "Tenants in separate
+    /// accounts")
+    #[arg(long = "tenant-account")]
+    tenant_accounts: Vec<String>,
+    /// The provisioner's own account, for --tenant-account
+    #[arg(long, default_value = "PROV")]
+    provisioner_account: String,
 }
 
 /// Where the parties run in the wasmCloud platform (Kubernetes).
@@ -333,12 +345,14 @@ async fn run(cli: Cli) -> Result<u8, String> {
             host_auth,
             id_file,
             operator,
+            account_idle_timeout,
         } => {
             let guard = Guard {
                 policy,
                 host_auth: HostAuth::from_args(&host_auth.or_file(&resolved.file_hosts))?,
                 id_file,
                 operator,
+                account_idle: Duration::from_secs(account_idle_timeout),
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
@@ -361,6 +375,7 @@ struct Guard {
     host_auth: HostAuth,
     id_file: Option<std::path::PathBuf>,
     operator: Option<Operator>,
+    account_idle: Duration,
 }
 
 /// Refuses lattice names that are invalid or reserved (built in, or by the operator's
@@ -386,6 +401,18 @@ fn print_permissions(
     let template = permissions::template_union(&args.role, &options, args.platform.options())?
         .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     print!("{}", template.render(args.format));
+    if !args.tenant_accounts.is_empty() {
+        // Issue 12: one provisioner serving many accounts.
+        print!(
+            "{}",
+            wasmcloud_provisioner::accounts::stanzas::render(
+                &template,
+                args.provisioner_account,
+                args.tenant_accounts,
+                args.format,
+            )?
+        );
+    }
     Ok(EXIT_OK)
 }
 
@@ -404,6 +431,7 @@ async fn serve(
         host_auth: guard.host_auth,
         id_file: guard.id_file,
         operator: guard.operator,
+        account_idle: guard.account_idle,
         ..ServiceSetup::new(resolved)
     };
     setup.connect().await?.serve(shutdown_signal()).await?;
@@ -582,10 +610,14 @@ fn config_check(
         return Err(format!("{}: {}", file.display(), missing.join("; ")));
     }
     let resources = resolved.effective_resources();
+    // `[accounts.*]` (issue 12): checked here so that a mistake fails before `serve`.
+    let accounts = wasmcloud_provisioner::accounts::AccountConfig::check_all(&resolved, &policy)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     if json {
         let body = json!({
             "file": file,
             "valid": true,
+            "accounts": accounts,
             "connection": resolved.describe_connection(),
             "lattices": {
                 "allow": lattices.allow_lattice,
@@ -660,6 +692,12 @@ fn config_check(
         println!(
             "  reserved:     {} (besides the built-in reserved names)",
             policy.reserved().join(", ")
+        );
+    }
+    for account in accounts.iter() {
+        println!(
+            "  account:      {}",
+            account["summary"].as_str().unwrap_or_default()
         );
     }
     println!();

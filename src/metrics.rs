@@ -45,6 +45,44 @@ pub struct EndpointCounters {
     pub errors: BTreeMap<u16, u64>,
     /// The last error, as `code:message`.
     pub last_error: String,
+    /// Requests served in each tenant account (`accounts`), bounded: the
+    /// [`TOP_ACCOUNTS`] busiest by name, the rest summed as `other`. Requests served in
+    /// the provisioner's own account are the endpoint's other requests.
+    #[serde(serialize_with = "top_accounts")]
+    pub accounts: HashMap<String, u64>,
+}
+
+/// How many tenant accounts `data.accounts` names; the rest are `other`.
+pub const TOP_ACCOUNTS: usize = 10;
+
+/// Most accounts counted by name per endpoint; requests of further accounts go to
+/// `other` at once (memory stays bounded whatever the number of accounts).
+const MAX_COUNTED_ACCOUNTS: usize = 1000;
+
+/// The `other` key of `data.accounts`.
+pub const OTHER_ACCOUNTS: &str = "other";
+
+fn top_accounts<S: serde::Serializer>(
+    accounts: &HashMap<String, u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut all: Vec<(&String, &u64)> = accounts
+        .iter()
+        .filter(|(k, _)| k.as_str() != OTHER_ACCOUNTS)
+        .collect();
+    // Busiest first; equal counts by name, so the choice is stable.
+    all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let mut out: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut other = accounts.get(OTHER_ACCOUNTS).copied().unwrap_or(0);
+    for (i, (k, v)) in all.into_iter().enumerate() {
+        if i < TOP_ACCOUNTS {
+            out.insert(k, *v);
+        } else {
+            other += v;
+        }
+    }
+    out.insert(OTHER_ACCOUNTS, other);
+    out.serialize(serializer)
 }
 
 impl Default for EndpointCounters {
@@ -55,6 +93,7 @@ impl Default for EndpointCounters {
             cold: 0,
             errors: BTreeMap::new(),
             last_error: String::new(),
+            accounts: HashMap::new(),
         }
     }
 }
@@ -99,6 +138,20 @@ impl Metrics {
         self.with(endpoint, |c| {
             *c.resources.entry("exists").or_default() += resources as u64;
             c.warm += 1;
+        });
+    }
+
+    /// A request routed to a tenant account (`accounts`).
+    pub fn record_account(&self, endpoint: &str, account: &str) {
+        self.with(endpoint, |c| {
+            let counted = c.accounts.len() < MAX_COUNTED_ACCOUNTS;
+            match c.accounts.get_mut(account) {
+                Some(n) => *n += 1,
+                None if counted => {
+                    c.accounts.insert(account.to_string(), 1);
+                }
+                None => *c.accounts.entry(OTHER_ACCOUNTS.to_string()).or_default() += 1,
+            }
         });
     }
 
@@ -172,5 +225,33 @@ mod tests {
         assert_eq!(data["resources"]["failed"], 1);
         assert_eq!(data["errors"]["409"], 1);
         assert_eq!(data["last_error"], "409:drift");
+    }
+
+    #[test]
+    fn accounts_are_bounded_to_the_busiest_and_other() {
+        let m = Metrics::default();
+        assert_eq!(m.data("lattice")["accounts"], json!({"other": 0}));
+        for i in 0..(TOP_ACCOUNTS + 5) {
+            for _ in 0..=i {
+                m.record_account("lattice", &format!("A{i:02}"));
+            }
+        }
+        let accounts = m.data("lattice")["accounts"].clone();
+        let names = accounts.as_object().unwrap();
+        assert_eq!(names.len(), TOP_ACCOUNTS + 1, "{accounts}");
+        // The five least busy (1..=5 requests) are summed.
+        assert_eq!(accounts["other"], 15, "{accounts}");
+        assert_eq!(accounts["A14"], 15, "{accounts}");
+        assert!(accounts.get("A00").is_none(), "{accounts}");
+        // Past the counted maximum, new accounts go straight to `other`.
+        for i in 0..MAX_COUNTED_ACCOUNTS {
+            m.record_account("wadm", &format!("B{i}"));
+        }
+        m.record_account("wadm", "late");
+        let accounts = m.data("wadm")["accounts"].clone();
+        assert_eq!(
+            accounts["other"],
+            (MAX_COUNTED_ACCOUNTS - TOP_ACCOUNTS + 1) as u64
+        );
     }
 }

@@ -228,6 +228,12 @@ impl LatticePolicy {
         &self.reserved
     }
 
+    /// The allowed globs (empty: all); tenant accounts without their own take these
+    /// (`accounts::config`).
+    pub fn allowed(&self) -> &[String] {
+        &self.allow
+    }
+
     /// 400 when a lattice name is reserved, built in or by the operator: for the entry
     /// points that have no request (`permissions`, `creds`, `apply`, `plan`).
     pub fn check_name(&self, lattice: &str) -> Result<(), ProvisionError> {

@@ -33,6 +33,8 @@ pub struct ServiceSetup {
     pub id_file: Option<std::path::PathBuf>,
     /// `--operator`: wadm requests also ensure this operator version's stream.
     pub operator: Option<crate::catalog::Operator>,
+    /// How long a tenant account's connection stays open without a request (`accounts`).
+    pub account_idle: Duration,
 }
 
 impl ServiceSetup {
@@ -47,6 +49,7 @@ impl ServiceSetup {
             host_auth: HostAuth::default(),
             id_file: None,
             operator: None,
+            account_idle: Duration::from_secs(600),
         }
     }
 
@@ -70,6 +73,23 @@ impl ServiceSetup {
             Reconciler::new(js, known.clone(), self.cache_ttl).with_listener(audit.listener()),
         );
         let settings = resolved.settings.clone();
+        let tenants = Arc::new(crate::accounts::Tenants::new(
+            crate::accounts::AccountConfig::resolve_all(&resolved, &resolved.file_accounts)?,
+            crate::accounts::Build {
+                cache_ttl: self.cache_ttl,
+                js_timeout: self.js_timeout,
+                audit: Some(audit.clone()),
+                host_auth: self.host_auth.clone(),
+                operator: self.operator,
+                // A copy of the own policy's settings (not its bookkeeping): the
+                // defaults of each tenant account's policy.
+                policy: Arc::new(
+                    LatticePolicy::new(self.policy.allowed().to_vec(), self.policy.max_lattices())
+                        .and_then(|p| p.with_reserved(self.policy.reserved().to_vec()))?,
+                ),
+            },
+        ));
+        tenants.spawn_idle_closer(self.account_idle);
         let mut metadata = HashMap::from([
             (
                 "js_domain".to_string(),
@@ -111,6 +131,7 @@ impl ServiceSetup {
                 drain_timeout: self.drain_timeout,
                 metadata,
                 id_file: self.id_file,
+                tenants: Some(tenants),
             },
         })
     }

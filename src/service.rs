@@ -51,6 +51,8 @@ pub struct ServeOptions {
     /// Where to write this instance's Services API id once every endpoint is registered,
     /// for `ping --self-file` (see `ping.rs`); removed at shutdown.
     pub id_file: Option<std::path::PathBuf>,
+    /// Tenant accounts served besides the own one (issue 12, `accounts`).
+    pub tenants: Option<Arc<crate::accounts::Tenants>>,
 }
 
 impl Default for ServeOptions {
@@ -59,6 +61,7 @@ impl Default for ServeOptions {
             drain_timeout: Duration::from_secs(30),
             metadata: HashMap::new(),
             id_file: None,
+            tenants: None,
         }
     }
 }
@@ -126,6 +129,8 @@ pub async fn serve(
         metrics: metrics.clone(),
         route: route.clone(),
         warm_replies: WarmReplies::default(),
+        tenants: options.tenants.clone(),
+        account: None,
     });
     let tracker = TaskTracker::new();
     let spawn = |spec: &'static EndpointSpec, request: Incoming| {
@@ -241,12 +246,55 @@ pub async fn serve(
     Ok(())
 }
 
-/// What every request's task shares.
-struct Shared {
+/// What every request's task shares: one per account served (see `accounts`).
+pub struct Shared {
     provisioner: Arc<Provisioner>,
     metrics: Arc<Metrics>,
     route: Arc<ReplyRoute>,
+    /// Per account: a warm reply of one account never answers another's request.
     warm_replies: WarmReplies,
+    /// The own account's only: where requests from other accounts go.
+    tenants: Option<Arc<crate::accounts::Tenants>>,
+    /// A tenant account's only: its name, for STATS.
+    account: Option<String>,
+}
+
+impl Shared {
+    /// What a tenant account's requests share: its provisioner and warm replies; the
+    /// service's metrics and reply route.
+    pub(crate) fn for_account(&self, account: &str, provisioner: Arc<Provisioner>) -> Shared {
+        Shared {
+            provisioner,
+            metrics: self.metrics.clone(),
+            route: self.route.clone(),
+            warm_replies: WarmReplies::default(),
+            tenants: None,
+            account: Some(account.to_string()),
+        }
+    }
+}
+
+/// The [`Shared`] of the account a request comes from, or why it is refused (issue 12).
+fn account_of(shared: Arc<Shared>, message: &async_nats::Message) -> Result<Arc<Shared>, Route> {
+    let Some(tenants) = &shared.tenants else {
+        return Ok(shared);
+    };
+    match tenants.route(message.headers.as_ref(), message.reply.as_deref(), || {
+        shared.route.fallback.server_info().version
+    }) {
+        crate::accounts::Route::Own => Ok(shared),
+        crate::accounts::Route::Served(tenant) => Ok(tenant),
+        crate::accounts::Route::Open(tenants, account) => {
+            Err(Route::Open(tenants, account, shared))
+        }
+        crate::accounts::Route::Refused(e) => Err(Route::Refused(e, shared)),
+    }
+}
+
+/// A request that is not simply served in its account at once.
+enum Route {
+    Open(Arc<crate::accounts::Tenants>, String, Arc<Shared>),
+    Refused(ProvisionError, Arc<Shared>),
 }
 
 /// A request as it arrived: through its endpoint (answered through it, so that the
@@ -316,6 +364,31 @@ impl Stage {
 async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: Incoming) {
     // A request's headers may be up to max_payload of anything: keep the two it reads.
     crate::headers::keep_only_used(request.message_mut());
+    // Issue 12: a request from another account is served in that account (`accounts`).
+    // Boxed: only those requests pay for the room of opening an account or refusing.
+    match account_of(shared, request.message()) {
+        Ok(shared) => handle_in_account(shared, spec, request).await,
+        Err(route) => Box::pin(handle_other_account(route, spec, request)).await,
+    }
+}
+
+/// A request whose account is not open yet (open it, then serve it there), or refused.
+async fn handle_other_account(route: Route, spec: &'static EndpointSpec, request: Incoming) {
+    let (own, refused) = match route {
+        Route::Open(tenants, account, own) => match tenants.open(&own, &account).await {
+            Ok(tenant) => return handle_in_account(tenant, spec, request).await,
+            Err(e) => (own, e),
+        },
+        Route::Refused(e, own) => (own, e),
+    };
+    answer_in_span(own, spec, request, Some(Stage::Answered(Err(refused)))).await
+}
+
+/// [`handle`] once the requester's account is known: `shared` is that account's.
+async fn handle_in_account(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Incoming) {
+    if let Some(account) = &shared.account {
+        shared.metrics.record_account(spec.name, account);
+    }
     let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
         let message = request.message();

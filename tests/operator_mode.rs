@@ -497,7 +497,8 @@ async fn stats_logs_and_audit_events_describe_each_request() {
     let dir = tempfile::tempdir().expect("temp dir");
     let xdg = dir.path().join("xdg");
     // The provisioner in its own account; hosts reach it through a service import with
-    // `share: true`, so nats-server tells the service who asked.
+    // `share: true`, so nats-server tells the service who asked, and it creates the
+    // buckets in the hosts' account (served as `[accounts.HOSTS]`, see tests/accounts.rs).
     let server = NatsServer::start_with(ServerOptions {
         extra_config: format!(
             r#"accounts {{
@@ -507,13 +508,20 @@ async fn stats_logs_and_audit_events_describe_each_request() {
     exports: [{{service: "wasmcloud.provision.>"}}]
   }}
   HOSTS: {{
-    users: [{{user: host1, password: {PASSWORD}}}]
+    jetstream: enabled
+    users: [{{user: host1, password: {PASSWORD}}}, {{user: prov_hosts, password: {PASSWORD}}}]
     imports: [{{service: {{account: PROV, subject: "wasmcloud.provision.>"}}, share: true}}]
   }}
 }}"#
         ),
         ..Default::default()
     });
+    let config = dir.path().join("provisioner.toml");
+    std::fs::write(
+        &config,
+        format!("[accounts.HOSTS]\nuser = \"prov_hosts\"\npassword = \"{PASSWORD}\"\n"),
+    )
+    .expect("write the config file");
     let mut serve = cli(&xdg);
     serve
         .args([
@@ -524,6 +532,8 @@ async fn stats_logs_and_audit_events_describe_each_request() {
             "--password",
             PASSWORD,
         ])
+        .arg("--config")
+        .arg(&config)
         .args(["--log-format", "json", "serve"])
         .env("RUST_LOG", "info");
     let mut served = Served::start(serve, dir.path().join("serve.log"));
@@ -602,8 +612,14 @@ async fn stats_logs_and_audit_events_describe_each_request() {
     assert_eq!(event["requester"]["endpoint"], "lattice_scoped");
     let _ = next_event(&mut events).await;
 
-    // Drift: wadm_events exists with other subjects; the wadm request is a 409.
-    let js = jetstream::new(prov.clone());
+    // Drift: wadm_events exists in the hosts' account with other subjects; the wadm
+    // request is a 409.
+    let prov_hosts = common::connect_with(
+        &server.url(),
+        async_nats::ConnectOptions::with_user_and_password("prov_hosts".into(), PASSWORD.into()),
+    )
+    .await;
+    let js = jetstream::new(prov_hosts);
     js.create_stream(stream::Config {
         name: "wadm_events".into(),
         subjects: vec!["wadm.evt.>".into()],

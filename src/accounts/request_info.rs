@@ -21,9 +21,10 @@ pub const HEADER: &str = "Nats-Request-Info";
 /// Prefix of the reply subjects the server makes for a service import's responses.
 pub const IMPORT_REPLY_PREFIX: &str = "_R_.";
 
-/// Longest header value considered (the server's own is well under 1 KiB; `share: true`
-/// adds the user, server and tags).
-const MAX_LEN: usize = 4096;
+/// Longest header value considered: the same bound as what the audit trail keeps of it
+/// (the server's own is well under 1 KiB, but with `share: true` it carries the user's
+/// JWT and connection name, which a raised `max_control_line` lets grow past 4 KiB).
+const MAX_LEN: usize = crate::audit::MAX_REQUEST_INFO_BYTES;
 
 /// Longest account name or public key accepted (a public key is 56 characters).
 const MAX_ACCOUNT_LEN: usize = 256;

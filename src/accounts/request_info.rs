@@ -148,7 +148,11 @@ mod tests {
         }
         let long = format!(r#"{{"acc":"{}"}}"#, "A".repeat(300));
         assert!(account(&long).is_err());
-        let huge = format!(r#"{{"acc":"A","pad":"{}"}}"#, "x".repeat(5000));
+        // A server-set value with a long JWT or connection name is read; past the audit
+        // trail's bound it is not.
+        let long_jwt = format!(r#"{{"acc":"A","jwt":"{}"}}"#, "x".repeat(5000));
+        assert_eq!(account(&long_jwt).unwrap(), "A");
+        let huge = format!(r#"{{"acc":"A","pad":"{}"}}"#, "x".repeat(MAX_LEN));
         assert!(account(&huge).is_err());
     }
 }

@@ -37,19 +37,38 @@ pub const INCOMPLETE_MARKER: &str = "BACKUP-INCOMPLETE";
 /// a hostile folder cannot make `restore` read gigabytes into memory.
 const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Reads a small JSON file of the folder, refusing one larger than [`MAX_JSON_BYTES`].
+/// Reads a small JSON file of the folder, refusing one larger than [`MAX_JSON_BYTES`] and
+/// anything that is not a regular file. The size is also bounded while reading: a
+/// character device or a FIFO (`backup.json -> /dev/zero`) reports length 0 and would
+/// otherwise be read forever, or block.
 fn read_small(path: &Path) -> Result<String, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
-    if len > MAX_JSON_BYTES {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let len = meta.len();
+    if !meta.is_file() || len > MAX_JSON_BYTES {
         return Err(format!(
-            "{} is {len} bytes: too large to be a backup's metadata; this is not a backup \
+            "{} is {}: too large or not a regular file to be a backup's metadata; this is not \
+             a backup folder",
+            path.display(),
+            if meta.is_file() {
+                format!("{len} bytes")
+            } else {
+                "not a file".to_string()
+            }
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_JSON_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_JSON_BYTES {
+        return Err(format!(
+            "{} grew beyond {MAX_JSON_BYTES} bytes while it was read; this is not a backup \
              folder",
             path.display()
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    Ok(text)
 }
 
 /// The `format` of our manifest; bumped when a field changes meaning.
@@ -349,6 +368,19 @@ mod tests {
         f.set_len(MAX_JSON_BYTES + 1).unwrap();
         let err = read_folder(dir.path()).unwrap_err();
         assert!(err.contains("too large"), "{err}");
+    }
+
+    #[test]
+    fn a_metadata_file_that_is_a_device_is_refused_without_reading_it() {
+        // Without the check this reads /dev/zero until memory runs out.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(MANIFEST_FILE)).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("not a file"), "{err}");
+        let natscli = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", natscli.path().join(METADATA_FILE)).unwrap();
+        let err = read_folder(natscli.path()).unwrap_err();
+        assert!(err.contains("not a file"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`snapshot`]: the snapshot protocol for one stream, streamed to a file;
 //! - [`restore`]: the restore protocol for one stream, streamed from a file;
 //! - [`manifest`]: the folder layout, our manifest, and the checks before a restore;
+//! - [`vet`]: the configs a restore accepts (the catalog's streams, nothing hostile);
 //! - [`api`]: the raw JetStream API requests both make (async-nats has no snapshot API);
 //! - [`progress`]: a bar on a terminal, a line per stream elsewhere;
 //! - [`cli`]: the `backup` and `restore` commands.
@@ -24,6 +25,7 @@ pub mod manifest;
 pub mod progress;
 pub mod restore;
 pub mod snapshot;
+pub mod vet;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

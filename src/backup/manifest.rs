@@ -212,8 +212,18 @@ pub fn read_folder(dir: &Path) -> Result<Folder, String> {
                 manifest.format
             ));
         }
-        let mut streams = Vec::new();
+        let mut streams: Vec<FolderStream> = Vec::new();
         for entry in &manifest.streams {
+            // Listed twice, the second restore would fail on the first's stream with a
+            // message blaming a host or wadm, after the first was restored.
+            if streams.iter().any(|s| s.stream == entry.stream) {
+                return Err(format!(
+                    "{} lists {} twice: the manifest was changed after the backup; nothing \
+                     was restored",
+                    manifest_path.display(),
+                    entry.stream
+                ));
+            }
             let s = check_stream(dir, &dir.join(&entry.stream), &entry.stream)?;
             if s.data_bytes != entry.data_bytes {
                 return Err(format!(
@@ -381,6 +391,49 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", natscli.path().join(METADATA_FILE)).unwrap();
         let err = read_folder(natscli.path()).unwrap_err();
         assert!(err.contains("not a file"), "{err}");
+    }
+
+    #[test]
+    fn a_stream_listed_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("KV_X");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join(METADATA_FILE), r#"{"config":{"name":"KV_X"}}"#).unwrap();
+        std::fs::write(folder.join(DATA_FILE), b"data").unwrap();
+        let entry = StreamEntry {
+            stream: "KV_X".into(),
+            name: "X".into(),
+            kind: "kv".into(),
+            catalog_key: None,
+            messages: 1,
+            first_seq: 1,
+            last_seq: 1,
+            bytes: 4,
+            data_bytes: 4,
+            sha256: sha256_file(&folder.join(DATA_FILE)).unwrap(),
+        };
+        let mut manifest = Manifest {
+            format: FORMAT.into(),
+            tool: Tool {
+                name: "t".into(),
+                version: "0".into(),
+            },
+            server: Server {
+                version: "2.12.8".into(),
+                name: "n".into(),
+                cluster: None,
+            },
+            js_domain: None,
+            started: String::new(),
+            finished: String::new(),
+            streams: vec![entry.clone()],
+        };
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest.to_json()).unwrap();
+        assert_eq!(read_folder(dir.path()).unwrap().streams.len(), 1);
+        manifest.streams.push(entry);
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest.to_json()).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("lists KV_X twice"), "{err}");
     }
 
     #[test]

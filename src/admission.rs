@@ -182,13 +182,50 @@ async fn ledger(
         .ok_or_else(|| ProvisionError::internal(format!("the catalog has no row {ROW_KEY}")))?;
     let desired = row.desired_key("", false, settings).desired();
     let bucket = desired.name.clone();
-    reconciler.apply(vec![desired]).await?;
+    let reports = reconciler.apply(vec![desired]).await?;
+    refuse_drift(&bucket, &reports)?;
     reconciler
         .js()
         .context()
         .get_key_value(&bucket)
         .await
         .map_err(|e| unavailable(format!("open bucket {bucket}: {e}")))
+}
+
+/// Fails closed on a bookkeeping bucket that is not as the catalog makes it (someone
+/// created it first, or changed it): a `subject_transform` stores the key where reads
+/// never find it, so instances admit without seeing each other's reservations; a
+/// `max_age` drops reservations early. Admitting on such a bucket would
+/// break the cap silently, so new lattices are refused (503) until an operator fixes it;
+/// the details go to the log, not to the tenant.
+fn refuse_drift(
+    bucket: &str,
+    reports: &[crate::reconcile::ResourceReport],
+) -> Result<(), ProvisionError> {
+    let drift: Vec<String> = reports
+        .iter()
+        .flat_map(|r| &r.drift)
+        .map(|f| format!("{} is {}, wants {}", f.field, f.have, f.want))
+        .collect();
+    if drift.is_empty() {
+        return Ok(());
+    }
+    tracing::error!(
+        bucket,
+        drift = %drift.join("; "),
+        "the --max-lattices bookkeeping bucket has drift, so new lattices are refused: as an \
+         admin, remove it (it holds only reservations that expire within minutes) and the \
+         provisioner creates it again as the catalog makes it"
+    );
+    Err(ProvisionError::new(
+        ErrorKind::Unavailable,
+        format!(
+            "new lattices cannot be admitted now: the provisioner's bookkeeping for \
+             --max-lattices (bucket {bucket}) is not as it must be, so it cannot count \
+             lattices safely; its operator is told in the provisioner's log. Retry once they \
+             have fixed it"
+        ),
+    ))
 }
 
 /// The key's revision (`None`: never written) and value. A value that cannot be read

@@ -84,11 +84,18 @@ pub enum BootstrapCommand {
     },
 }
 
+/// The longest `--timeout`: a deadline must stay a time the clock can represent (an
+/// `Instant` plus `u64::MAX` seconds panicked), and an init container waiting longer
+/// than a week is waiting for something that will not come. 0 would give up before the
+/// first attempt.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
 /// How long to wait and what to print.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WaitArgs {
-    /// Give up after this many seconds (connecting and every request included)
-    #[arg(long, default_value_t = 60)]
+    /// Give up after this many seconds (connecting and every request included); 1 to
+    /// 604800 (a week)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: u64,
     /// Print the service's reply as JSON
     #[arg(long)]

@@ -39,7 +39,8 @@
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
 //!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
-//!            folder layout + a checksummed manifest; the set comes from the catalog
+//!            folder layout + a checksummed manifest; the set comes from the catalog, and
+//!            restore takes back only catalog streams with configs `plan` accepts (vet.rs)
 //!   admission.rs: --max-lattices across instances (a KV compare-and-set reservation)
 //! ```
 //!

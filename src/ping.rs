@@ -89,15 +89,29 @@ pub fn read_id_file(path: &Path) -> Result<String, String> {
             path.display()
         )
     })?;
-    if meta.len() > 1024 {
+    // Not a regular file (`/dev/zero`, a FIFO) reports length 0: without this check it
+    // was read forever, and the liveness probe hung instead of failing.
+    if !meta.is_file() || meta.len() > 1024 {
         return Err(format!(
-            "the instance id file {} is {} bytes: it is not one `serve` wrote",
+            "the instance id file {} is {}: it is not one `serve` wrote",
             path.display(),
-            meta.len()
+            if meta.is_file() {
+                format!("{} bytes", meta.len())
+            } else {
+                "not a regular file".to_string()
+            }
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the instance id file {}: {e}", path.display()))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(
+            std::fs::File::open(path)
+                .map_err(|e| format!("cannot read the instance id file {}: {e}", path.display()))?,
+            1025,
+        ),
+        &mut text,
+    )
+    .map_err(|e| format!("cannot read the instance id file {}: {e}", path.display()))?;
     let id = text.trim();
     validate_id(id).map_err(|e| format!("the instance id file {}: {e}", path.display()))?;
     Ok(id.to_string())
@@ -205,5 +219,10 @@ mod tests {
         assert!(!path.exists());
         let err = read_id_file(&path).unwrap_err();
         assert!(err.contains("--id-file"), "{err}");
+        // A device reports length 0; it is refused, not read forever.
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let err = read_id_file(&zero).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

@@ -526,14 +526,7 @@ impl Reconciler {
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
         let mut reports: Vec<Option<EnsureResult>> = vec![None; desired.len()];
         // Named in a failed resource's entry of an error body.
-        let names: Vec<Named> = desired
-            .iter()
-            .map(|d| Named {
-                name: d.name.clone(),
-                kind: d.row.kind,
-                stream: d.stream.clone(),
-            })
-            .collect();
+        let names: Vec<Named> = desired.iter().map(Named::of).collect();
         // Warm path: what was checked with the same desired config needs no call.
         let mut pending = Vec::new();
         for (i, d) in desired.into_iter().enumerate() {
@@ -829,6 +822,16 @@ struct Named {
     stream: String,
 }
 
+impl Named {
+    fn of(d: &Desired) -> Self {
+        Named {
+            name: d.name.clone(),
+            kind: d.row.kind,
+            stream: d.stream.clone(),
+        }
+    }
+}
+
 /// All reports, or the first error carrying every outcome in its details; `names` are the
 /// resources in the same order, so that a failed one is named like the others.
 fn collect_reports(
@@ -933,14 +936,7 @@ mod tests {
     fn a_failed_resource_is_named_in_the_error_body() {
         let s = Settings::default();
         let desired = catalog::lattice_resources("x", &s);
-        let names: Vec<Named> = desired
-            .iter()
-            .map(|d| Named {
-                name: d.name.clone(),
-                kind: d.row.kind,
-                stream: d.stream.clone(),
-            })
-            .collect();
+        let names: Vec<Named> = desired.iter().map(Named::of).collect();
         let first = plan_item(desired[0].clone(), None);
         let reports = vec![
             Some(Ok(ResourceReport::from_plan(&first, Action::Created, 1))),

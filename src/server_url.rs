@@ -28,23 +28,50 @@ pub struct ServerList {
 
 /// The parts of one URL: everything before the user info, the user info (without its
 /// `@`), and everything after it. Total: a string that is not a URL has no user info.
+///
+/// The user info ends at the last `@` of the URL, not only of its authority: a password
+/// with an unencoded `/`, `?` or `#` (common in generated passwords) would otherwise end
+/// the authority early, so the URL would seem to carry no secret and be shown whole.
+/// NATS URLs have no path, query or fragment that could hold an `@` themselves.
 fn parts(url: &str) -> (&str, Option<&str>, &str) {
     let authority_start = url.find("://").map(|i| i + 3).unwrap_or(0);
     let rest = &url[authority_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    // The last `@` of the authority, as Go's url.Parse and the WHATWG parser take it.
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => (&url[..authority_start], Some(&rest[..at]), &rest[at + 1..]),
         None => (url, None, ""),
     }
+}
+
+/// The URLs of a comma-separated list. Where the list's URLs have a scheme, a piece with
+/// an `@` but no scheme, after a URL without user info, continues that URL: it is the
+/// rest of a password holding an unencoded `,` (`nats://u:pa,ss@host`), which must be
+/// redacted with it rather than shown as a URL of its own.
+fn urls(servers: &str) -> Vec<String> {
+    let schemed = servers.contains("://");
+    let mut out: Vec<String> = Vec::new();
+    for piece in servers.split(',') {
+        match out.last_mut() {
+            Some(last)
+                if schemed
+                    && !piece.contains("://")
+                    && piece.contains('@')
+                    && parts(last).1.is_none() =>
+            {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => out.push(piece.to_string()),
+        }
+    }
+    out
 }
 
 /// The one function that makes a server URL (or a comma-separated list of them) safe to
 /// show: a password or a token becomes `***`, a user name stays. Used for every message,
 /// log line and report that names a server.
 pub fn redact(servers: &str) -> String {
-    servers
-        .split(',')
+    urls(servers)
+        .iter()
         .map(|url| match parts(url) {
             (before, Some(user_info), after) => match user_info.split_once(':') {
                 Some((user, _)) => format!("{before}{user}:***@{after}"),
@@ -68,7 +95,8 @@ pub fn without_user_info(url: &str) -> String {
 /// Errors never contain a secret.
 pub fn split(servers: &str) -> Result<ServerList, String> {
     let mut credentials: Option<UrlCredentials> = None;
-    for url in servers.split(',') {
+    for url in urls(servers) {
+        let url = url.as_str();
         let Some(user_info) = parts(url).1 else {
             continue;
         };
@@ -138,6 +166,41 @@ mod tests {
             "nats://u:***@h1:4222,nats://u:***@h2:4222/x"
         );
         assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[test]
+    fn unencoded_delimiters_in_a_password_never_show_it() {
+        for (url, shown) in [
+            ("nats://u:pa#ss@h:4222", "nats://u:***@h:4222"),
+            ("nats://u:pa/ss@h:4222", "nats://u:***@h:4222"),
+            ("nats://u:pa?ss@h:4222", "nats://u:***@h:4222"),
+            ("nats://u:pa,ss@h:4222", "nats://u:***@h:4222"),
+            (
+                "nats://u:a,b@h1:1,nats://u:a,b@h2:2",
+                "nats://u:***@h1:1,nats://u:***@h2:2",
+            ),
+            ("tls://tok#en@h:4222", "tls://***@h:4222"),
+            ("nats://u:p@[::1]:4222", "nats://u:***@[::1]:4222"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+            let list = split(url).unwrap();
+            assert_eq!(list.redacted, shown, "{url}");
+        }
+        // The whole password is taken, so the connection uses what the user wrote.
+        assert_eq!(
+            split("nats://u:pa,s#s@h:4222").unwrap().credentials,
+            Some(UrlCredentials::UserPassword {
+                user: "u".into(),
+                password: "pa,s#s".into()
+            })
+        );
+        // Lists without schemes, or pieces without user info, are split on every comma.
+        assert_eq!(redact("a:1,u:p@b:2"), "a:1,u:***@b:2");
+        assert_eq!(redact("nats://a:1,b:2"), "nats://a:1,b:2");
+        assert_eq!(
+            split("nats://a:1,b:2,nats://c:3").unwrap().credentials,
+            None
+        );
     }
 
     #[test]

@@ -164,23 +164,11 @@ pub async fn serve(
         // answered already.
         let mut delivered: HashSet<RequestKey> = HashSet::new();
         service.stop().await?;
-        let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
-        tokio::pin!(collect_deadline);
-        loop {
-            tokio::select! {
-                next = requests.next() => match next {
-                    Some((spec, request)) => {
-                        delivered.insert(RequestKey::of(&request.message));
-                        spawn(spec, Incoming::Endpoint(request));
-                    }
-                    None => break,
-                },
-                _ = &mut collect_deadline => {
-                    warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
-                    break;
-                }
-            }
-        }
+        collect_delivered(&mut requests, |spec, request| {
+            delivered.insert(RequestKey::of(&request.message));
+            spawn(spec, Incoming::Endpoint(request));
+        })
+        .await;
         if let Some(witness) = witness {
             let seen = witness.finish(Duration::from_secs(10)).await;
             let mut missed = 0;
@@ -213,20 +201,10 @@ pub async fn serve(
              requests already on the wire may be lost"
         );
         service.stop().await?;
-        let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
-        tokio::pin!(collect_deadline);
-        loop {
-            tokio::select! {
-                next = requests.next() => match next {
-                    Some((spec, request)) => spawn(spec, Incoming::Endpoint(request)),
-                    None => break,
-                },
-                _ = &mut collect_deadline => {
-                    warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
-                    break;
-                }
-            }
-        }
+        collect_delivered(&mut requests, |spec, request| {
+            spawn(spec, Incoming::Endpoint(request))
+        })
+        .await;
     }
     tracker.close();
     if tokio::time::timeout(options.drain_timeout, tracker.wait())
@@ -295,6 +273,30 @@ fn account_of(shared: Arc<Shared>, message: &async_nats::Message) -> Result<Arc<
 enum Route {
     Open(Arc<crate::accounts::Tenants>, String, Arc<Shared>),
     Refused(ProvisionError, Arc<Shared>),
+}
+
+/// After the endpoints were stopped: hands each request they still deliver to `take`,
+/// until their subscriptions end, or for at most 5 s.
+async fn collect_delivered<S>(
+    requests: &mut S,
+    mut take: impl FnMut(&'static EndpointSpec, Request),
+) where
+    S: futures::Stream<Item = (&'static EndpointSpec, Request)> + Unpin,
+{
+    let collect_deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(collect_deadline);
+    loop {
+        tokio::select! {
+            next = requests.next() => match next {
+                Some((spec, request)) => take(spec, request),
+                None => break,
+            },
+            _ = &mut collect_deadline => {
+                warn!("endpoint subscriptions did not end within 5 s; continuing shutdown");
+                break;
+            }
+        }
+    }
 }
 
 /// A request as it arrived: through its endpoint (answered through it, so that the

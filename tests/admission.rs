@@ -165,3 +165,49 @@ async fn two_instances_at_the_cap_admit_exactly_the_cap() {
         figures.join("\n")
     );
 }
+
+/// A bookkeeping bucket someone created first with a `subject_transform`: its key is
+/// stored where reads never find it, so the reservations would count for nothing (before
+/// the fix this request was admitted). New lattices are refused (503) instead; nothing is created.
+#[tokio::test]
+async fn a_drifted_bookkeeping_bucket_fails_closed() {
+    let server = NatsServer::start();
+    let admin = common::connect(&server.url()).await;
+    let js = async_nats::jetstream::new(admin.clone());
+    let config = serde_json::json!({
+        "name": "KV_wasmcloud_provisioner_admissions",
+        "subjects": ["$KV.wasmcloud_provisioner_admissions.>"],
+        "subject_transform": {
+            "src": "$KV.wasmcloud_provisioner_admissions.>",
+            "dest": "$KV.wasmcloud_provisioner_admissions.elsewhere.>"
+        },
+        "max_msgs_per_subject": 1,
+        "allow_rollup_hdrs": true,
+        "deny_delete": true,
+        "allow_direct": true,
+        "discard": "new",
+        "storage": "file",
+        "num_replicas": 1
+    });
+    let created = admin
+        .request(
+            "$JS.API.STREAM.CREATE.KV_wasmcloud_provisioner_admissions",
+            serde_json::to_vec(&config).unwrap().into(),
+        )
+        .await
+        .expect("create");
+    let created: Value = serde_json::from_slice(&created.payload).unwrap();
+    assert!(created.get("error").is_none(), "{created}");
+
+    let instance = Instance::start(&server.url(), 1).await;
+    wait_for_instances(&admin, 1).await;
+    let (code, body) = ask(&admin, "first").await;
+    assert_eq!(code, Some(503), "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("wasmcloud_provisioner_admissions") && message.contains("Retry"),
+        "{message}"
+    );
+    assert!(lattices(&js).await.is_empty());
+    instance.stop().await;
+}

@@ -1272,3 +1272,69 @@ fn creds_role_backup_mints_a_user_with_exactly_the_backup_template() {
     );
     assert!(claims["nats"].get("resp").is_none(), "no allow_responses");
 }
+
+/// A folder is only files: whoever can write one chooses the config `restore` creates.
+/// A bucket that republishes every value, a bucket the hosts cannot use, and a stream of
+/// the folder's own that records the lattice's RPC traffic are all refused before
+/// anything is sent; the untouched backup then restores.
+#[tokio::test]
+async fn restore_refuses_hostile_configs_and_streams_the_catalog_does_not_know() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let client = common::connect(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (records, out) = small_backup(&url, &client, "vet", dir.path()).await;
+    for r in &records {
+        delete(&client, None, &r.stream).await;
+    }
+    let refused = |folder: &Path, words: &[&str]| {
+        let o = cli(&url, None, &["restore", "--from", path(folder)]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        for w in words {
+            assert!(err.contains(w), "{w}: {err}");
+        }
+    };
+    let edit = |folder: &Path, stream: &str, change: &dyn Fn(&mut Value)| {
+        let file = folder.join(stream).join("backup.json");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        change(&mut v["config"]);
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+
+    let leak = dir.path().join("leak");
+    copy_folder(&out, &leak);
+    edit(&leak, "KV_CONFIGDATA_vet", &|c| {
+        c["republish"] = serde_json::json!({"src": ">", "dest": "leak.>"});
+    });
+    edit(&leak, "KV_LATTICEDATA_vet", &|c| {
+        c["max_age"] = 60_000_000_000u64.into();
+    });
+    refused(
+        &leak,
+        &[
+            "nothing was restored",
+            "KV_CONFIGDATA_vet: republish",
+            "KV_LATTICEDATA_vet: max_age",
+        ],
+    );
+
+    // natscli's layout, with a stream of its own next to a real bucket.
+    let foreign = dir.path().join("foreign");
+    copy_folder(&out, &foreign);
+    std::fs::remove_file(foreign.join("backup-manifest.json")).unwrap();
+    std::fs::rename(foreign.join("KV_LATTICEDATA_vet"), foreign.join("RECORDER")).unwrap();
+    edit(&foreign, "RECORDER", &|c| {
+        c["name"] = "RECORDER".into();
+        c["subjects"] = serde_json::json!(["wasmbus.rpc.>"]);
+    });
+    refused(&foreign, &["RECORDER: not one of the catalog's"]);
+    for s in ["KV_CONFIGDATA_vet", "KV_LATTICEDATA_vet", "RECORDER"] {
+        assert!(!stream_exists(&client, s).await, "{s} was created");
+    }
+
+    ok(cli(&url, None, &["restore", "--from", path(&out)]));
+    for r in &records {
+        assert_same(&client, None, r).await;
+    }
+}

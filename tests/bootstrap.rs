@@ -192,6 +192,28 @@ async fn bootstrap_without_a_provisioner_gives_up_after_the_timeout() {
     assert!(last.contains("no responders"), "{last}");
 }
 
+/// `--timeout` beyond what a deadline can hold panicked (an `Instant` overflow), and 0
+/// gave up before the first attempt: both are refused as usage errors (exit 1), nothing
+/// is sent.
+#[tokio::test]
+async fn out_of_range_timeouts_are_usage_errors_not_panics() {
+    for t in ["18446744073709551615", "604801", "0"] {
+        let done = finish(spawn(
+            "nats://127.0.0.1:1",
+            &["bootstrap", "wadm", "--timeout", t],
+        ))
+        .await;
+        assert_eq!(
+            done.status.code(),
+            Some(1),
+            "--timeout {t}: {}",
+            done.stderr
+        );
+        assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+        assert!(done.stderr.contains("1..=604800"), "{}", done.stderr);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_is_retried_until_the_timeout() {
     let server = NatsServer::start_with(ServerOptions {

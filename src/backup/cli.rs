@@ -206,6 +206,7 @@ pub async fn run_restore(
     }
     // Every file is checked before the first byte goes to the server.
     let folder = manifest::read_folder(&args.from)?;
+    super::vet::check_folder(&folder, &resolved.settings)?;
     if let Some(m) = &folder.manifest {
         if m.js_domain != resolved.js_domain {
             tracing::warn!(

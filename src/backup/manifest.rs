@@ -37,19 +37,38 @@ pub const INCOMPLETE_MARKER: &str = "BACKUP-INCOMPLETE";
 /// a hostile folder cannot make `restore` read gigabytes into memory.
 const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Reads a small JSON file of the folder, refusing one larger than [`MAX_JSON_BYTES`].
+/// Reads a small JSON file of the folder, refusing one larger than [`MAX_JSON_BYTES`] and
+/// anything that is not a regular file. The size is also bounded while reading: a
+/// character device or a FIFO (`backup.json -> /dev/zero`) reports length 0 and would
+/// otherwise be read forever, or block.
 fn read_small(path: &Path) -> Result<String, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
-    if len > MAX_JSON_BYTES {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let len = meta.len();
+    if !meta.is_file() || len > MAX_JSON_BYTES {
         return Err(format!(
-            "{} is {len} bytes: too large to be a backup's metadata; this is not a backup \
+            "{} is {}: too large or not a regular file to be a backup's metadata; this is not \
+             a backup folder",
+            path.display(),
+            if meta.is_file() {
+                format!("{len} bytes")
+            } else {
+                "not a file".to_string()
+            }
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_JSON_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_JSON_BYTES {
+        return Err(format!(
+            "{} grew beyond {MAX_JSON_BYTES} bytes while it was read; this is not a backup \
              folder",
             path.display()
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    Ok(text)
 }
 
 /// The `format` of our manifest; bumped when a field changes meaning.
@@ -193,8 +212,18 @@ pub fn read_folder(dir: &Path) -> Result<Folder, String> {
                 manifest.format
             ));
         }
-        let mut streams = Vec::new();
+        let mut streams: Vec<FolderStream> = Vec::new();
         for entry in &manifest.streams {
+            // Listed twice, the second restore would fail on the first's stream with a
+            // message blaming a host or wadm, after the first was restored.
+            if streams.iter().any(|s| s.stream == entry.stream) {
+                return Err(format!(
+                    "{} lists {} twice: the manifest was changed after the backup; nothing \
+                     was restored",
+                    manifest_path.display(),
+                    entry.stream
+                ));
+            }
             let s = check_stream(dir, &dir.join(&entry.stream), &entry.stream)?;
             if s.data_bytes != entry.data_bytes {
                 return Err(format!(
@@ -349,6 +378,62 @@ mod tests {
         f.set_len(MAX_JSON_BYTES + 1).unwrap();
         let err = read_folder(dir.path()).unwrap_err();
         assert!(err.contains("too large"), "{err}");
+    }
+
+    #[test]
+    fn a_metadata_file_that_is_a_device_is_refused_without_reading_it() {
+        // Without the check this reads /dev/zero until memory runs out.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(MANIFEST_FILE)).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("not a file"), "{err}");
+        let natscli = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", natscli.path().join(METADATA_FILE)).unwrap();
+        let err = read_folder(natscli.path()).unwrap_err();
+        assert!(err.contains("not a file"), "{err}");
+    }
+
+    #[test]
+    fn a_stream_listed_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("KV_X");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join(METADATA_FILE), r#"{"config":{"name":"KV_X"}}"#).unwrap();
+        std::fs::write(folder.join(DATA_FILE), b"data").unwrap();
+        let entry = StreamEntry {
+            stream: "KV_X".into(),
+            name: "X".into(),
+            kind: "kv".into(),
+            catalog_key: None,
+            messages: 1,
+            first_seq: 1,
+            last_seq: 1,
+            bytes: 4,
+            data_bytes: 4,
+            sha256: sha256_file(&folder.join(DATA_FILE)).unwrap(),
+        };
+        let mut manifest = Manifest {
+            format: FORMAT.into(),
+            tool: Tool {
+                name: "t".into(),
+                version: "0".into(),
+            },
+            server: Server {
+                version: "2.12.8".into(),
+                name: "n".into(),
+                cluster: None,
+            },
+            js_domain: None,
+            started: String::new(),
+            finished: String::new(),
+            streams: vec![entry.clone()],
+        };
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest.to_json()).unwrap();
+        assert_eq!(read_folder(dir.path()).unwrap().streams.len(), 1);
+        manifest.streams.push(entry);
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest.to_json()).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.contains("lists KV_X twice"), "{err}");
     }
 
     #[test]

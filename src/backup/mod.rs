@@ -10,6 +10,7 @@
 //! - [`snapshot`]: the snapshot protocol for one stream, streamed to a file;
 //! - [`restore`]: the restore protocol for one stream, streamed from a file;
 //! - [`manifest`]: the folder layout, our manifest, and the checks before a restore;
+//! - [`vet`]: the configs a restore accepts (the catalog's streams, nothing hostile);
 //! - [`api`]: the raw JetStream API requests both make (async-nats has no snapshot API);
 //! - [`progress`]: a bar on a terminal, a line per stream elsewhere;
 //! - [`cli`]: the `backup` and `restore` commands.
@@ -24,6 +25,7 @@ pub mod manifest;
 pub mod progress;
 pub mod restore;
 pub mod snapshot;
+pub mod vet;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,15 +123,7 @@ pub async fn backup(
     let started = now_rfc3339();
     let mut infos = Vec::new();
     for s in streams {
-        let op = format!("STREAM.INFO.{}", s.stream);
-        let info = api.stream_info(&s.stream).await.map_err(|e| {
-            describe(
-                &e,
-                &format!("look up {}", s.stream),
-                &api.subject(&op),
-                api.domain(),
-            )
-        })?;
+        let info = stream_info(api, &s.stream, &format!("look up {}", s.stream)).await?;
         let Some(info) = info else {
             return Err(format!(
                 "{} ({}) does not exist, so it cannot be backed up; nothing was written. \
@@ -166,6 +160,15 @@ pub async fn backup(
         return Err(e);
     }
     Ok(manifest)
+}
+
+/// `STREAM.INFO` of a stream backup or restore is about to use (`None`: it does not
+/// exist); a failure says it could not `action`, and the next step.
+async fn stream_info(api: &Api, stream: &str, action: &str) -> Result<Option<Value>, String> {
+    let op = format!("STREAM.INFO.{stream}");
+    api.stream_info(stream)
+        .await
+        .map_err(|e| describe(&e, action, &api.subject(&op), api.domain()))
 }
 
 /// The parent of `out` and the temporary folder beside it; refuses an existing `out`.
@@ -397,15 +400,12 @@ pub async fn restore(
     }
     let mut existing = Vec::new();
     for s in &folder.streams {
-        let op = format!("STREAM.INFO.{}", s.stream);
-        let info = api.stream_info(&s.stream).await.map_err(|e| {
-            describe(
-                &e,
-                &format!("check whether {} exists", s.stream),
-                &api.subject(&op),
-                api.domain(),
-            )
-        })?;
+        let info = stream_info(
+            api,
+            &s.stream,
+            &format!("check whether {} exists", s.stream),
+        )
+        .await?;
         if let Some(info) = info {
             existing.push(Existing {
                 stream: s.stream.clone(),

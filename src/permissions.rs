@@ -104,6 +104,35 @@ pub struct Permissions {
     pub allow_responses: bool,
 }
 
+impl Permissions {
+    /// The `permissions: {…}` block of a user in a nats-server config.
+    pub fn to_conf(&self) -> String {
+        let mut out = String::from("permissions: {\n");
+        for (direction, rules) in [("publish", &self.publish), ("subscribe", &self.subscribe)] {
+            if rules.allow.is_empty() && rules.deny.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("  {direction}: {{\n"));
+            for (kind, list) in [("allow", &rules.allow), ("deny", &rules.deny)] {
+                if list.is_empty() {
+                    continue;
+                }
+                out.push_str(&format!("    {kind}: [\n"));
+                for subject in list {
+                    out.push_str(&format!("      {}\n", quote(subject)));
+                }
+                out.push_str("    ]\n");
+            }
+            out.push_str("  }\n");
+        }
+        out.push_str(&format!(
+            "  allow_responses: {}\n}}\n",
+            self.allow_responses
+        ));
+        out
+    }
+}
+
 /// A role's permissions and what they were made for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -672,28 +701,9 @@ impl Template {
     /// naming the command that made it and an end marker (so that a config holding it can
     /// be checked against the current catalog).
     pub fn to_conf(&self) -> String {
-        let p = &self.permissions;
         let mut out = format!("# {}\n", self.command_line(Format::Conf));
-        out.push_str("permissions: {\n");
-        for (direction, rules) in [("publish", &p.publish), ("subscribe", &p.subscribe)] {
-            if rules.allow.is_empty() && rules.deny.is_empty() {
-                continue;
-            }
-            out.push_str(&format!("  {direction}: {{\n"));
-            for (kind, list) in [("allow", &rules.allow), ("deny", &rules.deny)] {
-                if list.is_empty() {
-                    continue;
-                }
-                out.push_str(&format!("    {kind}: [\n"));
-                for subject in list {
-                    out.push_str(&format!("      {}\n", quote(subject)));
-                }
-                out.push_str("    ]\n");
-            }
-            out.push_str("  }\n");
-        }
-        out.push_str(&format!("  allow_responses: {}\n", p.allow_responses));
-        out.push_str("}\n# end wasmcloud-provisioner permissions\n");
+        out.push_str(&self.permissions.to_conf());
+        out.push_str("# end wasmcloud-provisioner permissions\n");
         out
     }
 
@@ -775,7 +785,7 @@ impl Template {
 }
 
 /// A double-quoted config string (quoted, `$JS…` is not read as a variable).
-fn quote(subject: &str) -> String {
+pub(crate) fn quote(subject: &str) -> String {
     serde_json::to_string(subject).unwrap_or_else(|_| format!("\"{subject}\""))
 }
 

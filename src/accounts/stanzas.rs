@@ -5,7 +5,7 @@
 //! config, `nsc` as `nsc add export` / `nsc add import` command lines.
 
 use crate::endpoints::SUBJECT_PREFIX;
-use crate::permissions::{Permissions, Rules, Template};
+use crate::permissions::{quote, Permissions, Rules, Template};
 
 /// What the provisioner's account exports and each tenant account imports.
 pub fn service_subject() -> String {
@@ -122,7 +122,7 @@ pub fn conf(layout: &Layout, tenant_user: &Permissions) -> String {
     out.push_str(
         "# The provisioner's user in each tenant account (`[accounts.<name>]` in its config file):\n",
     );
-    out.push_str(&permissions_conf(tenant_user));
+    out.push_str(&tenant_user.to_conf());
     out.push_str(END_TENANT_USER);
     out.push('\n');
     out
@@ -205,35 +205,6 @@ pub fn render(
             s
         }
     })
-}
-
-/// A `permissions: {…}` block.
-fn permissions_conf(p: &Permissions) -> String {
-    let mut out = String::from("permissions: {\n");
-    for (direction, rules) in [("publish", &p.publish), ("subscribe", &p.subscribe)] {
-        if rules.allow.is_empty() && rules.deny.is_empty() {
-            continue;
-        }
-        out.push_str(&format!("  {direction}: {{\n"));
-        for (kind, list) in [("allow", &rules.allow), ("deny", &rules.deny)] {
-            if list.is_empty() {
-                continue;
-            }
-            out.push_str(&format!("    {kind}: [\n"));
-            for subject in list {
-                out.push_str(&format!("      {}\n", quote(subject)));
-            }
-            out.push_str("    ]\n");
-        }
-        out.push_str("  }\n");
-    }
-    out.push_str(&format!("  allow_responses: {}\n}}\n", p.allow_responses));
-    out
-}
-
-/// A double-quoted config string (`$JS…` is then not read as a variable).
-fn quote(subject: &str) -> String {
-    serde_json::to_string(subject).unwrap_or_else(|_| format!("\"{subject}\""))
 }
 
 #[cfg(test)]

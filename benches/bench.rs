@@ -1183,35 +1183,10 @@ async fn backup_figures() -> Vec<Figure> {
     let server = NatsServer::start();
     let url = server.url();
     let client = common::connect(&url).await;
+    // LATTICEDATA stays empty (a bucket smaller than one chunk), CONFIGDATA holds the data.
+    common::fill_kv_bucket(&client, "CONFIGDATA_bench", BACKUP_MIB).await;
+    common::fill_kv_bucket(&client, "LATTICEDATA_bench", 0).await;
     let js = async_nats::jetstream::new(client.clone());
-    for bucket in ["CONFIGDATA_bench", "LATTICEDATA_bench"] {
-        js.create_key_value(async_nats::jetstream::kv::Config {
-            bucket: bucket.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("create bucket");
-    }
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut acks = Vec::new();
-    for i in 0..BACKUP_MIB * 16 {
-        let value: Vec<u8> = (0..64 * 1024)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
-        acks.push(
-            js.publish(format!("$KV.CONFIGDATA_bench.k{i}"), value.into())
-                .await
-                .expect("publish"),
-        );
-    }
-    for a in acks {
-        a.await.expect("ack");
-    }
     let streams = ["KV_LATTICEDATA_bench", "KV_CONFIGDATA_bench"];
     let mut bytes: u64 = 0;
     for s in streams {

@@ -885,38 +885,6 @@ fn named(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Fills a bucket with `mib` MiB of incompressible data, so that a backup takes long
-/// enough to be interrupted.
-async fn big_bucket(client: &async_nats::Client, bucket: &str, mib: usize) {
-    let j = js(client, None);
-    j.create_key_value(kv::Config {
-        bucket: bucket.to_string(),
-        ..Default::default()
-    })
-    .await
-    .expect("create bucket");
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut acks = Vec::new();
-    for i in 0..mib * 16 {
-        let value: Vec<u8> = (0..64 * 1024)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
-        acks.push(
-            j.publish(format!("$KV.{bucket}.k{i}"), value.into())
-                .await
-                .expect("publish"),
-        );
-    }
-    for a in acks {
-        a.await.expect("ack");
-    }
-}
-
 /// Starts `backup` of lattice `big` and returns once its data file has bytes in it.
 fn start_backup_and_wait_for_data(url: &str, out: &Path) -> std::process::Child {
     let parent = out.parent().unwrap();
@@ -961,8 +929,8 @@ async fn an_interrupted_backup_leaves_no_folder_that_claims_to_be_complete() {
     let mut server = NatsServer::start();
     let url = server.url();
     let client = common::connect(&url).await;
-    big_bucket(&client, "LATTICEDATA_big", 48).await;
-    big_bucket(&client, "CONFIGDATA_big", 1).await;
+    common::fill_kv_bucket(&client, "LATTICEDATA_big", 48).await;
+    common::fill_kv_bucket(&client, "CONFIGDATA_big", 1).await;
     let dir = tempfile::tempdir().unwrap();
 
     // The process killed mid-way: no folder at --out; the leftover is marked unfinished

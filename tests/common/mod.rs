@@ -1180,3 +1180,36 @@ where
         }
     }
 }
+
+/// Creates KV bucket `bucket` (defaults) and fills it with `mib` MiB of incompressible
+/// 64 KiB values (keys `k0`, `k1`, …), for backup tests and the backup bench.
+pub async fn fill_kv_bucket(client: &async_nats::Client, bucket: &str, mib: usize) {
+    let js = async_nats::jetstream::new(client.clone());
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: bucket.to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("create bucket");
+    // xorshift: values that compression cannot shrink, the same every run.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut acks = Vec::new();
+    for i in 0..mib * 16 {
+        let value: Vec<u8> = (0..64 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        acks.push(
+            js.publish(format!("$KV.{bucket}.k{i}"), value.into())
+                .await
+                .expect("publish"),
+        );
+    }
+    for a in acks {
+        a.await.expect("ack");
+    }
+}

@@ -104,9 +104,12 @@ impl Witness {
     }
 
     /// Counts a message; keeps it if it is a request. Returns the subject of anything else.
-    fn take(&mut self, message: Message) -> Option<String> {
+    fn take(&mut self, mut message: Message) -> Option<String> {
         self.taken += 1;
         if endpoint_for(&message.subject).is_some() && message.reply.is_some() {
+            // Kept until the shutdown ends: only the headers a request is answered with
+            // (the same cut `service::handle` makes), not up to max_payload of anything.
+            crate::headers::keep_only_used(&mut message);
             self.seen.push(message);
             None
         } else {

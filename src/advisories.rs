@@ -18,10 +18,7 @@ use tracing::{debug, info};
 use crate::reconcile::KnownStreams;
 
 /// Advisory subjects for stream deletions and updates; the last token is the stream.
-pub const SUBJECTS: [&str; 2] = [
-    "$JS.EVENT.ADVISORY.STREAM.DELETED.*",
-    "$JS.EVENT.ADVISORY.STREAM.UPDATED.*",
-];
+pub use crate::subjects::STREAM_ADVISORIES as SUBJECTS;
 
 /// Subscribes to the deletion and update advisories (plain `$JS.EVENT…` subjects: a
 /// JetStream domain does not change them).

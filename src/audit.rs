@@ -29,14 +29,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::catalog::Kind;
 use crate::reconcile::{Action, Change, ChangeListener};
 
-/// Subjects of audit events: `<prefix>.created`, `<prefix>.updated`.
-pub const EVENTS_PREFIX: &str = "wasmcloud.provision.events";
+pub use crate::subjects::EVENTS_PREFIX;
 /// The `schema` field of every event; bumped when a field changes meaning.
 pub const SCHEMA_ID: &str = "wasmcloud-provisioner/audit_event/v1";
 /// The JSON schema of an event.
 pub const SCHEMA: &str = include_str!("../schemas/audit_event.json");
-/// The header nats-server sets on requests that cross a service import.
-pub const REQUEST_INFO_HEADER: &str = "Nats-Request-Info";
+pub use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER};
 /// Events waiting to be published before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 1024;
 
@@ -104,11 +102,6 @@ const REQUEST_INFO_FIELDS: &[&str] = &[
     "ver",
 ];
 
-/// The longest `Nats-Request-Info` value that is parsed. nats-server's own (a client's
-/// account, user, connection name, server, tags and its user JWT, which is dropped) stays
-/// well under it; a larger one was sent by a client, is not parsed (which would cost memory
-/// in proportion) and is recorded as `{"truncated": true}`.
-pub const MAX_REQUEST_INFO_BYTES: usize = 16 * 1024;
 /// The most characters kept of any one string from a request (a field of
 /// `Nats-Request-Info`, a tag, the endpoint or subject); longer ones are cut, and the
 /// request info says `"truncated": true`.

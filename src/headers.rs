@@ -10,21 +10,14 @@
 
 use async_nats::{HeaderMap, HeaderValue, Message};
 
-use crate::audit;
-use crate::endpoints::host::SIGNATURE_HEADER;
-
-/// An Ed25519 signature is 64 bytes, 86 characters of base64url; a longer value cannot
-/// verify, and is kept only this far (it then fails as any wrong signature does).
-pub const MAX_SIGNATURE_BYTES: usize = 128;
+pub use crate::subjects::MAX_SIGNATURE_BYTES;
+use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER, SIGNATURE_HEADER};
 
 /// The headers the service reads, each with the most bytes of it that are kept. One
 /// character (up to 4 bytes) more of `Nats-Request-Info` than the audit trail parses, so
 /// that an oversized one is still recorded as truncated.
 const USED: &[(&str, usize)] = &[
-    (
-        audit::REQUEST_INFO_HEADER,
-        audit::MAX_REQUEST_INFO_BYTES + 4,
-    ),
+    (REQUEST_INFO_HEADER, MAX_REQUEST_INFO_BYTES + 4),
     (SIGNATURE_HEADER, MAX_SIGNATURE_BYTES),
 ];
 
@@ -61,6 +54,7 @@ fn prefix(s: &str, limit: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit;
 
     fn message(headers: Option<HeaderMap>) -> Message {
         Message {
@@ -80,15 +74,15 @@ mod tests {
         for i in 0..20_000 {
             all.insert(format!("X-Hostile-{i}").as_str(), "v");
         }
-        all.insert(audit::REQUEST_INFO_HEADER, "ü".repeat(100_000).as_str());
+        all.insert(REQUEST_INFO_HEADER, "ü".repeat(100_000).as_str());
         all.insert(SIGNATURE_HEADER, "s".repeat(10_000).as_str());
         let mut m = message(Some(all));
         keep_only_used(&mut m);
         let kept = m.headers.expect("the used headers are kept");
         assert_eq!(kept.iter().count(), 2);
-        let info = kept.get(audit::REQUEST_INFO_HEADER).unwrap().as_str();
-        assert!(info.len() <= audit::MAX_REQUEST_INFO_BYTES + 4);
-        assert!(info.len() > audit::MAX_REQUEST_INFO_BYTES, "{}", info.len());
+        let info = kept.get(REQUEST_INFO_HEADER).unwrap().as_str();
+        assert!(info.len() <= MAX_REQUEST_INFO_BYTES + 4);
+        assert!(info.len() > MAX_REQUEST_INFO_BYTES, "{}", info.len());
         // Still recorded as too large to parse.
         assert_eq!(
             audit::request_info(info),
@@ -103,13 +97,13 @@ mod tests {
     #[test]
     fn ordinary_headers_are_kept_whole_and_none_stay_none() {
         let mut all = HeaderMap::new();
-        all.insert(audit::REQUEST_INFO_HEADER, r#"{"acc":"A"}"#);
+        all.insert(REQUEST_INFO_HEADER, r#"{"acc":"A"}"#);
         all.insert("Other", "dropped");
         let mut m = message(Some(all));
         keep_only_used(&mut m);
         let kept = m.headers.unwrap();
         assert_eq!(
-            kept.get(audit::REQUEST_INFO_HEADER).unwrap().as_str(),
+            kept.get(REQUEST_INFO_HEADER).unwrap().as_str(),
             r#"{"acc":"A"}"#
         );
         assert!(kept.get("Other").is_none());

@@ -78,4 +78,5 @@ pub mod runtime;
 pub mod server_url;
 pub mod service;
 pub mod settings;
+pub mod subjects;
 pub mod witness;

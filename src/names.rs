@@ -180,8 +180,8 @@ mod tests {
                 subjects.extend(list.iter().cloned());
             }
         }
-        subjects.push(crate::audit::EVENTS_PREFIX.to_string());
-        subjects.push(crate::endpoints::SUBJECT_PREFIX.to_string());
+        subjects.push(crate::subjects::EVENTS_PREFIX.to_string());
+        subjects.push(crate::subjects::SUBJECT_PREFIX.to_string());
         let mut checked = 0;
         for s in &subjects {
             let token = first_token(s);

@@ -23,7 +23,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::advisories;
 use crate::catalog::{self, Access, App, Kind, Operator, Row, Scope, CATALOG};
 use crate::endpoints;
 use crate::request;
@@ -204,7 +203,7 @@ const SERVICE_VERBS: [&str; 3] = ["PING", "INFO", "STATS"];
 
 /// Audit events of the changes the service makes (`wasmcloud.provision.events.<action>`).
 pub fn audit_events_subject() -> String {
-    format!("{}.>", crate::audit::EVENTS_PREFIX)
+    format!("{}.>", crate::subjects::EVENTS_PREFIX)
 }
 
 /// Collects subjects in order, without duplicates, adding domain forms where asked.
@@ -400,7 +399,7 @@ impl Builder {
             self.allow_js(&format!("STREAM.SNAPSHOT.{stream}"));
             self.allow_publish(format!("$JS.SNAPSHOT.ACK.{stream}.>"));
         }
-        self.allow_publish(format!("{}.backed_up", crate::audit::EVENTS_PREFIX));
+        self.allow_publish(format!("{}.backed_up", crate::subjects::EVENTS_PREFIX));
         self.allow_subscribe(INBOX.to_string());
         for op in DENIED_TO_BACKUP {
             self.deny_js(op);
@@ -453,11 +452,11 @@ impl Builder {
         for verb in SERVICE_VERBS {
             self.allow_subscribe(format!("{SERVICE_DISCOVERY}.{verb}"));
         }
-        let name = crate::service::SERVICE_NAME;
+        let name = crate::subjects::SERVICE_NAME;
         self.allow_subscribe(format!("{SERVICE_DISCOVERY}.*.{name}"));
         self.allow_subscribe(format!("{SERVICE_DISCOVERY}.*.{name}.*"));
         self.allow_subscribe(INBOX.to_string());
-        for subject in advisories::SUBJECTS {
+        for subject in crate::subjects::STREAM_ADVISORIES {
             self.allow_subscribe(subject.to_string());
         }
         for op in DENIED_TO_PROVISIONER {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::config::{self, Resolved};
-use crate::service::SERVICE_NAME;
+use crate::subjects::SERVICE_NAME;
 
 /// Longest id accepted from a file or flag: the Services API's ids are 22-character NUIDs.
 const MAX_ID_LEN: usize = 64;

@@ -98,7 +98,7 @@ impl ServiceSetup {
             ("replicas".to_string(), settings.all.replicas().to_string()),
             (
                 "subjects".to_string(),
-                format!("{}.>", crate::endpoints::SUBJECT_PREFIX),
+                format!("{}.>", crate::subjects::SUBJECT_PREFIX),
             ),
             ("instance_id".to_string(), audit.instance().id.clone()),
             (

@@ -38,8 +38,7 @@ use crate::metrics::Metrics;
 use crate::provisioner::Provisioner;
 use crate::witness::{endpoint_for, Witness};
 
-/// Service name in `$SRV` discovery.
-pub const SERVICE_NAME: &str = "wasmcloud-provisioner";
+pub use crate::subjects::SERVICE_NAME;
 
 /// How the service runs.
 #[derive(Debug, Clone)]

@@ -29,7 +29,8 @@ use async_nats::{Message, Subscriber};
 use futures::StreamExt;
 use tracing::warn;
 
-use crate::endpoints::{EndpointSpec, ENDPOINTS, SUBJECT_PREFIX};
+use crate::endpoints::{EndpointSpec, ENDPOINTS};
+use crate::subjects::DRAIN_MARKER_PREFIX;
 
 /// More than can be buffered for, or on the wire to, the witness when it ends; as many
 /// markers are published at most.
@@ -38,7 +39,7 @@ const MARGIN: u64 = 10_000;
 /// The subject of the markers: under the service's prefix (so the witness matches it), on
 /// no endpoint's subject.
 pub fn marker_subject() -> String {
-    format!("{SUBJECT_PREFIX}._drain.{}", nuid::next())
+    format!("{DRAIN_MARKER_PREFIX}.{}", nuid::next())
 }
 
 /// The endpoint a subject belongs to (NATS matching of the endpoints' `*` tokens).
@@ -70,7 +71,10 @@ impl Witness {
     /// Subscribes and waits until the server routes to the witness (a marker comes back);
     /// `None` if that does not happen within `timeout` (then the caller stops the old way).
     pub async fn start(client: &async_nats::Client, timeout: Duration) -> Option<Witness> {
-        let subscriber = match client.subscribe(format!("{SUBJECT_PREFIX}.>")).await {
+        let subscriber = match client
+            .subscribe(format!("{}.>", crate::subjects::SUBJECT_PREFIX))
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 warn!("cannot subscribe the shutdown witness: {e}");
@@ -98,7 +102,7 @@ impl Witness {
         }
         warn!(
             "the shutdown witness saw its marker not within {timeout:?} (may the provisioner \
-             publish to {SUBJECT_PREFIX}._drain.>?); requests on the wire may be lost"
+             publish to {DRAIN_MARKER_PREFIX}.>?); requests on the wire may be lost"
         );
         None
     }

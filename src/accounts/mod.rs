@@ -30,12 +30,12 @@ use crate::jsapi::JetStreamApi;
 use crate::policy::HostAuth;
 use crate::provisioner::Provisioner;
 use crate::reconcile::{KnownStreams, Reconciler};
-use crate::service::{Shared, SERVICE_NAME};
+use crate::service::Shared;
+use crate::subjects::SERVICE_NAME;
 
 pub use config::{AccountConfig, FileAccount};
 
-/// Answers which account a connection is in (any user may ask, if its permissions allow).
-pub const USER_INFO_SUBJECT: &str = "$SYS.REQ.USER.INFO";
+pub use crate::subjects::USER_INFO_SUBJECT;
 
 /// How long the account check of a new connection may take.
 const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -171,7 +171,7 @@ impl Tenants {
         reply: Option<&str>,
         server_version: impl FnOnce() -> String,
     ) -> Route {
-        let Some(value) = headers.and_then(|h| h.get(request_info::HEADER)) else {
+        let Some(value) = headers.and_then(|h| h.get(crate::subjects::REQUEST_INFO_HEADER)) else {
             return Route::Own;
         };
         let account = match request_info::account(value.as_str()) {
@@ -189,7 +189,7 @@ impl Tenants {
                 "this request names account {account} in {}, but nats-server {version} may \
                  pass on a value the client made up (CVE-2026-33223), so the provisioner \
                  serves no other account through it: upgrade every server to {} or later",
-                request_info::HEADER,
+                crate::subjects::REQUEST_INFO_HEADER,
                 request_info::REQUIRED
             )));
         }
@@ -201,7 +201,7 @@ impl Tenants {
                      through a service import (its reply subject is not one the server \
                      makes for an import): a client may not choose its account; request \
                      from within account {account}",
-                    request_info::HEADER
+                    crate::subjects::REQUEST_INFO_HEADER
                 ),
             ));
         }
@@ -509,7 +509,7 @@ mod tests {
 
     fn header(value: &str) -> async_nats::HeaderMap {
         let mut h = async_nats::HeaderMap::new();
-        h.insert(request_info::HEADER, value);
+        h.insert(crate::subjects::REQUEST_INFO_HEADER, value);
         h
     }
 

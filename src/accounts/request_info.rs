@@ -15,16 +15,12 @@
 
 use serde::Deserialize;
 
-/// The header the server sets on a request that crossed a service import.
-pub const HEADER: &str = "Nats-Request-Info";
-
-/// Prefix of the reply subjects the server makes for a service import's responses.
-pub const IMPORT_REPLY_PREFIX: &str = "_R_.";
+pub use crate::subjects::{IMPORT_REPLY_PREFIX, REQUEST_INFO_HEADER as HEADER};
 
 /// Longest header value considered: the same bound as what the audit trail keeps of it
 /// (the server's own is well under 1 KiB, but with `share: true` it carries the user's
 /// JWT and connection name, which a raised `max_control_line` lets grow past 4 KiB).
-const MAX_LEN: usize = crate::audit::MAX_REQUEST_INFO_BYTES;
+const MAX_LEN: usize = crate::subjects::MAX_REQUEST_INFO_BYTES;
 
 /// Longest account name or public key accepted (a public key is 56 characters).
 const MAX_ACCOUNT_LEN: usize = 256;

@@ -4,8 +4,8 @@
 //! provisioner's user in each tenant account. `conf` renders them for a nats-server
 //! config, `nsc` as `nsc add export` / `nsc add import` command lines.
 
-use crate::endpoints::SUBJECT_PREFIX;
 use crate::permissions::{quote, Permissions, Rules, Template};
+use crate::subjects::SUBJECT_PREFIX;
 
 /// What the provisioner's account exports and each tenant account imports.
 pub fn service_subject() -> String {

@@ -60,8 +60,7 @@ pub const SCOPED_SPEC: EndpointSpec = EndpointSpec {
     quiet_when_warm: false,
 };
 
-/// Header carrying the host's signature of the request body (base64url, no padding).
-pub const SIGNATURE_HEADER: &str = "Wasmcloud-Host-Signature";
+pub use crate::subjects::SIGNATURE_HEADER;
 
 /// How far ahead of the service's clock a signed request's `issued_at` may be: clock skew
 /// between well-run machines, far less than the max age (a request issued in the future

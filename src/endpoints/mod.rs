@@ -19,8 +19,7 @@ use crate::error::{ErrorKind, ProvisionError};
 use crate::provisioner::{Provisioner, Target};
 use crate::reconcile::{Action, ResourceReport, WarmStamp};
 
-/// Prefix of every endpoint subject.
-pub const SUBJECT_PREFIX: &str = "wasmcloud.provision";
+pub use crate::subjects::SUBJECT_PREFIX;
 
 /// Which handler serves a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod request_info;
 pub mod stanzas;
+pub mod wiring;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,266 @@
+//! wasmCloud's multitenant mode beside the provisioner (issue 12): the account blocks
+//! `accounts::wiring` generates, loaded by a real nats-server, route what a multitenant
+//! wadm and the tenants' hosts and clients send — and nothing across tenants.
+//!
+//! No wadm or host binary runs here (none can be built or fetched on this machine); the
+//! clients below send and subscribe on exactly the subjects wadm 0.21 `--multitenant`
+//! and the 1.9 host use (see the module docs of `accounts::wiring`).
+
+mod common;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use wasmcloud_provisioner::accounts::wiring::Wiring;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The generated blocks with a user (and JetStream) merged into each account, as an
+/// operator does.
+fn server_config(wiring: &Wiring) -> String {
+    let mut config = wiring.conf();
+    for account in ["PROV", "A", "B", "WADM"] {
+        let user = account.to_lowercase();
+        config = config.replacen(
+            &format!("  {account}: {{\n"),
+            &format!(
+                "  {account}: {{\n    jetstream: enabled\n    users: [{{user: {user}, password: p}}]\n"
+            ),
+            1,
+        );
+    }
+    config
+}
+
+fn wiring() -> Wiring {
+    let tenants = vec!["A".to_string(), "B".to_string()];
+    let mut wiring = Wiring::default();
+    wiring.provisioner("PROV", &["A".into(), "B".into(), "WADM".into()]);
+    wiring.wadm_multitenant("WADM", &tenants);
+    wiring
+}
+
+async fn user(server: &common::NatsServer, name: &str) -> async_nats::Client {
+    common::connect_with(
+        &server.url(),
+        async_nats::ConnectOptions::with_user_and_password(name.into(), "p".into()),
+    )
+    .await
+}
+
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("the subscription is open")
+}
+
+#[tokio::test]
+async fn wadm_in_its_own_account_hears_each_tenants_hosts_and_commands_them() {
+    let config = server_config(&wiring());
+    let server = common::NatsServer::start_with(common::ServerOptions {
+        extra_config: config.clone(),
+        ..Default::default()
+    });
+    let wadm = user(&server, "wadm").await;
+
+    // Hosts' events reach wadm under their account's name, as `*.wasmbus.evt.*.>`.
+    let mut events = wadm
+        .subscribe("*.wasmbus.evt.*.>")
+        .await
+        .expect("subscribe");
+    wadm.flush().await.expect("flush");
+    for tenant in ["A", "B"] {
+        let host = user(&server, &tenant.to_lowercase()).await;
+        host.publish("wasmbus.evt.default.host_heartbeat", tenant.into())
+            .await
+            .expect("publish");
+        host.flush().await.expect("flush");
+        let event = next(&mut events).await;
+        assert_eq!(
+            event.subject.as_str(),
+            format!("{tenant}.wasmbus.evt.default.host_heartbeat"),
+            "{config}"
+        );
+        assert_eq!(&event.payload[..], tenant.as_bytes());
+    }
+
+    // wadm's commands to `<account>.wasmbus.ctl.…` reach that account's hosts only.
+    let mut hosts = Vec::new();
+    for tenant in ["A", "B"] {
+        let host = user(&server, &tenant.to_lowercase()).await;
+        let mut control = host
+            .subscribe("wasmbus.ctl.v1.default.host.get")
+            .await
+            .expect("subscribe");
+        host.flush().await.expect("flush");
+        let answering = host.clone();
+        let tenant = tenant.to_string();
+        hosts.push(tokio::spawn(async move {
+            while let Some(request) = control.next().await {
+                if let Some(reply) = request.reply {
+                    let _ = answering
+                        .publish(reply, format!("host of {tenant}").into())
+                        .await;
+                }
+            }
+        }));
+    }
+    for tenant in ["A", "B"] {
+        let reply = tokio::time::timeout(
+            WAIT,
+            wadm.request(
+                format!("{tenant}.wasmbus.ctl.v1.default.host.get"),
+                "".into(),
+            ),
+        )
+        .await
+        .expect("an answer within 10 s")
+        .expect("a host answers");
+        assert_eq!(
+            String::from_utf8_lossy(&reply.payload),
+            format!("host of {tenant}")
+        );
+    }
+    for host in hosts {
+        host.abort();
+    }
+    server_has_no_violations(&server);
+}
+
+#[tokio::test]
+async fn each_tenant_reaches_wadm_only_as_itself() {
+    let config = server_config(&wiring());
+    let server = common::NatsServer::start_with(common::ServerOptions {
+        extra_config: config.clone(),
+        ..Default::default()
+    });
+    let wadm = user(&server, "wadm").await;
+    let mut api = wadm.subscribe("*.wadm.api.>").await.expect("subscribe");
+    wadm.flush().await.expect("flush");
+    let answering = wadm.clone();
+    let server_task = tokio::spawn(async move {
+        while let Some(request) = api.next().await {
+            if let Some(reply) = request.reply {
+                let _ = answering
+                    .publish(reply, request.subject.to_string().into())
+                    .await;
+            }
+        }
+    });
+
+    for tenant in ["A", "B"] {
+        let client = user(&server, &tenant.to_lowercase()).await;
+        let reply = tokio::time::timeout(
+            WAIT,
+            client.request("wadm.api.default.model.list", "".into()),
+        )
+        .await
+        .expect("an answer within 10 s")
+        .expect("wadm answers");
+        // wadm sees the request under the tenant's own name: that is what it scopes by.
+        assert_eq!(
+            String::from_utf8_lossy(&reply.payload),
+            format!("{tenant}.wadm.api.default.model.list"),
+            "{config}"
+        );
+        // Another tenant's prefix is not reachable from here: nothing answers.
+        let other = if tenant == "A" { "B" } else { "A" };
+        let spoofed = client
+            .request(format!("{other}.wadm.api.default.model.list"), "".into())
+            .await;
+        assert!(
+            spoofed.is_err(),
+            "{tenant} reached wadm as {other}: {spoofed:?}"
+        );
+    }
+    server_task.abort();
+    server_has_no_violations(&server);
+}
+
+/// The export's account token: a tenant that imports another tenant's API prefix is
+/// refused by the server itself, so a hand-edited config cannot make A speak as B.
+#[test]
+fn the_server_refuses_an_import_of_another_tenants_api_prefix() {
+    let config = server_config(&wiring()).replacen(
+        "{service: {account: WADM, subject: \"A.wadm.api.>\"}, to: \"wadm.api.>\"}",
+        "{service: {account: WADM, subject: \"B.wadm.api.>\"}, to: \"wadm.api.>\"}",
+        1,
+    );
+    assert!(
+        config.contains("subject: \"B.wadm.api.>\"}, to"),
+        "{config}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nats.conf");
+    std::fs::write(&path, &config).expect("write config");
+    let out = std::process::Command::new(common::nats_server_bin())
+        .arg("-t")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .expect("run nats-server -t");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && text.contains("service import not authorized"),
+        "the server accepted A importing B's prefix, or refused it for another reason:\n{text}"
+    );
+}
+
+/// The wadm account's `wasmbus_events` stream (multitenant subjects and `no_ack`, as the
+/// catalog creates it) stores the events the tenants' hosts send.
+#[tokio::test]
+async fn wadms_events_stream_stores_every_tenants_host_events() {
+    let server = common::NatsServer::start_with(common::ServerOptions {
+        extra_config: server_config(&wiring()),
+        ..Default::default()
+    });
+    let wadm = user(&server, "wadm").await;
+    let js = async_nats::jetstream::new(wadm.clone());
+    let mut stream = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "wasmbus_events".into(),
+            subjects: vec!["*.wasmbus.evt.*.>".into()],
+            // As the catalog creates it: `*.` overlaps `$JS.API.>`, which JetStream allows
+            // only for a stream that does not ack (error 10052; README, "resources").
+            no_ack: true,
+            ..Default::default()
+        })
+        .await
+        .expect("create the stream");
+    for tenant in ["A", "B"] {
+        let host = user(&server, &tenant.to_lowercase()).await;
+        host.publish("wasmbus.evt.default.host_started", tenant.into())
+            .await
+            .expect("publish");
+        host.flush().await.expect("flush");
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let messages = stream.info().await.expect("stream info").state.messages;
+        if messages == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{messages} of the 2 events stored after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (seq, tenant) in [(1, "A"), (2, "B")] {
+        let message = stream.get_raw_message(seq).await.expect("get");
+        assert_eq!(
+            message.subject.as_str(),
+            format!("{tenant}.wasmbus.evt.default.host_started")
+        );
+    }
+}
+
+fn server_has_no_violations(server: &common::NatsServer) {
+    let violations = common::permission_violations(&server.log());
+    assert!(violations.is_empty(), "{violations:?}");
+}

@@ -12,7 +12,8 @@
 //!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules)    ── 400
 //!                        │
 //!   endpoints/<name>.rs  ▼  prepare (parse, authorize) → warm answer or run → reply
-//!                        │   WarmReplies: a warm reply's bytes, kept while its verdicts hold
+//!                        │   endpoints/warm.rs: the warm path's one door (can this request
+//!                        │   be answered warm, with which bytes; WarmReplies keeps them)
 //!                     provisioner.rs (targets → desired resources)
 //!                        │      ▲
 //!   catalog.rs ──────────┘      │ one table: names, exact configs, must-hold checks,

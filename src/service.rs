@@ -32,7 +32,8 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::advisories;
 use crate::audit::{self, Origin};
-use crate::endpoints::{self, EndpointSpec, NotWarm, Prepared, Reply, WarmReplies, ENDPOINTS};
+use crate::endpoints::warm::{self, NotWarm, WarmReplies};
+use crate::endpoints::{self, EndpointSpec, Prepared, Reply, ENDPOINTS};
 use crate::error::ProvisionError;
 use crate::metrics::Metrics;
 use crate::provisioner::Provisioner;
@@ -394,16 +395,16 @@ async fn handle_in_account(shared: Arc<Shared>, spec: &'static EndpointSpec, req
     let mut stage = None;
     if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
         let message = request.message();
-        let prepared = endpoints::prepare(
+        let answer = warm::answer(
             &shared.provisioner,
+            &shared.warm_replies,
             spec,
             &message.subject,
             message.headers.as_ref(),
             &message.payload,
         );
-        let answer = prepared.map(|p| shared.warm_replies.answer(&shared.provisioner, p));
         stage = Some(match answer {
-            Ok(Ok(warm)) => {
+            Ok(warm) => {
                 shared.metrics.record_warm(spec.name, warm.resources);
                 let sent = shared.route.send(&request, HeaderMap::new(), warm.body);
                 if let Err(e) = sent.await {
@@ -411,8 +412,8 @@ async fn handle_in_account(shared: Arc<Shared>, spec: &'static EndpointSpec, req
                 }
                 return;
             }
-            Ok(Err(NotWarm::Cold(cold))) => Stage::Prepared(cold),
-            Ok(Err(NotWarm::Refused(refused))) | Err(refused) => Stage::Answered(Err(refused)),
+            Err(NotWarm::Cold(cold)) => Stage::Prepared(cold),
+            Err(NotWarm::Refused(refused)) => Stage::Answered(Err(refused)),
         });
     }
     // Boxed: only requests that are not warm (or are logged) pay for the room.

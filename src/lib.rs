@@ -23,8 +23,9 @@
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
-//!   service.rs: micro registration, a task per request, drain of its own connection,
-//!               ADR-32 errors; headers.rs: a request keeps only the headers it reads
+//!   service.rs: micro registration, warm answers in the receive loop, a task per other
+//!               request, drain of its own connection, ADR-32 errors; headers.rs: a
+//!               request keeps only the headers it reads
 //!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner

@@ -12,7 +12,8 @@
 //!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules)    ── 400
 //!                        │
 //!   endpoints/<name>.rs  ▼  prepare (parse, authorize) → warm answer or run → reply
-//!                        │   WarmReplies: a warm reply's bytes, kept while its verdicts hold
+//!                        │   endpoints/warm.rs: the warm path's one door (can this request
+//!                        │   be answered warm, with which bytes; WarmReplies keeps them)
 //!                     provisioner.rs (targets → desired resources)
 //!                        │      ▲
 //!   catalog.rs ──────────┘      │ one table: names, exact configs, must-hold checks,
@@ -22,8 +23,9 @@
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
-//!   service.rs: micro registration, a task per request, drain of its own connection,
-//!               ADR-32 errors; headers.rs: a request keeps only the headers it reads
+//!   service.rs: micro registration, warm answers in the receive loop, a task per other
+//!               request, drain of its own connection, ADR-32 errors; headers.rs: a
+//!               request keeps only the headers it reads
 //!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner

@@ -1,5 +1,5 @@
-//! The micro service: registration through async-nats's Services API, one task per
-//! request, and a graceful drain.
+//! The micro service: registration through async-nats's Services API, warm requests
+//! answered in the receive loop, one task per other request, and a graceful drain.
 //!
 //! Replies: success is the endpoint's JSON; an error carries the ADR-32 headers
 //! `Nats-Service-Error` and `Nats-Service-Error-Code` *and* a JSON body
@@ -32,7 +32,8 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::advisories;
 use crate::audit::{self, Origin};
-use crate::endpoints::{self, EndpointSpec, NotWarm, Prepared, Reply, WarmReplies, ENDPOINTS};
+use crate::endpoints::warm::{self, NotWarm, WarmAnswer, WarmReplies};
+use crate::endpoints::{self, EndpointSpec, Prepared, Reply, ENDPOINTS};
 use crate::error::ProvisionError;
 use crate::metrics::Metrics;
 use crate::provisioner::Provisioner;
@@ -144,8 +145,19 @@ pub async fn serve(
             Some(advisory) = stream_advisories.next() => {
                 advisories::forget(provisioner.reconciler.known(), &advisory);
             }
+            // A warm request is answered right here, as the cheapest responder would (its
+            // bytes are stored, its checks synchronous): a task per request would cost
+            // more than the answer. What is not warm gets its own task.
             next = requests.next() => match next {
-                Some((spec, request)) => spawn(spec, Incoming::Endpoint(request)),
+                Some((spec, request)) => match answer_inline(&shared, spec, request).await {
+                    None => {}
+                    Some((Later::InAccount(account, stage), request)) => {
+                        tracker.spawn(answer_in_span(account, spec, request, stage));
+                    }
+                    Some((Later::OtherAccount(route), request)) => {
+                        tracker.spawn(handle_other_account(route, spec, request));
+                    }
+                },
                 None => {
                     warn!("every endpoint subscription ended; stopping");
                     break;
@@ -354,19 +366,46 @@ impl Stage {
     }
 }
 
-/// Handles one request in its own task.
-///
-/// The bulk of a fleet's start is warm `lattice` (or `wadm`) requests, which change
-/// nothing and are not logged unless at debug: those are answered here without a span,
-/// from [`WarmReplies`]. Everything else runs in [`answer_in_span`]: one span with
-/// subject, lattice, outcome and duration, boxed so that only those requests pay for its
-/// room (a task's bytes are allocated and copied per request, and at ~100k warm requests
-/// a second they show in a profile).
-async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: Incoming) {
+/// What the receive loop leaves of a request it did not answer: its task's work.
+enum Later {
+    /// Served in this account (its [`Shared`]), from this stage on.
+    InAccount(Arc<Shared>, Option<Stage>),
+    /// Another account's, not open yet, or refused.
+    OtherAccount(Route),
+}
+
+/// Answers a request in the receive loop when it is warm: the bulk of a fleet's start is
+/// warm `lattice` (or `wadm`) requests, which change nothing and are not logged unless at
+/// debug. Their answer needs no await but the send ([`warm_in_account`]), so a task of
+/// their own would cost more than the answer. Otherwise returns what the request's task
+/// is to do, with what was learned so far.
+async fn answer_inline(
+    shared: &Arc<Shared>,
+    spec: &'static EndpointSpec,
+    mut request: Request,
+) -> Option<(Later, Incoming)> {
     // A request's headers may be up to max_payload of anything: keep the two it reads.
-    crate::headers::keep_only_used(request.message_mut());
+    crate::headers::keep_only_used(&mut request.message);
+    let request = Incoming::Endpoint(request);
     // Issue 12: a request from another account is served in that account (`accounts`).
-    // Boxed: only those requests pay for the room of opening an account or refusing.
+    let later = match account_of(shared.clone(), request.message()) {
+        Ok(account) => match warm_in_account(&account, spec, request.message()) {
+            Ok(answer) => {
+                send_warm(&account, spec, &request, answer).await;
+                return None;
+            }
+            Err(stage) => Later::InAccount(account, stage),
+        },
+        Err(route) => Later::OtherAccount(route),
+    };
+    Some((later, request))
+}
+
+/// Handles one request in a task of its own: at shutdown, the requests the endpoints
+/// still deliver and those only the witness saw (see [`serve`]).
+async fn handle(shared: Arc<Shared>, spec: &'static EndpointSpec, mut request: Incoming) {
+    crate::headers::keep_only_used(request.message_mut());
+    // Boxed: only requests of another account pay for the room of opening it or refusing.
     match account_of(shared, request.message()) {
         Ok(shared) => handle_in_account(shared, spec, request).await,
         Err(route) => Box::pin(handle_other_account(route, spec, request)).await,
@@ -387,39 +426,59 @@ async fn handle_other_account(route: Route, spec: &'static EndpointSpec, request
 
 /// [`handle`] once the requester's account is known: `shared` is that account's.
 async fn handle_in_account(shared: Arc<Shared>, spec: &'static EndpointSpec, request: Incoming) {
+    match warm_in_account(&shared, spec, request.message()) {
+        Ok(answer) => send_warm(&shared, spec, &request, answer).await,
+        // Boxed: only requests that are not warm (or are logged) pay for the room.
+        Err(stage) => Box::pin(answer_in_span(shared, spec, request, stage)).await,
+    }
+}
+
+/// Counts a request in its account's STATS and, for an endpoint that is quiet when warm
+/// and below debug, asks the warm path's door ([`warm::answer`]) for its answer. Else the
+/// stage its span starts from (`None`: nothing was tried). Synchronous.
+fn warm_in_account(
+    shared: &Shared,
+    spec: &'static EndpointSpec,
+    message: &async_nats::Message,
+) -> Result<WarmAnswer, Option<Stage>> {
     if let Some(account) = &shared.account {
         shared.metrics.record_account(spec.name, account);
     }
-    let mut stage = None;
-    if spec.quiet_when_warm && !tracing::enabled!(tracing::Level::DEBUG) {
-        let message = request.message();
-        let prepared = endpoints::prepare(
-            &shared.provisioner,
-            spec,
-            &message.subject,
-            message.headers.as_ref(),
-            &message.payload,
-        );
-        let answer = prepared.map(|p| shared.warm_replies.answer(&shared.provisioner, p));
-        stage = Some(match answer {
-            Ok(Ok(warm)) => {
-                shared.metrics.record_warm(spec.name, warm.resources);
-                let sent = shared.route.send(&request, HeaderMap::new(), warm.body);
-                if let Err(e) = sent.await {
-                    debug!("no reply sent: {e}");
-                }
-                return;
-            }
-            Ok(Err(NotWarm::Cold(cold))) => Stage::Prepared(cold),
-            Ok(Err(NotWarm::Refused(refused))) | Err(refused) => Stage::Answered(Err(refused)),
-        });
+    if !spec.quiet_when_warm || tracing::enabled!(tracing::Level::DEBUG) {
+        return Err(None);
     }
-    // Boxed: only requests that are not warm (or are logged) pay for the room.
-    Box::pin(answer_in_span(shared, spec, request, stage)).await
+    let answer = warm::answer(
+        &shared.provisioner,
+        &shared.warm_replies,
+        spec,
+        &message.subject,
+        message.headers.as_ref(),
+        &message.payload,
+    );
+    answer.map_err(|not| Some(Stage::after_warm(Err(not))))
 }
 
-/// The rest of a request, in its span: prepare and try the warm answer (unless [`handle`]
-/// did: `stage`), the cold path, the reply, and the log line.
+/// Sends a warm answer (no span, no log line: counted in STATS `data.warm`).
+async fn send_warm(
+    shared: &Shared,
+    spec: &'static EndpointSpec,
+    request: &Incoming,
+    answer: WarmAnswer,
+) {
+    shared.metrics.record_warm(spec.name, answer.resources);
+    if let Err(e) = shared
+        .route
+        .send(request, HeaderMap::new(), answer.body)
+        .await
+    {
+        debug!("no reply sent: {e}");
+    }
+}
+
+/// The rest of a request, in its span: prepare and try the warm answer (unless
+/// [`warm_in_account`] did: `stage`), the cold path, the reply, and the log line. One span
+/// with subject, lattice, outcome and duration: only requests that are not answered warm
+/// without a log line pay for it.
 async fn answer_in_span(
     shared: Arc<Shared>,
     spec: &'static EndpointSpec,

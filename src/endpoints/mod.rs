@@ -2,16 +2,19 @@
 //! JetStream) that yields a [`Prepared`] request. A reader finds an endpoint by its
 //! subject's last word: `wasmcloud.provision.lattice` is `lattice.rs`.
 //!
-//! This module holds the table the service registers from, what every endpoint shares
-//! after `prepare` (the warm answer, [`Prepared::run`] for the cold path, the reply
-//! conventions) and [`WarmReplies`].
+//! This module holds the table the service registers from and what every endpoint shares
+//! after `prepare` ([`Prepared::run`] for the cold path, the reply conventions); the warm
+//! answer has its own door, [`warm`].
 
 pub mod host;
 pub mod lattice;
 pub mod status;
 pub mod wadm;
+pub mod warm;
 
-use std::collections::HashMap;
+pub use warm::{NotWarm, WarmAnswer, WarmReplies};
+
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
@@ -122,30 +125,8 @@ pub struct Work {
 }
 
 impl Prepared {
-    /// The reply from what this instance already knows, when every resource was seen in
-    /// place: no JetStream call and no await, so that the bulk of a fleet's start costs
-    /// about one NATS round trip. Otherwise why not: refused, or the request back for
-    /// [`Prepared::run`].
-    pub fn try_warm(self, provisioner: &Provisioner) -> Result<Reply, NotWarm> {
-        if self.dry_run {
-            return Err(NotWarm::Cold(self));
-        }
-        match provisioner.warm(&self.work.targets, self.work.replicas) {
-            Ok(Some(warm)) => {
-                let stamp = warm.stamp;
-                let mut reply = self
-                    .reply(provisioner, warm.reports)
-                    .map_err(NotWarm::Refused)?;
-                reply.stamp = Some(stamp);
-                Ok(reply)
-            }
-            Ok(None) => Err(NotWarm::Cold(self)),
-            Err(e) => Err(NotWarm::Refused(e)),
-        }
-    }
-
     /// Carries the request out (or plans it, for a dry run) and builds the reply: the
-    /// cold path, after [`Prepared::try_warm`] (each resource is still answered from a
+    /// cold path, after [`Prepared::try_warm`] (see [`warm`]; each resource is still answered from a
     /// fresh verdict, see [`Provisioner::ensure`]).
     pub async fn run(self, provisioner: &Provisioner) -> Result<Reply, ProvisionError> {
         let Work { targets, replicas } = &self.work;
@@ -169,129 +150,6 @@ impl Prepared {
     }
 }
 
-/// The bodies of warm replies, by the work asked for.
-///
-/// A warm reply is a pure function of the work and of the verdicts it was made from (see
-/// [`WarmStamp`]), so its bytes are kept and sent again for as long as every one of those
-/// verdicts is still the one stored and unexpired: forgotten (advisory, reconnect),
-/// replaced (checked again against other settings) or expired (cache TTL), and the reply
-/// is made again. A fleet's start is mostly the same few lattices asked for again and
-/// again; this turns each of those requests into a map lookup instead of building and
-/// serializing the same reports.
-///
-/// A reply is kept only after [`Prepared::try_warm`] made it, so only for work that
-/// passed the lattice policy, which is fixed for the life of the process.
-///
-/// Bounded: at `max` entries the map starts over.
-pub struct WarmReplies {
-    by_work: std::sync::Mutex<HashMap<Work, WarmReply>>,
-    max: usize,
-}
-
-/// A warm reply as sent.
-struct WarmReply {
-    body: bytes::Bytes,
-    resources: usize,
-    stamp: WarmStamp,
-}
-
-/// The answer to a warm request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WarmAnswer {
-    pub body: bytes::Bytes,
-    /// How many resources it reports (each `exists`), for STATS.
-    pub resources: usize,
-    /// Sent before to a request of the same work (not made again).
-    pub kept: bool,
-}
-
-/// Why a request has no warm answer.
-#[derive(Debug)]
-pub enum NotWarm {
-    /// It is refused (e.g. a lattice that is not allowed): answer with this error.
-    Refused(ProvisionError),
-    /// It needs JetStream: the request back, for [`Prepared::run`].
-    Cold(Prepared),
-}
-
-impl Default for WarmReplies {
-    fn default() -> Self {
-        WarmReplies::new(4096)
-    }
-}
-
-impl WarmReplies {
-    pub fn new(max: usize) -> Self {
-        WarmReplies {
-            by_work: Default::default(),
-            max: max.max(1),
-        }
-    }
-
-    /// The warm answer to a request: the reply kept for the same work while it holds, else
-    /// one made now from the verdicts (and kept, when the reply follows from the work).
-    pub fn answer(
-        &self,
-        provisioner: &Provisioner,
-        prepared: Prepared,
-    ) -> Result<WarmAnswer, NotWarm> {
-        let keep = prepared.same_reply_for_same_work && !prepared.dry_run;
-        if keep {
-            // Checked under the lock (the verdicts' lock is never held while taking this
-            // one): a hit then costs a reference count, not a copy of the stamp.
-            let map = self.lock();
-            if let Some(kept) = map.get(&prepared.work) {
-                if provisioner.reconciler.still_warm(&kept.stamp) {
-                    return Ok(WarmAnswer {
-                        body: kept.body.clone(),
-                        resources: kept.resources,
-                        kept: true,
-                    });
-                }
-            }
-        }
-        // Cloned only when nothing holds: at most once per work and verdict.
-        let work = keep.then(|| prepared.work.clone());
-        let reply = prepared.try_warm(provisioner)?;
-        let body: bytes::Bytes = reply.to_json().into();
-        if let (Some(work), Some(stamp)) = (work, reply.stamp.clone()) {
-            let mut map = self.lock();
-            if map.len() >= self.max && !map.contains_key(&work) {
-                map.clear();
-            }
-            map.insert(
-                work,
-                WarmReply {
-                    body: body.clone(),
-                    resources: reply.reports.len(),
-                    stamp,
-                },
-            );
-        }
-        Ok(WarmAnswer {
-            body,
-            resources: reply.reports.len(),
-            kept: false,
-        })
-    }
-
-    /// How many replies are kept.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Never held across an await, and any state is valid: a poisoned lock is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Work, WarmReply>> {
-        self.by_work
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 /// A successful reply: the fields of its JSON body and the reports that are its
 /// `resources` (also counted in metrics). [`Reply::to_json`] writes the body.
 pub struct Reply {
@@ -308,38 +166,35 @@ impl Reply {
     /// The JSON body, written in one pass: the reports are not first turned into a
     /// `Value` (on the warm path, that was a good part of the cost of a request).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&Body {
-            head: &self.head,
-            resources: &self.reports,
-        })
-        .unwrap_or_default()
+        serde_json::to_vec(&Body::new(&self.head, &self.reports)).unwrap_or_default()
     }
 }
 
 /// `head` plus `resources`, the top-level keys in the order of a `serde_json::Map`
-/// (sorted); each resource's fields in the order of [`ResourceReport`].
+/// (sorted): the head's keys before `resources`, `resources`, the head's keys after it;
+/// each resource's fields in the order of [`ResourceReport`].
+#[derive(serde::Serialize)]
 struct Body<'a> {
-    head: &'a serde_json::Map<String, Value>,
+    #[serde(flatten)]
+    before: BTreeMap<&'a str, &'a Value>,
     resources: &'a [ResourceReport],
+    #[serde(flatten)]
+    after: BTreeMap<&'a str, &'a Value>,
 }
 
-impl serde::Serialize for Body<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl<'a> Body<'a> {
+    fn new(head: &'a serde_json::Map<String, Value>, resources: &'a [ResourceReport]) -> Self {
         const RESOURCES: &str = "resources";
-        let mut map = serializer.serialize_map(Some(self.head.len() + 1))?;
-        let mut written = false;
-        for (key, value) in self.head.iter().filter(|(k, _)| k.as_str() != RESOURCES) {
-            if !written && key.as_str() > RESOURCES {
-                map.serialize_entry(RESOURCES, self.resources)?;
-                written = true;
-            }
-            map.serialize_entry(key, value)?;
+        let (before, after) = head
+            .iter()
+            .filter(|(k, _)| k.as_str() != RESOURCES)
+            .map(|(k, v)| (k.as_str(), v))
+            .partition(|(k, _)| *k < RESOURCES);
+        Body {
+            before,
+            resources,
+            after,
         }
-        if !written {
-            map.serialize_entry(RESOURCES, self.resources)?;
-        }
-        map.end()
     }
 }
 

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use common::provisioner::{self, Options, RunningService};
+use common::reply::call_with;
 use wasmcloud_provisioner::accounts::FileAccount;
 use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::policy::LatticePolicy;
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
@@ -54,8 +55,7 @@ fn served(user: &str) -> FileAccount {
 
 struct Bed {
     server: common::NatsServer,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    service: RunningService,
 }
 
 impl Bed {
@@ -95,69 +95,32 @@ impl Bed {
         policy: LatticePolicy,
         account_idle: Duration,
     ) -> Bed {
-        let mut resolved = common::resolved(&ConnectArgs {
-            server: Some(server.url()),
-            user: Some("prov".into()),
-            password: Some("p".into()),
-            ..Default::default()
-        });
-        resolved.file_accounts = accounts;
-        let service = ServiceSetup {
-            policy,
-            account_idle,
-            ..ServiceSetup::new(resolved)
-        }
-        .connect()
-        .await
-        .expect("the provisioner connects");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(async move {
-            let _ = rx.await;
-        }));
-        let bed = Bed {
-            server,
-            stop: Some(tx),
-            task: Some(task),
-        };
-        bed.wait_ready().await;
-        bed
+        let observer = Bed::connect(&server, "prov_admin").await;
+        let service = Options::new()
+            .user("prov", "p")
+            .accounts(accounts)
+            .policy(policy)
+            .account_idle(account_idle)
+            .start(&server.url(), &observer)
+            .await;
+        Bed { server, service }
     }
 
-    async fn client(&self, user: &str) -> async_nats::Client {
+    async fn connect(server: &common::NatsServer, user: &str) -> async_nats::Client {
         let password = if user.starts_with("prov") { "p" } else { "x" };
         common::connect_with(
-            &self.server.url(),
+            &server.url(),
             async_nats::ConnectOptions::with_user_and_password(user.into(), password.into()),
         )
         .await
     }
 
-    async fn wait_ready(&self) {
-        let prov = self.client("prov_admin").await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let info = prov
-                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-                .await;
-            if let Ok(m) = info {
-                let v: Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-                if v["endpoints"].as_array().map(Vec::len) == Some(ENDPOINTS.len()) {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "the provisioner never got ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    async fn client(&self, user: &str) -> async_nats::Client {
+        Bed::connect(&self.server, user).await
     }
 
-    async fn stop(mut self) {
-        drop(self.stop.take());
-        let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(20), task)
-            .await
-            .expect("serve() stops")
-            .expect("serve() did not panic")
-            .expect("serve() returns Ok");
+    async fn stop(self) {
+        self.service.stop().await;
     }
 }
 
@@ -167,21 +130,15 @@ async fn request(
     lattice: &str,
     headers: Option<async_nats::HeaderMap>,
 ) -> (u16, Value) {
-    let body = json!({ "lattice": lattice }).to_string().into();
-    let subject = "wasmcloud.provision.lattice".to_string();
-    let reply = match headers {
-        Some(h) => client.request_with_headers(subject, h, body).await,
-        None => client.request(subject, body).await,
-    }
-    .expect("the provisioner answers");
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|c| c.as_str().parse().expect("a numeric error code"))
-        .unwrap_or(200);
-    let body = serde_json::from_slice(&reply.payload).expect("a JSON reply");
-    (code, body)
+    let body = json!({ "lattice": lattice }).to_string();
+    let reply = call_with(
+        client,
+        "wasmcloud.provision.lattice",
+        headers.unwrap_or_default(),
+        body,
+    )
+    .await;
+    (reply.code, reply.body)
 }
 
 /// The stream names in a client's account.
@@ -951,18 +908,7 @@ async fn operator_mode_mints_its_users_and_renews_them_before_they_expire() {
             ..Default::default()
         },
     )]);
-    let service = ServiceSetup::new(resolved)
-        .connect()
-        .await
-        .expect("the provisioner connects");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(service.serve(async move {
-        let _ = rx.await;
-    }));
-    common::eventually("the provisioner answers", Duration::from_secs(20), || {
-        prov_admin.request(format!("$SRV.PING.{SERVICE_NAME}"), "".into())
-    })
-    .await;
+    let service = provisioner::start(ServiceSetup::new(resolved), &prov_admin).await;
 
     let (code, body) = request(&a_host, "a1", None).await;
     assert_eq!(code, 200, "{body}");
@@ -986,12 +932,7 @@ async fn operator_mode_mints_its_users_and_renews_them_before_they_expire() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(users.len() >= 2, "never renewed: {users:?}");
-    drop(tx);
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("serve() stops")
-        .expect("no panic")
-        .expect("serve() returns Ok");
+    service.stop().await;
 }
 
 /// The user of the provisioner's newest connection in an account (`/connz`).

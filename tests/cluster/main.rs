@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures::{stream, FutureExt, StreamExt};
 use serde_json::{json, Value};
 
-use common::provisioner::{Options, RunningService};
+use common::provisioner::{wait_discoverable, Options, RunningService};
 use common::reply::{call, Reply};
 use common::{eventually, ClusterOptions, NatsCluster, NatsServer};
 use wasmcloud_provisioner::catalog::{self, Desired};
@@ -71,66 +71,6 @@ async fn start_instance_with_js_timeout(
         .js_timeout(js_timeout)
         .spawn(servers)
         .await
-}
-
-/// The ids of the provisioner instances that answer `$SRV.PING` within `window`.
-async fn ping_ids(client: &async_nats::Client, window: Duration) -> HashSet<String> {
-    let inbox = client.new_inbox();
-    let mut replies = client.subscribe(inbox.clone()).await.expect("subscribe");
-    client
-        .publish_with_reply(format!("$SRV.PING.{SERVICE_NAME}"), inbox, Bytes::new())
-        .await
-        .expect("publish ping");
-    let mut ids = HashSet::new();
-    let deadline = tokio::time::sleep(window);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => return ids,
-            next = replies.next() => match next {
-                Some(m) => {
-                    let v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
-                    if v["name"] == SERVICE_NAME {
-                        if let Some(id) = v["id"].as_str() {
-                            ids.insert(id.to_string());
-                        }
-                    }
-                }
-                None => return ids,
-            }
-        }
-    }
-}
-
-/// Waits until `n` instances are discoverable and each lists every endpoint.
-async fn wait_discoverable(client: &async_nats::Client, n: usize) -> HashSet<String> {
-    let deadline = Instant::now() + REPLY_TIMEOUT;
-    loop {
-        let ids = ping_ids(client, Duration::from_millis(300)).await;
-        if ids.len() >= n {
-            let mut complete = 0;
-            for id in &ids {
-                let info = client
-                    .request(format!("$SRV.INFO.{SERVICE_NAME}.{id}"), Bytes::new())
-                    .await;
-                if let Ok(m) = info {
-                    let v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
-                    let endpoints = v["endpoints"].as_array().map(Vec::len).unwrap_or(0);
-                    if endpoints == wasmcloud_provisioner::endpoints::ENDPOINTS.len() {
-                        complete += 1;
-                    }
-                }
-            }
-            if complete >= n {
-                return ids;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{n} provisioner start_instance(s) not discoverable via $SRV.PING in time (saw {ids:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------

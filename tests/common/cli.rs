@@ -8,6 +8,16 @@
 
 use std::process::Output;
 
+/// Runs `command` (one made by [`super::provisioner_command`] and its flags).
+pub fn output(mut command: std::process::Command) -> Output {
+    command.output().expect("run wasmcloud-provisioner")
+}
+
+/// Text a command printed.
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Runs the binary with `args`; panics only when it cannot be started.
 pub fn run(args: &[&str]) -> Output {
     super::provisioner_command()
@@ -37,11 +47,11 @@ pub fn text(o: &Output) -> String {
 }
 
 pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    lossy(&o.stdout)
 }
 
 pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    lossy(&o.stderr)
 }
 
 /// `(exit code, stdout, stderr)`.

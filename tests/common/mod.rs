@@ -446,3 +446,11 @@ pub async fn fill_kv_bucket(client: &async_nats::Client, bucket: &str, mib: usiz
         a.await.expect("ack");
     }
 }
+
+/// Seconds since the Unix epoch (for signed host requests).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}

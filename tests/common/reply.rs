@@ -90,7 +90,7 @@ impl Reply {
 
     /// An error with `code`: both headers and a JSON body `{"error":{"code","message"}}`
     /// valid against `schemas/error_response.json`. Returns the message.
-    pub fn error(&self, code: u16) -> &str {
+    pub fn error(&self, code: u16) -> String {
         assert_eq!(
             self.error_code,
             Some(code),
@@ -113,7 +113,7 @@ impl Reply {
             .as_str()
             .unwrap_or_else(|| panic!("error body without a message: {}", self.body));
         assert!(!message.is_empty());
-        message
+        message.to_string()
     }
 
     /// Panics unless this is a well-formed ADR-32 error reply with a JSON body.
@@ -220,10 +220,10 @@ pub async fn send(
     Ok(Reply::from_message(subject, &message, started.elapsed()))
 }
 
-/// A request with `body` (and `headers`, unless empty) that waits up to [`REPLY_TIMEOUT`].
-pub fn request(headers: HeaderMap, body: impl Into<Bytes>) -> async_nats::Request {
+/// A request with `body` (any bytes or text; and `headers`, unless empty) that waits up to [`REPLY_TIMEOUT`].
+pub fn request(headers: HeaderMap, body: impl AsRef<[u8]>) -> async_nats::Request {
     let request = async_nats::Request::new()
-        .payload(body.into())
+        .payload(Bytes::copy_from_slice(body.as_ref()))
         .timeout(Some(REPLY_TIMEOUT));
     if headers.is_empty() {
         request
@@ -236,14 +236,14 @@ pub fn request(headers: HeaderMap, body: impl Into<Bytes>) -> async_nats::Reques
 pub async fn try_call(
     client: &async_nats::Client,
     subject: &str,
-    body: impl Into<Bytes>,
+    body: impl AsRef<[u8]>,
 ) -> Result<Reply, async_nats::RequestError> {
     send(client, subject, request(HeaderMap::new(), body)).await
 }
 
 /// Sends one request and waits for its reply. Panics if none comes (a lost request is
 /// always a failure).
-pub async fn call(client: &async_nats::Client, subject: &str, body: impl Into<Bytes>) -> Reply {
+pub async fn call(client: &async_nats::Client, subject: &str, body: impl AsRef<[u8]>) -> Reply {
     call_with(client, subject, HeaderMap::new(), body).await
 }
 
@@ -252,7 +252,7 @@ pub async fn call_with(
     client: &async_nats::Client,
     subject: &str,
     headers: HeaderMap,
-    body: impl Into<Bytes>,
+    body: impl AsRef<[u8]>,
 ) -> Reply {
     send(client, subject, request(headers, body))
         .await

@@ -6,77 +6,32 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::Value;
 
+use common::provisioner::{wait_discoverable, Options, RunningService};
+use common::reply::call;
 use common::NatsServer;
-use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::policy::{lattices_of, LatticePolicy};
-use wasmcloud_provisioner::runtime::ServiceSetup;
 
 /// An in-process instance with a lattice cap; stops when dropped.
-struct Instance(common::provisioner::RunningService);
-
-impl Instance {
-    async fn start(url: &str, max: usize) -> Instance {
-        let connect = ConnectArgs {
-            server: Some(url.to_string()),
-            ..Default::default()
-        };
-        let observer = common::connect(url).await;
-        let setup = ServiceSetup {
-            policy: LatticePolicy::new(vec![], Some(max)).expect("policy"),
-            ..ServiceSetup::new(common::resolved(&connect))
-        };
-        Instance(common::provisioner::start(setup, &observer).await)
-    }
-
-    async fn stop(self) {
-        self.0.stop().await;
-    }
-}
-
-/// How many instances answer `$SRV.PING` (collects until none arrived for 300 ms).
-async fn instances(client: &async_nats::Client) -> usize {
-    let inbox = client.new_inbox();
-    let mut replies = client.subscribe(inbox.clone()).await.expect("subscribe");
-    client
-        .publish_with_reply("$SRV.PING.wasmcloud-provisioner", inbox, "".into())
+async fn start_capped(url: &str, max: usize) -> RunningService {
+    Options::new()
+        .policy(LatticePolicy::new(vec![], Some(max)).expect("policy"))
+        .spawn(url)
         .await
-        .expect("ping");
-    let mut n = 0;
-    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), replies.next()).await {
-        n += 1;
-    }
-    n
-}
-
-async fn wait_for_instances(client: &async_nats::Client, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while instances(client).await < n {
-        assert!(Instant::now() < deadline, "{n} instances did not register");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A lattice request: `None` for success, else the ADR-32 error code.
 async fn ask(client: &async_nats::Client, lattice: &str) -> (Option<u16>, Value) {
-    let reply = tokio::time::timeout(
-        Duration::from_secs(60),
-        client.request(format!("wasmcloud.provision.lattice.{lattice}"), "".into()),
+    call(
+        client,
+        &format!("wasmcloud.provision.lattice.{lattice}"),
+        "",
     )
     .await
-    .expect("a reply in time")
-    .expect("a reply");
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR_CODE))
-        .and_then(|v| v.as_str().parse().ok());
-    let body = serde_json::from_slice(&reply.payload).unwrap_or(Value::Null);
-    (code, body)
+    .parts()
 }
 
 /// The lattices whose streams exist.
@@ -94,8 +49,8 @@ async fn a_lattice_whose_buckets_were_deleted_is_counted_as_new_again() {
     let server = NatsServer::start();
     let admin = common::connect(&server.url()).await;
     let js = async_nats::jetstream::new(admin.clone());
-    let instance = Instance::start(&server.url(), 2).await;
-    wait_for_instances(&admin, 1).await;
+    let instance = start_capped(&server.url(), 2).await;
+    wait_discoverable(&admin, 1).await;
 
     for l in ["first", "second"] {
         let (code, body) = ask(&admin, l).await;
@@ -128,9 +83,9 @@ async fn two_instances_at_the_cap_admit_exactly_the_cap() {
         let server = NatsServer::start();
         let admin = common::connect(&server.url()).await;
         let js = async_nats::jetstream::new(admin.clone());
-        let a = Instance::start(&server.url(), MAX).await;
-        let b = Instance::start(&server.url(), MAX).await;
-        wait_for_instances(&admin, 2).await;
+        let a = start_capped(&server.url(), MAX).await;
+        let b = start_capped(&server.url(), MAX).await;
+        wait_discoverable(&admin, 2).await;
         // The cap minus one exist.
         for i in 0..MAX - 1 {
             let (code, body) = ask(&admin, &format!("old{i}")).await;
@@ -199,8 +154,8 @@ async fn a_drifted_bookkeeping_bucket_fails_closed() {
     let created: Value = serde_json::from_slice(&created.payload).unwrap();
     assert!(created.get("error").is_none(), "{created}");
 
-    let instance = Instance::start(&server.url(), 1).await;
-    wait_for_instances(&admin, 1).await;
+    let instance = start_capped(&server.url(), 1).await;
+    wait_discoverable(&admin, 1).await;
     let (code, body) = ask(&admin, "first").await;
     assert_eq!(code, Some(503), "{body}");
     let message = body.to_string();

@@ -6,15 +6,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::oneshot;
 
+use common::provisioner::{Options, RunningService};
+use common::reply::call;
 use common::{NatsServer, ServerOptions};
-use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::ENDPOINTS;
-use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::settings::Settings;
 
 const MIB: i64 = 1024 * 1024;
@@ -29,95 +27,37 @@ accounts {
 }
 "#;
 
-struct Service {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
-
-impl Service {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("serve() returns in time")
-            .expect("serve() does not panic");
-        result.expect("serve() returns Ok");
-    }
-}
-
 /// The service, connected as `user` (in that user's account), with `max_bytes` for every
-/// resource.
-async fn serve_as(url: &str, user: &str, max_bytes: Option<i64>) -> (Service, async_nats::Client) {
-    let connect = ConnectArgs {
-        server: Some(url.to_string()),
-        user: Some(user.to_string()),
-        password: Some(user.to_string()),
-        ..Default::default()
-    };
-    let mut resolved = common::resolved(&connect);
+/// resource; and a client of that user.
+async fn serve_as(
+    url: &str,
+    user: &str,
+    max_bytes: Option<i64>,
+) -> (RunningService, async_nats::Client) {
     let mut settings = Settings::default();
     settings.all.max_bytes = max_bytes;
     settings.validate().expect("valid settings");
-    resolved.settings = settings;
-    let service = ServiceSetup::new(resolved)
-        .connect()
-        .await
-        .expect("the provisioner connects");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(service.serve(async move {
-        let _ = stopped.await;
-    }));
     let client = common::connect_with(
         url,
         async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
             .request_timeout(Some(Duration::from_secs(60))),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Ok(m)) = tokio::time::timeout(
-            Duration::from_secs(1),
-            client.request("$SRV.INFO.wasmcloud-provisioner", "".into()),
-        )
-        .await
-        {
-            let info: Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-            if info["endpoints"].as_array().map(Vec::len) == Some(ENDPOINTS.len()) {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the service did not come up");
-    }
-    let service = Service {
-        stop: Some(stop),
-        task,
-    };
+    let service = Options::new()
+        .user(user, user)
+        .settings(settings)
+        .start(url, &client)
+        .await;
     (service, client)
 }
 
-/// A lattice request: (error code, error message, body).
+/// A lattice request that must fail: (error code, error message, body).
 async fn lattice(client: &async_nats::Client, lattice: &str) -> (u16, String, Value) {
-    let m = client
-        .request("wasmcloud.provision.lattice", lattice.to_string().into())
-        .await
-        .expect("a reply");
-    let headers = m.headers.as_ref().unwrap_or_else(|| {
-        panic!(
-            "expected an error reply, got {}",
-            String::from_utf8_lossy(&m.payload)
-        )
-    });
-    let code = headers
-        .get("Nats-Service-Error-Code")
-        .expect("Nats-Service-Error-Code")
-        .as_str()
-        .parse()
-        .expect("a number");
-    let body: Value = serde_json::from_slice(&m.payload).expect("JSON body");
-    let message = body["error"]["message"].as_str().unwrap_or("").to_string();
-    (code, message, body)
+    let reply = call(client, "wasmcloud.provision.lattice", lattice.to_string()).await;
+    let code = reply
+        .error_code
+        .unwrap_or_else(|| panic!("expected an error reply, got {}", reply.raw));
+    (code, reply.message().to_string(), reply.body)
 }
 
 /// Every resource in the body is named; returns (name, action) pairs.

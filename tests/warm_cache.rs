@@ -13,138 +13,24 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
+use common::provisioner;
+use common::reply::{call, Reply};
 use common::NatsServer;
 use wasmcloud_provisioner::catalog;
-use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::jsapi::JetStreamApi;
-use wasmcloud_provisioner::metrics::Metrics;
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
 use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
-use wasmcloud_provisioner::runtime::ServiceSetup;
-use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::Settings;
 
-/// Far above any reply's time: hitting it is a failure, not a slow success.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const LATTICE: &str = "wasmcloud.provision.lattice";
 
-/// A provisioner service in this process.
-struct Service {
-    metrics: Arc<Metrics>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
-
-impl Service {
-    async fn start(url: &str) -> Service {
-        let connect = ConnectArgs {
-            server: Some(url.to_string()),
-            ..Default::default()
-        };
-        let resolved = common::resolved(&connect);
-        // serve's defaults (--cache-ttl 30 s): every re-check below is caused by an advisory.
-        let service = ServiceSetup::new(resolved)
-            .connect()
-            .await
-            .expect("the provisioner connects");
-        let metrics = service.metrics.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(async {
-            let _ = stopped.await;
-        }));
-        let client = common::connect(url).await;
-        let service = Service {
-            metrics,
-            stop: Some(stop),
-            task,
-        };
-        service.wait_until_listening(&client).await;
-        service
-    }
-
-    /// Until `$SRV.INFO` lists every endpoint (they are added after the service starts).
-    async fn wait_until_listening(&self, client: &async_nats::Client) {
-        let deadline = Instant::now() + REPLY_TIMEOUT;
-        loop {
-            assert!(
-                !self.task.is_finished(),
-                "the service stopped while starting"
-            );
-            if let Ok(Ok(m)) = tokio::time::timeout(
-                Duration::from_millis(500),
-                client.request(format!("$SRV.INFO.{SERVICE_NAME}"), Bytes::new()),
-            )
-            .await
-            {
-                let info: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
-                if info["endpoints"].as_array().map(Vec::len) == Some(ENDPOINTS.len()) {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "the service never listened");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Requests of an endpoint answered without any JetStream call.
-    fn warm(&self, endpoint: &str) -> u64 {
-        self.metrics.data(endpoint)["warm"].as_u64().unwrap_or(0)
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(REPLY_TIMEOUT, &mut self.task)
-            .await
-            .expect("the service stops")
-            .expect("the service task ran")
-            .expect("the service stopped cleanly");
-    }
-}
-
-/// A reply: the ADR-32 code (200 without error headers) and the JSON body.
-struct Reply {
-    code: u16,
-    body: Value,
-}
-
-impl Reply {
-    /// The report of one resource (a 409 for drift lists them too).
-    fn resource(&self, stream: &str) -> &Value {
-        self.body["resources"]
-            .as_array()
-            .and_then(|list| list.iter().find(|r| r["stream"] == stream))
-            .unwrap_or_else(|| panic!("no resource {stream} in {}", self.body))
-    }
-
-    fn action(&self, stream: &str) -> &str {
-        self.resource(stream)["action"].as_str().unwrap_or("?")
-    }
-}
-
+/// A lattice request, answered by a service that runs as `serve` runs it, with its
+/// defaults (`--cache-ttl 30 s`: every re-check below is caused by an advisory).
 async fn request(client: &async_nats::Client, lattice: &str) -> Reply {
-    let message = tokio::time::timeout(
-        REPLY_TIMEOUT,
-        client.request(LATTICE, Bytes::from(lattice.to_string())),
-    )
-    .await
-    .expect("a reply in time")
-    .expect("a reply");
-    let code = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR_CODE))
-        .and_then(|c| c.as_str().parse().ok())
-        .unwrap_or(200);
-    let body = serde_json::from_slice(&message.payload).expect("a JSON body");
-    Reply { code, body }
+    call(client, LATTICE, lattice.to_string()).await
 }
 
 /// A raw JetStream API call from the test's own client.
@@ -185,7 +71,7 @@ fn streams(lattice: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_deleted_out_of_band_is_recreated_on_the_next_request() {
     let server = NatsServer::start();
-    let service = Service::start(&server.url()).await;
+    let service = provisioner::spawn(&server.url(), Settings::default()).await;
     let client = common::connect(&server.url()).await;
     // nats-server 2.12 sends a deletion advisory from the stream's own loop, which the
     // deletion stops: now and then the advisory is lost (then the cache TTL bounds how
@@ -252,7 +138,7 @@ async fn a_bucket_deleted_out_of_band_is_recreated_on_the_next_request() {
             "exists"
         );
         assert_eq!(service.warm("lattice"), warm_before + 2);
-        service.shutdown().await;
+        service.stop().await;
         return;
     }
     panic!("nats-server never announced a deletion in 5 attempts");
@@ -261,7 +147,7 @@ async fn a_bucket_deleted_out_of_band_is_recreated_on_the_next_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_out_of_band_update_that_breaks_a_bucket_is_reported_on_the_next_request() {
     let server = NatsServer::start();
-    let service = Service::start(&server.url()).await;
+    let service = provisioner::spawn(&server.url(), Settings::default()).await;
     let client = common::connect(&server.url()).await;
     let configdata = streams("changed")[1].clone();
 
@@ -316,13 +202,13 @@ async fn an_out_of_band_update_that_breaks_a_bucket_is_reported_on_the_next_requ
     assert_eq!(after["config"]["allow_direct"], false, "{after}");
     // And the drift is not forgotten by the next request either.
     assert_eq!(request(&client, "changed").await.code, 409);
-    service.shutdown().await;
+    service.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_requests_make_no_jetstream_call_and_a_burst_creates_each_stream_once() {
     let server = NatsServer::start();
-    let service = Service::start(&server.url()).await;
+    let service = provisioner::spawn(&server.url(), Settings::default()).await;
     let client = common::connect(&server.url()).await;
     let audit = common::api_audit::ApiAudit::start(&client).await;
 
@@ -373,7 +259,7 @@ async fn warm_requests_make_no_jetstream_call_and_a_burst_creates_each_stream_on
         &calls[before..]
     );
     assert_eq!(service.warm("lattice"), warm_before + 50);
-    service.shutdown().await;
+    service.stop().await;
 }
 
 /// Without advisories (a reconciler used on its own), what was seen is trusted only for

@@ -20,7 +20,8 @@
 
 use std::time::Instant;
 
-use super::{http_get, new_tempdir, Node, Ready, START_ATTEMPTS, START_TIMEOUT};
+use super::node::{new_tempdir, Node, Ready, START_ATTEMPTS};
+use super::{http_get, START_TIMEOUT};
 
 /// The hub's side: a `leafnodes` block listening on `port`. Leaf connections then
 /// authenticate against the hub's ordinary users (accounts' `users`), whose permissions

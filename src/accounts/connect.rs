@@ -103,8 +103,7 @@ fn mint(
     )?
     .with_inbox_prefix(config.resolved.inbox_prefix.as_deref())?;
     let permissions = stanzas::tenant_user(&template);
-    let expires_at = crate::creds::unix_now() + signer.expiry.as_secs() as i64;
-    let user = key.mint_user(SERVICE_NAME, &permissions, Some(expires_at))?;
+    let user = key.mint_user_valid_for(SERVICE_NAME, &permissions, Some(signer.expiry))?;
     let mut resolved = config.resolved.clone();
     resolved.auth = crate::config::Auth::JwtAndSeed {
         jwt: user.jwt,

@@ -49,18 +49,20 @@ pub fn mint_creds(
     let template = permissions::template_union(&args.role, &options, args.platform.options())?
         .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
     let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
-    let expires_at = match &args.expiry {
-        Some(e) => Some(creds::unix_now() + creds::parse_expiry(e)?.as_secs() as i64),
-        None => None,
-    };
+    let valid_for = args
+        .expiry
+        .as_deref()
+        .map(creds::parse_expiry)
+        .transpose()?;
     let name = args.name.unwrap_or_else(|| template.user_name());
-    let user = signer.mint_user(&name, &template.permissions, expires_at)?;
+    let user = signer.mint_user_valid_for(&name, &template.permissions, valid_for)?;
     creds::write_creds(
         &args.out,
         &creds::format_creds(&user.jwt, &user.seed),
         args.force,
     )?;
-    let expiry = match expires_at
+    let expiry = match user
+        .expires_at
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)

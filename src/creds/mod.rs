@@ -39,6 +39,8 @@ pub struct MintedUser {
     pub jwt: String,
     pub seed: String,
     pub public_key: String,
+    /// When the JWT expires (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 /// The key that signs user JWTs, and the account it speaks for.
@@ -150,6 +152,30 @@ impl AccountSigner {
         permissions: &Permissions,
         expires_at: Option<i64>,
     ) -> Result<MintedUser, String> {
+        self.mint_at(name, permissions, unix_now(), expires_at)
+    }
+
+    /// Mints a user valid for `valid_for` from its issue time (`None`: never expires).
+    /// One clock reading gives both `iat` and `exp`, so `exp - iat` is exactly
+    /// `valid_for` (two readings could straddle a second).
+    pub fn mint_user_valid_for(
+        &self,
+        name: &str,
+        permissions: &Permissions,
+        valid_for: Option<Duration>,
+    ) -> Result<MintedUser, String> {
+        let now = unix_now();
+        let expires_at = valid_for.map(|d| now.saturating_add(d.as_secs() as i64));
+        self.mint_at(name, permissions, now, expires_at)
+    }
+
+    fn mint_at(
+        &self,
+        name: &str,
+        permissions: &Permissions,
+        now: i64,
+        expires_at: Option<i64>,
+    ) -> Result<MintedUser, String> {
         let user = KeyPair::new_user();
         let seed = user
             .seed()
@@ -162,11 +188,12 @@ impl AccountSigner {
         if let Some(exp) = expires_at {
             claims["exp"] = json!(exp);
         }
-        let jwt = encode_jwt(claims, &self.key, unix_now())?;
+        let jwt = encode_jwt(claims, &self.key, now)?;
         Ok(MintedUser {
             jwt,
             seed,
             public_key: user.public_key(),
+            expires_at,
         })
     }
 }

@@ -164,3 +164,25 @@ fn write_refuses_to_replace_without_force() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// `creds --expiry 1h` promises a JWT valid for exactly an hour from its issue time: one
+/// clock reading for both (two could straddle a second and give 3599).
+#[test]
+fn a_user_valid_for_a_duration_expires_exactly_that_long_after_its_issue() {
+    let signer = AccountSigner::new(KeyPair::new_account(), None).unwrap();
+    for _ in 0..50 {
+        let user = signer
+            .mint_user_valid_for("host", &perms(), Some(Duration::from_secs(3600)))
+            .unwrap();
+        let claims = decode_jwt(&user.jwt).unwrap();
+        let (exp, iat) = (
+            claims["exp"].as_i64().unwrap(),
+            claims["iat"].as_i64().unwrap(),
+        );
+        assert_eq!(exp - iat, 3600);
+        assert_eq!(user.expires_at, Some(exp));
+    }
+    let never = signer.mint_user_valid_for("host", &perms(), None).unwrap();
+    assert_eq!(never.expires_at, None);
+    assert!(decode_jwt(&never.jwt).unwrap().get("exp").is_none());
+}

@@ -31,12 +31,15 @@
 //!              reads its table)
 //!
 //!   Layering of the CLI side (a module imports only those left of it):
-//!   subjects, context, server_url → permissions → creds → config → accounts → cli
+//!   subjects, config_error, context, server_url → permissions → creds → config →
+//!   accounts → cli
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config/: flags > env > TOML file (file.rs, accounts.rs: `[accounts.X]`) > natscli
 //!            context (context.rs), combined in combine.rs; auth.rs: one method per
 //!            source; connect.rs: TLS, auth, and a failed connect explained
 //!   server_url.rs: credentials in server URLs, and the one redaction of them
+//!   config_error.rs: ConfigError, the typed error of the CLI side (settings, files,
+//!                    credentials, connection); its message names the next step
 //!   creds/: user JWTs (jwt.rs) and .creds files (file.rs) for operator mode
 //!   cli/: the one-shot commands' bodies (`apply`/`plan`, `permissions`, `creds`,
 //!         `config check`); main.rs only parses and dispatches; report.rs: the tables
@@ -69,6 +72,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod config_error;
 pub mod context;
 pub mod creds;
 pub mod endpoints;

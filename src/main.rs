@@ -11,7 +11,7 @@ use wasmcloud_provisioner::catalog::Operator;
 use wasmcloud_provisioner::cli::{
     self, CredsArgs, PermissionsArgs, TargetArgs, EXIT_ERROR, EXIT_OK,
 };
-use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
+use wasmcloud_provisioner::config::{self, ConfigError, ConnectArgs, Resolved, SettingsArgs};
 use wasmcloud_provisioner::ping::{self, PingArgs};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::runtime::ServiceSetup;
@@ -211,7 +211,7 @@ fn init_logging(format: LogFormat, default_level: &str) {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8, String> {
+async fn run(cli: Cli) -> Result<u8, ConfigError> {
     request::compile_schemas()?;
     let command = match cli.command {
         Command::Config(ConfigCommand::Check { file, json }) => {
@@ -240,7 +240,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
             };
             serve(resolved, guard, cache_ttl, drain_timeout, js_timeout).await
         }
-        Command::Bootstrap(b) => bootstrap::run(&resolved, b).await,
+        Command::Bootstrap(b) => Ok(bootstrap::run(&resolved, b).await?),
         Command::Ping(p) => ping::run(&resolved, p).await,
         Command::Apply(t) => cli::once(resolved, policy, t, false).await,
         Command::Plan(t) => cli::once(resolved, policy, t, true).await,
@@ -248,7 +248,9 @@ async fn run(cli: Cli) -> Result<u8, String> {
         Command::Creds(c) => cli::mint_creds(&resolved, &policy, c),
         Command::Backup(b) => backup::cli::run_backup(&resolved, b).await,
         Command::Restore(r) => backup::cli::run_restore(&resolved, r, cli.settings.replicas).await,
-        Command::Config(_) => Err("unreachable: config is handled above".into()),
+        Command::Config(_) => Err(ConfigError::Other(
+            "unreachable: config is handled above".into(),
+        )),
     }
 }
 
@@ -268,7 +270,7 @@ async fn serve(
     cache_ttl: u64,
     drain_timeout: u64,
     js_timeout: u64,
-) -> Result<u8, String> {
+) -> Result<u8, ConfigError> {
     let setup = ServiceSetup {
         cache_ttl: Duration::from_secs(cache_ttl),
         js_timeout: Duration::from_secs(js_timeout),

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::EXIT_OK;
 use crate::config::{self, AccountConfig, ConnectArgs, Resolved};
+use crate::config_error::ConfigError;
 use crate::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use crate::report;
 use crate::server_url;
@@ -17,7 +18,7 @@ pub fn config_check(
     lattice_flags: &LatticePolicyArgs,
     file: std::path::PathBuf,
     json: bool,
-) -> Result<u8, String> {
+) -> Result<u8, ConfigError> {
     let connect = ConnectArgs {
         config: Some(file.clone()),
         ..connect.clone()
@@ -26,14 +27,14 @@ pub fn config_check(
     let lattices = resolved.lattice_policy(lattice_flags);
     let policy = LatticePolicy::from_args(&lattices)?;
     let hosts = HostAuth::from_args(&HostAuthArgs::default().or_file(&resolved.file_hosts))
-        .map_err(|e| format!("{}: [hosts]: {e}", file.display()))?;
+        .map_err(|e| ConfigError::from(e).within(format!("{}: [hosts]", file.display())))?;
     let missing = resolved.missing_files();
     if !missing.is_empty() {
-        return Err(format!("{}: {}", file.display(), missing.join("; ")));
+        return Err(ConfigError::File(missing.join("; ")).within(file.display()));
     }
     // `[accounts.*]` (issue 12): checked here so that a mistake fails before `serve`.
-    let accounts = AccountConfig::check_all(&resolved, &policy)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let accounts =
+        AccountConfig::check_all(&resolved, &policy).map_err(|e| e.within(file.display()))?;
     let checked = Checked {
         file,
         resolved,

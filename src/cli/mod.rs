@@ -12,6 +12,7 @@ pub use check::config_check;
 pub use once::once;
 pub use roles::{mint_creds, print_permissions};
 
+use crate::config_error::ConfigError;
 use crate::policy::LatticePolicy;
 
 /// Exit code: success, nothing (more) to do.
@@ -25,7 +26,7 @@ pub const EXIT_DRIFT: u8 = 3;
 
 /// Refuses lattice names that are invalid or reserved (built in, or by the operator's
 /// `--reserve-lattice-name`), before a template names them or anything connects.
-fn check_lattice_names(policy: &LatticePolicy, lattices: &[String]) -> Result<(), String> {
+fn check_lattice_names(policy: &LatticePolicy, lattices: &[String]) -> Result<(), ConfigError> {
     for l in lattices {
         policy.check_name(l).map_err(|e| e.message)?;
     }

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{check_lattice_names, TargetArgs, EXIT_CHANGES, EXIT_DRIFT, EXIT_OK};
 use crate::audit::{self, AuditPublisher, Instance, Origin};
 use crate::config::{self, Resolved};
+use crate::config_error::ConfigError;
 use crate::jsapi::JetStreamApi;
 use crate::policy::LatticePolicy;
 use crate::provisioner::{Provisioner, Target};
@@ -20,7 +21,7 @@ pub async fn once(
     policy: LatticePolicy,
     args: TargetArgs,
     dry_run: bool,
-) -> Result<u8, String> {
+) -> Result<u8, ConfigError> {
     let mut targets = Vec::new();
     check_lattice_names(&policy, &args.lattices)?;
     for l in &args.lattices {
@@ -35,7 +36,9 @@ pub async fn once(
         targets.push(Target::Operator(operator));
     }
     if targets.is_empty() {
-        return Err("nothing to do: give --lattice <name> (repeatable) and/or --wadm".into());
+        return Err(ConfigError::Invalid(
+            "nothing to do: give --lattice <name> (repeatable) and/or --wadm".into(),
+        ));
     }
     let client = config::connect(&resolved, "wasmcloud-provisioner-cli", None).await?;
     let js = JetStreamApi::new(
@@ -68,7 +71,7 @@ pub async fn once(
             if args.json {
                 println!("{}", e.body());
             }
-            return Err(e.message);
+            return Err(ConfigError::Other(e.message));
         }
     };
     if args.json {

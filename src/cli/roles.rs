@@ -2,6 +2,7 @@
 
 use super::{check_lattice_names, CredsArgs, PermissionsArgs, EXIT_OK};
 use crate::config::Resolved;
+use crate::config_error::ConfigError;
 use crate::creds::{self, AccountSigner};
 use crate::permissions::{self, Format, TemplateOptions};
 use crate::policy::LatticePolicy;
@@ -11,7 +12,7 @@ pub fn print_permissions(
     resolved: &Resolved,
     policy: &LatticePolicy,
     args: PermissionsArgs,
-) -> Result<u8, String> {
+) -> Result<u8, ConfigError> {
     check_lattice_names(policy, &args.lattices)?;
     let options = TemplateOptions {
         lattices: args.lattices,
@@ -40,7 +41,7 @@ pub fn mint_creds(
     resolved: &Resolved,
     policy: &LatticePolicy,
     args: CredsArgs,
-) -> Result<u8, String> {
+) -> Result<u8, ConfigError> {
     check_lattice_names(policy, &args.lattices)?;
     let options = TemplateOptions {
         lattices: args.lattices,

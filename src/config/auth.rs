@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::config_error::ConfigError;
 use crate::server_url::UrlCredentials;
 
 /// How the provisioner authenticates.
@@ -55,15 +56,15 @@ impl Auth {
         creds: Option<PathBuf>,
         nkey: Option<PathBuf>,
         jwt_and_seed: Option<(String, String)>,
-    ) -> Result<Auth, String> {
+    ) -> Result<Auth, ConfigError> {
         let mut found = Vec::new();
         match (user, password) {
             (Some(user), Some(password)) => found.push(Auth::UserPassword { user, password }),
             (Some(_), None) | (None, Some(_)) => {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "{source}: user and password go together (--user/--password): give both or \
                      neither"
-                ))
+                )))
             }
             (None, None) => {}
         }
@@ -82,14 +83,14 @@ impl Auth {
         match found.len() {
             0 => Ok(Auth::None),
             1 => Ok(found.remove(0)),
-            _ => Err(format!(
+            _ => Err(ConfigError::Invalid(format!(
                 "{source}: more than one way to authenticate ({}): keep one",
                 found
                     .iter()
                     .map(Auth::describe)
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
+            ))),
         }
     }
 }
@@ -108,16 +109,20 @@ impl Auth {
 
     /// This source's method, with the credentials of the server URL it gave (if any): one
     /// or the other, never both.
-    pub(super) fn with_url_auth(self, source: &str, url: Option<Auth>) -> Result<Auth, String> {
+    pub(super) fn with_url_auth(
+        self,
+        source: &str,
+        url: Option<Auth>,
+    ) -> Result<Auth, ConfigError> {
         match (self, url) {
             (auth, None) => Ok(auth),
             (Auth::None, Some(url)) => Ok(url),
-            (auth, Some(url)) => Err(format!(
+            (auth, Some(url)) => Err(ConfigError::Invalid(format!(
                 "{source}: more than one way to authenticate ({} in the server URL, {}): keep \
                  one",
                 url.describe(),
                 auth.describe()
-            )),
+            ))),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Flags, environment, config file and NATS context combined into one [`Resolved`].
 
 use super::{Auth, ConnectArgs, FileConfig, Resolved, SettingsArgs, Tls, DEFAULT_SERVER};
+use crate::config_error::ConfigError;
 use crate::context::{self, LoadedContext, NatsContext};
 use crate::permissions;
 use crate::policy::LatticePolicyArgs;
@@ -16,7 +17,7 @@ enum Source {
 }
 
 /// Combines flags, environment, config file and NATS context.
-pub fn resolve(connect: &ConnectArgs, settings: &SettingsArgs) -> Result<Resolved, String> {
+pub fn resolve(connect: &ConnectArgs, settings: &SettingsArgs) -> Result<Resolved, ConfigError> {
     let file = match &connect.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -36,7 +37,7 @@ pub fn combine(
     settings: &SettingsArgs,
     file: FileConfig,
     loaded: Option<LoadedContext>,
-) -> Result<Resolved, String> {
+) -> Result<Resolved, ConfigError> {
     let resolved_settings = resolve_settings(&file, settings)?;
     let ctx = loaded
         .as_ref()
@@ -99,7 +100,7 @@ fn first_auth(
     file: &FileConfig,
     loaded: Option<&LoadedContext>,
     url_auth: impl Fn(Source) -> Option<Auth>,
-) -> Result<Auth, String> {
+) -> Result<Auth, ConfigError> {
     let f = &file.connection;
     let flag_auth = Auth::from_parts(
         "the flags and environment",
@@ -131,7 +132,7 @@ fn first_auth(
 }
 
 /// TLS files one by one (flag, file, context); a client certificate needs its key.
-fn tls(connect: &ConnectArgs, file: &FileConfig, ctx: &NatsContext) -> Result<Tls, String> {
+fn tls(connect: &ConnectArgs, file: &FileConfig, ctx: &NatsContext) -> Result<Tls, ConfigError> {
     let f = &file.connection;
     let tls = Tls {
         ca: connect
@@ -152,16 +153,16 @@ fn tls(connect: &ConnectArgs, file: &FileConfig, ctx: &NatsContext) -> Result<Tl
         first: f.tls_first.unwrap_or(ctx.tls_first),
     };
     if tls.cert.is_some() != tls.key.is_some() {
-        return Err(
+        return Err(ConfigError::Invalid(
             "a client certificate needs its key: give --tls-cert and --tls-key together".into(),
-        );
+        ));
     }
     Ok(tls)
 }
 
 /// natscli uses the first of user, creds, nkey, user_jwt that is set, and adds a token on
 /// top; this tool takes one method, so a context with several is reported.
-fn context_auth(loaded: Option<&LoadedContext>) -> Result<Auth, String> {
+fn context_auth(loaded: Option<&LoadedContext>) -> Result<Auth, ConfigError> {
     let Some(l) = loaded else {
         return Ok(Auth::None);
     };
@@ -173,10 +174,10 @@ fn context_auth(loaded: Option<&LoadedContext>) -> Result<Auth, String> {
         (Some(jwt), Some(seed)) => Some((jwt, seed)),
         (None, None) => None,
         _ => {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "NATS context {:?}: `user_jwt` needs `user_seed` (bearer JWTs are not supported)",
                 l.name
-            ))
+            )))
         }
     };
     // natscli ignores a password without a user; so does this.
@@ -194,7 +195,7 @@ fn context_auth(loaded: Option<&LoadedContext>) -> Result<Auth, String> {
 }
 
 /// The resource settings: flags over the file's values.
-fn resolve_settings(file: &FileConfig, settings: &SettingsArgs) -> Result<Settings, String> {
+fn resolve_settings(file: &FileConfig, settings: &SettingsArgs) -> Result<Settings, ConfigError> {
     let from_file = Settings {
         all: file.all.clone(),
         resources: file.resources.clone(),

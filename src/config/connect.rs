@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Auth, Resolved, Tls};
+use crate::config_error::ConfigError;
 use crate::reconcile::KnownStreams;
 use crate::server_url;
 
@@ -13,7 +14,7 @@ pub async fn connect(
     resolved: &Resolved,
     name: &str,
     known: Option<Arc<KnownStreams>>,
-) -> Result<async_nats::Client, String> {
+) -> Result<async_nats::Client, ConfigError> {
     let options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(5))
@@ -48,10 +49,10 @@ pub async fn connect(
     )
     .await
     .map_err(|_| {
-        format!(
+        ConfigError::Connect(format!(
             "could not connect to {} within 10 s: check the URL and that the server is up",
             server_url::redact(&resolved.servers)
-        )
+        ))
     })?
     .map_err(|e| explain_connect_error(resolved, &e))?;
     Ok(client)
@@ -61,7 +62,7 @@ pub async fn connect(
 async fn with_auth(
     options: async_nats::ConnectOptions,
     auth: &Auth,
-) -> Result<async_nats::ConnectOptions, String> {
+) -> Result<async_nats::ConnectOptions, ConfigError> {
     Ok(match auth {
         Auth::None => options,
         Auth::UserPassword { user, password } => {
@@ -69,21 +70,29 @@ async fn with_auth(
         }
         Auth::Token(token) => options.token(token.clone()),
         Auth::Creds(creds) => options.credentials_file(creds).await.map_err(|e| {
-            format!(
+            ConfigError::File(format!(
                 "cannot use credentials file {}: {e} (check the path and that it holds a user \
                  JWT and seed)",
                 creds.display()
-            )
+            ))
         })?,
         Auth::Nkey(nkey) => {
-            let seed = std::fs::read_to_string(nkey)
-                .map_err(|e| format!("cannot read nkey seed file {}: {e}", nkey.display()))?;
+            let seed = std::fs::read_to_string(nkey).map_err(|e| {
+                ConfigError::File(format!(
+                    "cannot read nkey seed file {}: {e}",
+                    nkey.display()
+                ))
+            })?;
             // A trailing newline in the file makes authentication fail.
             options.nkey(seed.trim().to_string())
         }
         Auth::JwtAndSeed { jwt, seed } => options
             .credentials(&crate::creds::format_creds(jwt.trim(), seed.trim()))
-            .map_err(|e| format!("the context's user_jwt/user_seed cannot be used: {e}"))?,
+            .map_err(|e| {
+                ConfigError::Credentials(format!(
+                    "the context's user_jwt/user_seed cannot be used: {e}"
+                ))
+            })?,
     })
 }
 
@@ -91,7 +100,7 @@ async fn with_auth(
 fn with_tls(
     mut options: async_nats::ConnectOptions,
     tls: &Tls,
-) -> Result<async_nats::ConnectOptions, String> {
+) -> Result<async_nats::ConnectOptions, ConfigError> {
     for (what, path) in [
         ("TLS CA file (--tls-ca)", &tls.ca),
         ("TLS certificate (--tls-cert)", &tls.cert),
@@ -99,7 +108,10 @@ fn with_tls(
     ] {
         if let Some(p) = path {
             if !p.is_file() {
-                return Err(format!("{what} {}: no such file", p.display()));
+                return Err(ConfigError::File(format!(
+                    "{what} {}: no such file",
+                    p.display()
+                )));
             }
         }
     }
@@ -120,17 +132,17 @@ fn with_tls(
 
 /// `servers` holds no secret (see `Resolved::servers`); the user info is dropped so that
 /// async-nats, which would ignore it, never logs even the redacted form as an address.
-fn server_addrs(resolved: &Resolved) -> Result<Vec<async_nats::ServerAddr>, String> {
+fn server_addrs(resolved: &Resolved) -> Result<Vec<async_nats::ServerAddr>, ConfigError> {
     resolved
         .servers
         .split(',')
         .map(str::trim)
         .map(|s| {
             server_url::without_user_info(s).parse().map_err(|e| {
-                format!(
+                ConfigError::Connect(format!(
                     "server URL {} is invalid: {e} (expected e.g. nats://127.0.0.1:4222)",
                     server_url::redact(s)
-                )
+                ))
             })
         })
         .collect()

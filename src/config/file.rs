@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::FileAccount;
+use crate::config_error::ConfigError;
 use crate::policy::FileHosts;
 use crate::settings::ResourceSettings;
 
@@ -68,11 +69,13 @@ pub struct FileConnection {
 }
 
 impl FileConfig {
-    pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        let config: FileConfig = toml::from_str(&text)
-            .map_err(|e| format!("config file {} is invalid: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::File(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let config: FileConfig = toml::from_str(&text).map_err(|e| {
+            ConfigError::Invalid(format!("config file {} is invalid: {e}", path.display()))
+        })?;
         Ok(config)
     }
 }

@@ -1,5 +1,6 @@
 //! The `.creds` file: its text, and writing it readable by its owner only.
 
+use crate::config_error::ConfigError;
 use std::io::Write;
 use std::path::Path;
 
@@ -27,19 +28,19 @@ pub fn format_creds(jwt: &str, seed: &str) -> String {
 ///
 /// Either the old file or the complete new one is at `path`, never a truncated or
 /// world-readable mix; on an error the temporary file is removed.
-pub fn write_creds(path: &Path, contents: &str, overwrite: bool) -> Result<(), String> {
+pub fn write_creds(path: &Path, contents: &str, overwrite: bool) -> Result<(), ConfigError> {
     let exists_error = || {
-        format!(
+        ConfigError::File(format!(
             "{} exists; give --force to replace it, or another --out",
             path.display()
-        )
+        ))
     };
     if !overwrite && std::fs::symlink_metadata(path).is_ok() {
         return Err(exists_error());
     }
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| format!("--out {} does not name a file", path.display()))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        ConfigError::File(format!("--out {} does not name a file", path.display()))
+    })?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -50,17 +51,17 @@ pub fn write_creds(path: &Path, contents: &str, overwrite: bool) -> Result<(), S
         let written = file
             .write_all(contents.as_bytes())
             .and_then(|()| file.sync_all());
-        written.map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+        written.map_err(|e| ConfigError::File(format!("cannot write {}: {e}", temp.display())))?;
         drop(file);
         if overwrite {
             std::fs::rename(&temp, path)
-                .map_err(|e| format!("cannot replace {}: {e}", path.display()))
+                .map_err(|e| ConfigError::File(format!("cannot replace {}: {e}", path.display())))
         } else {
             std::fs::hard_link(&temp, path).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
                     exists_error()
                 } else {
-                    format!("cannot write {}: {e}", path.display())
+                    ConfigError::File(format!("cannot write {}: {e}", path.display()))
                 }
             })
         }
@@ -81,7 +82,7 @@ pub fn write_creds(path: &Path, contents: &str, overwrite: bool) -> Result<(), S
 fn create_temp_file(
     dir: &Path,
     file_name: &std::ffi::OsStr,
-) -> Result<(std::path::PathBuf, std::fs::File), String> {
+) -> Result<(std::path::PathBuf, std::fs::File), ConfigError> {
     let mut last_error = None;
     for _ in 0..8 {
         let mut name = std::ffi::OsString::from(".");
@@ -103,23 +104,26 @@ fn create_temp_file(
                     use std::os::unix::fs::PermissionsExt;
                     if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
                         let _ = std::fs::remove_file(&temp);
-                        return Err(format!("cannot restrict {}: {e}", temp.display()));
+                        return Err(ConfigError::File(format!(
+                            "cannot restrict {}: {e}",
+                            temp.display()
+                        )));
                     }
                 }
                 return Ok((temp, file));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
             Err(e) => {
-                return Err(format!(
+                return Err(ConfigError::File(format!(
                     "cannot create a file in {} for the new credentials: {e}",
                     dir.display()
-                ))
+                )))
             }
         }
     }
-    Err(format!(
+    Err(ConfigError::File(format!(
         "cannot create a file in {} for the new credentials: {}",
         dir.display(),
         last_error.map(|e| e.to_string()).unwrap_or_default()
-    ))
+    )))
 }

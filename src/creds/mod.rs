@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nkeys::{KeyPair, KeyPairType};
 use serde_json::{json, Map, Value};
 
+use crate::config_error::ConfigError;
 use crate::permissions::{Permissions, Rules};
 
 mod file;
@@ -53,23 +54,23 @@ pub struct AccountSigner {
 impl AccountSigner {
     /// `key` is the account's own key, or one of its signing keys; in the second case
     /// `account` must name the account (its public key, `A…`).
-    pub fn new(key: KeyPair, account: Option<&str>) -> Result<Self, String> {
+    pub fn new(key: KeyPair, account: Option<&str>) -> Result<Self, ConfigError> {
         if key.key_pair_type() != KeyPairType::Account {
-            return Err(format!(
+            return Err(ConfigError::Credentials(format!(
                 "the signing key {} is not an account key: give the account's seed (SA…) \
                  or the seed of one of its signing keys",
                 key.public_key()
-            ));
+            )));
         }
         let issuer_account = match account {
             None => None,
             Some(a) if a == key.public_key() => None,
             Some(a) => {
                 if !a.starts_with('A') || KeyPair::from_public_key(a).is_err() {
-                    return Err(format!(
+                    return Err(ConfigError::Credentials(format!(
                         "--account {a:?} is not an account public key (it starts with `A`; \
                          `nsc describe account` shows it)"
-                    ));
+                    )));
                 }
                 Some(a.to_string())
             }
@@ -82,18 +83,22 @@ impl AccountSigner {
 
     /// Reads the seed from a file: a bare seed (`nsc` keeps them as `.nk` files), or any
     /// text with the seed on a line of its own (a decorated seed).
-    pub fn from_seed_file(path: &Path, account: Option<&str>) -> Result<Self, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("cannot read the account seed file {}: {e}", path.display()))?;
+    pub fn from_seed_file(path: &Path, account: Option<&str>) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            ConfigError::File(format!(
+                "cannot read the account seed file {}: {e}",
+                path.display()
+            ))
+        })?;
         // A seed is ASCII; the error names the file and never echoes its contents (a
         // secret, or the wrong file).
         let text = String::from_utf8(bytes).map_err(|e| {
-            format!(
+            ConfigError::Credentials(format!(
                 "{} is not a seed file: byte {} is not UTF-8 text; it should contain the \
                  account's seed (SA…)",
                 path.display(),
                 e.utf8_error().valid_up_to()
-            )
+            ))
         })?;
         let seed = text
             .lines()
@@ -102,39 +107,40 @@ impl AccountSigner {
                 l.len() > 2 && l.starts_with('S') && l.bytes().all(|b| b.is_ascii_alphanumeric())
             })
             .ok_or_else(|| {
-                format!(
+                ConfigError::Credentials(format!(
                     "{} holds no nkey seed: it should contain the account's seed (SA…), e.g. \
                      the file `nsc` keeps under ~/.local/share/nats/nsc/keys/keys/A/…",
                     path.display()
-                )
+                ))
             })?;
         // `seed` is ASCII (checked above), so slicing at 2 is on a character boundary.
         match seed.get(..2).unwrap_or_default() {
             "SA" => {}
             "SO" => {
-                return Err(format!(
+                return Err(ConfigError::Credentials(format!(
                     "{} holds an operator seed; user JWTs are signed by the account: give the \
                      account's seed or one of its signing keys",
                     path.display()
-                ))
+                )))
             }
             "SU" => {
-                return Err(format!(
+                return Err(ConfigError::Credentials(format!(
                     "{} holds a user seed; user JWTs are signed by the account: give the \
                      account's seed or one of its signing keys",
                     path.display()
-                ))
+                )))
             }
             _ => {
-                return Err(format!(
+                return Err(ConfigError::Credentials(format!(
                     "{} holds no account seed (SA…); give the account's seed or one of its \
                      signing keys",
                     path.display()
-                ))
+                )))
             }
         }
-        let key = KeyPair::from_seed(seed)
-            .map_err(|e| format!("the seed in {} is invalid: {e}", path.display()))?;
+        let key = KeyPair::from_seed(seed).map_err(|e| {
+            ConfigError::Credentials(format!("the seed in {} is invalid: {e}", path.display()))
+        })?;
         AccountSigner::new(key, account)
     }
 
@@ -151,7 +157,7 @@ impl AccountSigner {
         name: &str,
         permissions: &Permissions,
         expires_at: Option<i64>,
-    ) -> Result<MintedUser, String> {
+    ) -> Result<MintedUser, ConfigError> {
         self.mint_at(name, permissions, unix_now(), expires_at)
     }
 
@@ -163,7 +169,7 @@ impl AccountSigner {
         name: &str,
         permissions: &Permissions,
         valid_for: Option<Duration>,
-    ) -> Result<MintedUser, String> {
+    ) -> Result<MintedUser, ConfigError> {
         let now = unix_now();
         let expires_at = valid_for.map(|d| now.saturating_add(d.as_secs() as i64));
         self.mint_at(name, permissions, now, expires_at)
@@ -175,11 +181,11 @@ impl AccountSigner {
         permissions: &Permissions,
         now: i64,
         expires_at: Option<i64>,
-    ) -> Result<MintedUser, String> {
+    ) -> Result<MintedUser, ConfigError> {
         let user = KeyPair::new_user();
-        let seed = user
-            .seed()
-            .map_err(|e| format!("cannot encode the new user seed: {e}"))?;
+        let seed = user.seed().map_err(|e| {
+            ConfigError::Credentials(format!("cannot encode the new user seed: {e}"))
+        })?;
         let mut claims = json!({
             "sub": user.public_key(),
             "name": name,
@@ -231,7 +237,7 @@ fn user_nats_claims(p: &Permissions, issuer_account: Option<&str>) -> Value {
 }
 
 /// Parses an expiry such as `90d`, `12h`, `30m`, `3600s`, `2w` or `1y` (365 days).
-pub fn parse_expiry(text: &str) -> Result<Duration, String> {
+pub fn parse_expiry(text: &str) -> Result<Duration, ConfigError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -240,7 +246,7 @@ pub fn parse_expiry(text: &str) -> Result<Duration, String> {
     let hint = "expected a number and a unit, e.g. 90d, 12h, 30m, 2w or 1y";
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("expiry {text:?} is invalid: {hint}"))?;
+        .map_err(|_| ConfigError::Invalid(format!("expiry {text:?} is invalid: {hint}")))?;
     let seconds_per = match unit {
         "s" => 1,
         "m" => 60,
@@ -248,16 +254,22 @@ pub fn parse_expiry(text: &str) -> Result<Duration, String> {
         "d" => 86_400,
         "w" => 7 * 86_400,
         "y" => 365 * 86_400,
-        _ => return Err(format!("expiry {text:?} has no known unit: {hint}")),
+        _ => {
+            return Err(ConfigError::Invalid(format!(
+                "expiry {text:?} has no known unit: {hint}"
+            )))
+        }
     };
     if n == 0 {
-        return Err(format!("expiry {text:?} would expire at once: {hint}"));
+        return Err(ConfigError::Invalid(format!(
+            "expiry {text:?} would expire at once: {hint}"
+        )));
     }
     // A century is plenty, and keeps every expiry a valid date.
     n.checked_mul(seconds_per)
         .filter(|s| *s <= 100 * 365 * 86_400)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("expiry {text:?} is more than 100 years away"))
+        .ok_or_else(|| ConfigError::Invalid(format!("expiry {text:?} is more than 100 years away")))
 }
 
 /// Seconds since the Unix epoch.

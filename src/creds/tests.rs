@@ -90,6 +90,7 @@ fn tampered_jwt_is_refused() {
     parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
     assert!(decode_jwt(&parts.join("."))
         .unwrap_err()
+        .to_string()
         .contains("signature does not match"));
 }
 
@@ -117,16 +118,19 @@ fn seed_files_are_checked() {
     assert!(AccountSigner::from_seed_file(&path, None)
         .err()
         .unwrap()
+        .to_string()
         .contains("operator seed"));
     std::fs::write(&path, "nothing here").unwrap();
     assert!(AccountSigner::from_seed_file(&path, None)
         .err()
         .unwrap()
+        .to_string()
         .contains("holds no nkey seed"));
     let other = KeyPair::new_account();
     assert!(AccountSigner::new(other, Some("UNOTANACCOUNT"))
         .err()
         .unwrap()
+        .to_string()
         .contains("not an account public key"));
 }
 
@@ -154,6 +158,7 @@ fn write_refuses_to_replace_without_force() {
     write_creds(&path, "one", false).unwrap();
     assert!(write_creds(&path, "two", false)
         .unwrap_err()
+        .to_string()
         .contains("--force"));
     write_creds(&path, "two", true).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");

@@ -3,6 +3,7 @@
 
 use super::{audit_events_subject, Permissions, Rules};
 use crate::catalog::{self, Access, App, Operator, Row, Scope, CATALOG};
+use crate::config_error::ConfigError;
 use crate::subjects;
 
 /// The JetStream API operations the apps must never call; denied explicitly as defence in
@@ -223,7 +224,7 @@ impl Builder {
     /// A backup job: per stream the look-up, the snapshot request and the acks of its
     /// chunks (`shared/spec/backup.md`); the inbox the chunks arrive on; and its own audit
     /// event. No `allow_responses`: it answers no requests, and the acks are named.
-    pub(super) fn backup(&mut self, lattices: &[String]) -> Result<(), String> {
+    pub(super) fn backup(&mut self, lattices: &[String]) -> Result<(), ConfigError> {
         for s in crate::backup::selection(lattices, true, true)? {
             let stream = &s.stream;
             self.allow_js(&format!("STREAM.INFO.{stream}"));

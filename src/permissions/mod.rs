@@ -24,6 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{App, Kind, Operator, CATALOG};
+use crate::config_error::ConfigError;
 use crate::subjects;
 
 mod builder;
@@ -156,7 +157,7 @@ pub struct Template {
 /// wildcards), the first starting with `_`, the space NATS keeps for replies, so that it
 /// cannot overlap a lattice's subjects (lattice names never start with `_`) or an app's;
 /// the server's own reply mappings `_R_` and `_GR_` are refused.
-pub fn validate_inbox_prefix(prefix: &str) -> Result<String, String> {
+pub fn validate_inbox_prefix(prefix: &str) -> Result<String, ConfigError> {
     let prefix = prefix.trim().trim_end_matches('.');
     let tokens_ok = !prefix.is_empty()
         && prefix.split('.').all(|t| {
@@ -166,11 +167,11 @@ pub fn validate_inbox_prefix(prefix: &str) -> Result<String, String> {
         });
     let first = prefix.split('.').next().unwrap_or_default();
     if !tokens_ok || !first.starts_with('_') || matches!(first, "_R_" | "_GR_") {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "inbox prefix {prefix:?} is invalid: use a subject prefix starting with `_` such \
              as `_INBOX_provisioner` (tokens of A-Z, a-z, 0-9, `_` and `-`, no wildcards; not \
              the server's `_R_` or `_GR_`)"
-        ));
+        )));
     }
     Ok(prefix.to_string())
 }
@@ -178,15 +179,15 @@ pub fn validate_inbox_prefix(prefix: &str) -> Result<String, String> {
 /// Checks a JetStream domain: the one rule for `--js-domain`, the config file's
 /// `js_domain` and a context's `jetstream_domain` (a domain is one subject token of
 /// `$JS.<domain>.API`, so a `.`, a wildcard or a space would name other subjects).
-pub fn validate_js_domain(domain: &str) -> Result<(), String> {
+pub fn validate_js_domain(domain: &str) -> Result<(), ConfigError> {
     if domain.is_empty()
         || !domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "JetStream domain {domain:?} is invalid: use A-Z, a-z, 0-9, `_` and `-`"
-        ));
+        )));
     }
     Ok(())
 }

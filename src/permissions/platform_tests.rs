@@ -69,10 +69,11 @@ fn host_via_leaf_is_the_proven_list() {
     };
     assert!(template_for(Role::Host, &no_domain, platform)
         .unwrap_err()
+        .to_string()
         .contains("--js-domain"));
 }
 
-fn operator(v: Operator, lattices: &[&str]) -> Result<Template, String> {
+fn operator(v: Operator, lattices: &[&str]) -> Result<Template, ConfigError> {
     template_for(
         Role::Operator,
         &TemplateOptions {
@@ -131,6 +132,7 @@ fn operator_template_names_its_stream_consumers_and_wadm_calls() {
         PlatformOptions::default()
     )
     .unwrap_err()
+    .to_string()
     .contains("--operator 0.4"));
 }
 
@@ -181,10 +183,12 @@ fn union_holds_every_entry_of_each_role() {
     assert!(
         template_union(&[Role::Wadm, Role::Operator], &options, platform)
             .unwrap_err()
+            .to_string()
             .contains("--role host")
     );
     assert!(template_union(&[Role::Host], &options, platform)
         .unwrap_err()
+        .to_string()
         .contains("--role operator"));
 }
 

@@ -6,11 +6,12 @@ use super::{
     Rules, Template, TemplateOptions,
 };
 use crate::catalog::App;
+use crate::config_error::ConfigError;
 use crate::request;
 use crate::subjects;
 
 /// Builds a role's template. Lattice names and the domain are checked as everywhere else.
-pub fn template(role: Role, options: &TemplateOptions) -> Result<Template, String> {
+pub fn template(role: Role, options: &TemplateOptions) -> Result<Template, ConfigError> {
     template_for(role, options, PlatformOptions::default())
 }
 
@@ -20,7 +21,7 @@ pub fn template_for(
     role: Role,
     options: &TemplateOptions,
     platform: PlatformOptions,
-) -> Result<Template, String> {
+) -> Result<Template, ConfigError> {
     for l in &options.lattices {
         request::validate_lattice(l).map_err(|e| e.message)?;
     }
@@ -60,17 +61,19 @@ pub fn template_for(
 }
 
 /// A host of its lattices (`default` when none is given), directly or behind a leaf.
-fn host(options: &mut TemplateOptions, platform: PlatformOptions) -> Result<Builder, String> {
+fn host(options: &mut TemplateOptions, platform: PlatformOptions) -> Result<Builder, ConfigError> {
     if options.lattices.is_empty() {
         options.lattices.push(request::DEFAULT_LATTICE.to_string());
     }
     let mut b = Builder::new(options.js_domain.clone());
     if platform.via_leaf {
         let Some(domain) = options.js_domain.clone() else {
-            return Err("--via-leaf needs --js-domain <the hub's JetStream domain> \
+            return Err(ConfigError::Invalid(
+                "--via-leaf needs --js-domain <the hub's JetStream domain> \
                         (`default` in the wasmcloud-platform chart): the host reaches \
                         JetStream as `$JS.<domain>.API`"
-                .into());
+                    .into(),
+            ));
         };
         b = Builder::via_leaf(domain);
     }
@@ -82,15 +85,18 @@ fn host(options: &mut TemplateOptions, platform: PlatformOptions) -> Result<Buil
 }
 
 /// The Kubernetes operator of a version, for its lattices (`default` when none is given).
-fn operator(options: &mut TemplateOptions, platform: PlatformOptions) -> Result<Builder, String> {
+fn operator(
+    options: &mut TemplateOptions,
+    platform: PlatformOptions,
+) -> Result<Builder, ConfigError> {
     let Some(operator) = platform.operator else {
-        return Err(
+        return Err(ConfigError::Invalid(
             "the operator's stream depends on its version: give --operator 0.4 \
                     (wasmcloud-operator 0.4.x and 0.5.0, stream \
                     wasmcloud_operator_events) or --operator 0.5 (wadm-operator, from \
                     0.5.1, stream wadm_operator_events)"
                 .into(),
-        );
+        ));
     };
     if options.lattices.is_empty() {
         options.lattices.push(request::DEFAULT_LATTICE.to_string());
@@ -115,7 +121,7 @@ impl Template {
     /// replies (hosts' `DIRECT.GET` answers among them). Hosts and wadm keep `_INBOX.>`:
     /// the wasmCloud 1.9 host cannot be given a prefix (see the README's "Tenants"), so
     /// for those roles this changes nothing.
-    pub fn with_inbox_prefix(mut self, prefix: Option<&str>) -> Result<Template, String> {
+    pub fn with_inbox_prefix(mut self, prefix: Option<&str>) -> Result<Template, ConfigError> {
         let Some(prefix) = prefix else {
             return Ok(self);
         };
@@ -140,7 +146,7 @@ pub fn template_union(
     roles: &[Role],
     options: &TemplateOptions,
     platform: PlatformOptions,
-) -> Result<Template, String> {
+) -> Result<Template, ConfigError> {
     let mut unique: Vec<Role> = Vec::new();
     for r in roles {
         if !unique.contains(r) {
@@ -148,13 +154,17 @@ pub fn template_union(
         }
     }
     let Some((first, rest)) = unique.split_first() else {
-        return Err("give at least one --role".into());
+        return Err(ConfigError::Invalid("give at least one --role".into()));
     };
     if platform.via_leaf && !unique.contains(&Role::Host) {
-        return Err("--via-leaf is for hosts behind a leaf node: add --role host".into());
+        return Err(ConfigError::Invalid(
+            "--via-leaf is for hosts behind a leaf node: add --role host".into(),
+        ));
     }
     if platform.operator.is_some() && !unique.contains(&Role::Operator) {
-        return Err("--operator names the operator's stream for --role operator: add it".into());
+        return Err(ConfigError::Invalid(
+            "--operator names the operator's stream for --role operator: add it".into(),
+        ));
     }
     let mut combined = template_for(*first, options, platform)?;
     for role in rest {

@@ -322,7 +322,7 @@ async fn connect(
         .await;
         let why = match result {
             Ok(Ok(client)) => return Ok(client),
-            Ok(Err(e)) => e,
+            Ok(Err(e)) => e.to_string(),
             Err(_) => format!("could not connect to {} in time", resolved.servers),
         };
         if !pause(backoff, deadline, &why, attempts).await {

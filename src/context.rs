@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config_error::ConfigError;
 use serde::Deserialize;
 
 /// One natscli context, as stored. natscli writes `""` for unset fields.
@@ -75,7 +76,7 @@ pub fn selected_context() -> Option<String> {
 /// Loads the named context, or the selected one when `name` is `None`. Without a name
 /// and without a selection there is no context (`Ok(None)`); a named or selected context
 /// that cannot be read is an error.
-pub fn load(name: Option<&str>) -> Result<Option<LoadedContext>, String> {
+pub fn load(name: Option<&str>) -> Result<Option<LoadedContext>, ConfigError> {
     let (name, how) = match name {
         Some(n) => (n.to_string(), "named with --context or in the config file"),
         None => match selected_context() {
@@ -84,22 +85,23 @@ pub fn load(name: Option<&str>) -> Result<Option<LoadedContext>, String> {
         },
     };
     if name.is_empty() || name.contains("..") || name.contains('/') || name.contains('\\') {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "context name {name:?} ({how}) is invalid: a context name has no `/` and no `..`"
-        ));
+        )));
     }
-    let dir = nats_config_dir().ok_or(
+    let dir = nats_config_dir().ok_or(ConfigError::File(
         "cannot find natscli's contexts: neither XDG_CONFIG_HOME nor HOME is set".to_string(),
-    )?;
+    ))?;
     let path = dir.join("context").join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
+        ConfigError::File(format!(
             "cannot read NATS context {name:?} ({how}) from {}: {e} (`nats context ls` lists \
              the known contexts)",
             path.display()
-        )
+        ))
     })?;
-    let settings = parse(&text).map_err(|e| format!("NATS context {}: {e}", path.display()))?;
+    let settings =
+        parse(&text).map_err(|e| e.within(format!("NATS context {}", path.display())))?;
     Ok(Some(LoadedContext {
         name,
         path,
@@ -108,10 +110,14 @@ pub fn load(name: Option<&str>) -> Result<Option<LoadedContext>, String> {
 }
 
 /// Parses a context file and expands the paths in it, refusing what cannot be honoured.
-pub fn parse(text: &str) -> Result<NatsContext, String> {
-    let mut c: NatsContext =
-        serde_json::from_str(text).map_err(|e| format!("not a valid context file: {e}"))?;
-    let unsupported = |field: &str, why: &str| Err(format!("`{field}` is not supported: {why}"));
+pub fn parse(text: &str) -> Result<NatsContext, ConfigError> {
+    let mut c: NatsContext = serde_json::from_str(text)
+        .map_err(|e| ConfigError::Invalid(format!("not a valid context file: {e}")))?;
+    let unsupported = |field: &str, why: &str| {
+        Err(ConfigError::Invalid(format!(
+            "`{field}` is not supported: {why}"
+        )))
+    };
     if !c.nsc.is_empty() {
         return unsupported(
             "nsc",
@@ -163,25 +169,26 @@ fn uri_scheme(value: &str) -> Option<&str> {
 
 /// natscli's expansion of a path field: `file://` stripped, `$VAR` and `${VAR}` replaced,
 /// then a leading `~` replaced by the home directory.
-fn expand_path(field: &str, value: &str) -> Result<String, String> {
+fn expand_path(field: &str, value: &str) -> Result<String, ConfigError> {
     if value.is_empty() {
         return Ok(String::new());
     }
     let value = match uri_scheme(value) {
         Some("file") => &value["file://".len()..],
         Some(other) => {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "`{field}` is not supported: the `{other}://` reference cannot be resolved \
                  here; give a file path"
-            ))
+            )))
         }
         None => value,
     };
     let expanded = expand_env(value);
     match expanded.strip_prefix('~') {
         Some(rest) => {
-            let home =
-                home_dir().ok_or(format!("`{field}` starts with `~` but HOME is not set"))?;
+            let home = home_dir().ok_or(ConfigError::Invalid(format!(
+                "`{field}` starts with `~` but HOME is not set"
+            )))?;
             Ok(format!("{}{rest}", home.display()))
         }
         None => Ok(expanded),
@@ -258,18 +265,23 @@ mod tests {
     fn what_cannot_be_honoured_is_refused() {
         assert!(parse(r#"{"nsc":"nsc://op/acc/user"}"#)
             .unwrap_err()
+            .to_string()
             .contains("`nsc` is not supported"));
         assert!(parse(r#"{"creds":"op://vault/item"}"#)
             .unwrap_err()
+            .to_string()
             .contains("`op://` reference"));
         assert!(parse(r#"{"password":"env://PW"}"#)
             .unwrap_err()
+            .to_string()
             .contains("`env://` reference"));
         assert!(parse(r#"{"jetstream_api_prefix":"x.API"}"#)
             .unwrap_err()
+            .to_string()
             .contains("jetstream_domain"));
         assert!(parse("not json")
             .unwrap_err()
+            .to_string()
             .contains("not a valid context"));
     }
 

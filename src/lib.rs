@@ -29,15 +29,27 @@
 //!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner
-//!              connected in that account
+//!              connected in that account (connect.rs opens it; config/accounts.rs
+//!              reads its table)
+//!
+//!   Layering of the CLI side (a module imports only those left of it):
+//!   subjects, config_error, context, server_url → permissions → creds → config →
+//!   accounts → cli
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
-//!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
+//!   config/: flags > env > TOML file (file.rs, accounts.rs: `[accounts.X]`) > natscli
+//!            context (context.rs), combined in combine.rs; auth.rs: one method per
+//!            source; connect.rs: TLS, auth, and a failed connect explained
 //!   server_url.rs: credentials in server URLs, and the one redaction of them
-//!   creds.rs: user JWTs and .creds files for operator mode
+//!   config_error.rs: ConfigError, the typed error of the CLI side (settings, files,
+//!                    credentials, connection); its message names the next step
+//!   creds/: user JWTs (jwt.rs) and .creds files (file.rs) for operator mode
+//!   cli/: the one-shot commands' bodies (`apply`/`plan`, `permissions`, `creds`,
+//!         `config check`); main.rs only parses and dispatches; report.rs: the tables
 //!   bootstrap.rs: `bootstrap host|wadm|operator`, the client side with retries (init
 //!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
-//!   permissions.rs: host (direct or via a leaf) / wadm / provisioner / operator templates,
-//!                   derived from the catalog
+//!   permissions/: host (direct or via a leaf) / wadm / provisioner / operator / backup
+//!                 templates, derived from the catalog (builder.rs) and subjects.rs,
+//!                 per role (roles.rs), rendered as conf, JSON or nsc lines (render.rs)
 //!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
 //!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
 //!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
@@ -60,7 +72,9 @@ pub mod audit;
 pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
+pub mod cli;
 pub mod config;
+pub mod config_error;
 pub mod context;
 pub mod creds;
 pub mod endpoints;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::config::{self, Resolved};
+use crate::config_error::ConfigError;
 use crate::subjects::SERVICE_NAME;
 
 /// Longest id accepted from a file or flag: the Services API's ids are 22-character NUIDs.
@@ -43,27 +44,27 @@ pub struct PingArgs {
 }
 
 /// Checks an instance id before it becomes part of a subject: a file's content is input.
-pub fn validate_id(id: &str) -> Result<(), String> {
+pub fn validate_id(id: &str) -> Result<(), ConfigError> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "an instance id is 1 to {MAX_ID_LEN} characters; got {}",
             id.len()
-        ));
+        )));
     }
     if !id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         let shown: String = id.chars().take(MAX_ID_LEN).collect();
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "instance id {shown:?} has characters outside A-Z, a-z, 0-9, `_` and `-`"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Writes `id` to `path` whole: a temporary file beside it, renamed over it.
-pub fn write_id_file(path: &Path, id: &str) -> Result<(), String> {
+pub fn write_id_file(path: &Path, id: &str) -> Result<(), ConfigError> {
     validate_id(id)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -71,28 +72,28 @@ pub fn write_id_file(path: &Path, id: &str) -> Result<(), String> {
     std::fs::write(&tmp, format!("{id}\n"))
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
-            format!(
+            ConfigError::File(format!(
                 "cannot write the instance id file {}: {e} (the directory must exist and be \
                  writable: on a read-only root filesystem mount an emptyDir there)",
                 path.display()
-            )
+            ))
         })
 }
 
 /// Reads and checks the id `serve --id-file` wrote.
-pub fn read_id_file(path: &Path) -> Result<String, String> {
+pub fn read_id_file(path: &Path) -> Result<String, ConfigError> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        format!(
+        ConfigError::File(format!(
             "cannot read the instance id file {}: {e} (is `serve --id-file {}` running, and \
              has it registered yet?)",
             path.display(),
             path.display()
-        )
+        ))
     })?;
     // Not a regular file (`/dev/zero`, a FIFO) reports length 0: without this check it
     // was read forever, and the liveness probe hung instead of failing.
     if !meta.is_file() || meta.len() > 1024 {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "the instance id file {} is {}: it is not one `serve` wrote",
             path.display(),
             if meta.is_file() {
@@ -100,20 +101,29 @@ pub fn read_id_file(path: &Path) -> Result<String, String> {
             } else {
                 "not a regular file".to_string()
             }
-        ));
+        )));
     }
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut std::io::Read::take(
-            std::fs::File::open(path)
-                .map_err(|e| format!("cannot read the instance id file {}: {e}", path.display()))?,
+            std::fs::File::open(path).map_err(|e| {
+                ConfigError::File(format!(
+                    "cannot read the instance id file {}: {e}",
+                    path.display()
+                ))
+            })?,
             1025,
         ),
         &mut text,
     )
-    .map_err(|e| format!("cannot read the instance id file {}: {e}", path.display()))?;
+    .map_err(|e| {
+        ConfigError::File(format!(
+            "cannot read the instance id file {}: {e}",
+            path.display()
+        ))
+    })?;
     let id = text.trim();
-    validate_id(id).map_err(|e| format!("the instance id file {}: {e}", path.display()))?;
+    validate_id(id).map_err(|e| e.within(format!("the instance id file {}", path.display())))?;
     Ok(id.to_string())
 }
 
@@ -126,7 +136,7 @@ pub fn remove_id_file(path: &Path, id: &str) {
 }
 
 /// Runs `ping`: exit code 0 when the instance (or any instance) answered in time.
-pub async fn run(resolved: &Resolved, args: PingArgs) -> Result<u8, String> {
+pub async fn run(resolved: &Resolved, args: PingArgs) -> Result<u8, ConfigError> {
     let id = match (&args.self_file, &args.id) {
         (Some(file), _) => Some(read_id_file(file)?),
         (None, Some(id)) => {
@@ -144,7 +154,7 @@ pub async fn run(resolved: &Resolved, args: PingArgs) -> Result<u8, String> {
     let reply = tokio::time::timeout(timeout, ping(resolved, &subject))
         .await
         .map_err(|_| {
-            format!(
+            ConfigError::Connect(format!(
                 "no answer on {subject} at {} within {} s: {}",
                 resolved.servers,
                 timeout.as_secs(),
@@ -152,15 +162,15 @@ pub async fn run(resolved: &Resolved, args: PingArgs) -> Result<u8, String> {
                     Some(_) => "this instance is not serving (or NATS is unreachable)",
                     None => "no instance is serving (or NATS is unreachable)",
                 }
-            )
+            ))
         })??;
     if reply["name"] != SERVICE_NAME || id.as_ref().is_some_and(|id| reply["id"] != *id) {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "{subject} was answered by {} {}, not by {SERVICE_NAME}{}",
             reply["name"],
             reply["id"],
             id.map(|i| format!(" {i}")).unwrap_or_default()
-        ));
+        )));
     }
     if args.json {
         println!(
@@ -178,20 +188,25 @@ pub async fn run(resolved: &Resolved, args: PingArgs) -> Result<u8, String> {
     Ok(0)
 }
 
-async fn ping(resolved: &Resolved, subject: &str) -> Result<Value, String> {
+async fn ping(resolved: &Resolved, subject: &str) -> Result<Value, ConfigError> {
     let client = config::connect(resolved, "wasmcloud-provisioner-ping", None).await?;
     // No responders comes back at once; keep asking until the caller's timeout, since a
     // service that is reconnecting answers a moment later.
     loop {
         match client.request(subject.to_string(), "".into()).await {
             Ok(reply) => {
-                return serde_json::from_slice(&reply.payload)
-                    .map_err(|e| format!("the PING reply on {subject} is not JSON: {e}"))
+                return serde_json::from_slice(&reply.payload).map_err(|e| {
+                    ConfigError::Connect(format!("the PING reply on {subject} is not JSON: {e}"))
+                })
             }
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(e) => return Err(format!("the PING on {subject} failed: {e}")),
+            Err(e) => {
+                return Err(ConfigError::Connect(format!(
+                    "the PING on {subject} failed: {e}"
+                )))
+            }
         }
     }
 }
@@ -218,11 +233,11 @@ mod tests {
         remove_id_file(&path, "abc");
         assert!(!path.exists());
         let err = read_id_file(&path).unwrap_err();
-        assert!(err.contains("--id-file"), "{err}");
+        assert!(err.to_string().contains("--id-file"), "{err}");
         // A device reports length 0; it is refused, not read forever.
         let zero = dir.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
         let err = read_id_file(&zero).unwrap_err();
-        assert!(err.contains("not a regular file"), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

@@ -1,4 +1,5 @@
-//! Rendering reports for people: the table that `apply` and `plan` print.
+//! Rendering reports for people: the table that `apply` and `plan` print, and the one
+//! column layout (`columns`) that `config check` prints its resources with too.
 
 use std::fmt::Write;
 
@@ -23,24 +24,15 @@ pub fn table(reports: &[ResourceReport]) -> String {
         })
         .collect();
     let headers = ["RESOURCE", "STREAM", "ACTION", "REPLICAS"];
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
+    let mut lines = columns(headers, &rows).into_iter();
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 4]| {
-        let mut l = String::new();
-        for (cell, w) in cells.iter().zip(widths) {
-            let _ = write!(l, "{cell:<w$}  ");
-        }
-        out.push_str(l.trim_end());
+    for line in lines.by_ref().take(1) {
+        out.push_str(&line);
         out.push('\n');
-    };
-    line(&mut out, headers);
-    for (row, report) in rows.iter().zip(reports) {
-        line(&mut out, [&row[0], &row[1], &row[2], &row[3]]);
+    }
+    for (line, report) in lines.zip(reports) {
+        out.push_str(&line);
+        out.push('\n');
         for d in &report.drift {
             let app = d.breaks.map(|a| a.as_str()).unwrap_or("-");
             let _ = writeln!(
@@ -58,4 +50,45 @@ pub fn table(reports: &[ResourceReport]) -> String {
         }
     }
     out
+}
+
+/// The lines of a table for people: a header and rows, each column left-aligned to its
+/// widest cell, two spaces apart, no trailing blanks. The one table layout of the CLI
+/// (`apply`/`plan` and `config check`): a crate such as comfy-table draws borders and
+/// pads cells, which would change output that scripts and the tests read.
+pub fn columns<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> Vec<String> {
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut l = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            let _ = write!(l, "{cell:<w$}  ");
+        }
+        l.trim_end().to_string()
+    };
+    std::iter::once(line(headers))
+        .chain(
+            rows.iter()
+                .map(|row| line(row.each_ref().map(String::as_str))),
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_align_to_the_widest_cell_without_trailing_blanks() {
+        let rows = [
+            ["xyz".to_string(), "1".to_string()],
+            ["é".to_string(), String::new()],
+        ];
+        assert_eq!(
+            super::columns(["A", "BB"], &rows),
+            ["A    BB", "xyz  1", "é"]
+        );
+    }
 }

@@ -46,3 +46,13 @@ pub const SIGNATURE_HEADER: &str = "Wasmcloud-Host-Signature";
 /// An Ed25519 signature is 64 bytes, 86 characters of base64url; a longer value cannot
 /// verify, and is kept only this far (it then fails as any wrong signature does).
 pub const MAX_SIGNATURE_BYTES: usize = 128;
+
+/// The host bootstrap endpoint; `<this>.<lattice>` is its scoped form, the one a host's
+/// permissions name.
+pub const HOST_SUBJECT: &str = "wasmcloud.provision.host";
+
+/// The lattice endpoint; `<this>.<lattice>` is its scoped form.
+pub const LATTICE_SUBJECT: &str = "wasmcloud.provision.lattice";
+
+/// The wadm endpoint.
+pub const WADM_SUBJECT: &str = "wasmcloud.provision.wadm";

@@ -13,7 +13,7 @@
 //!
 //! Nothing in a request's body can name an account.
 
-pub mod config;
+mod connect;
 pub mod request_info;
 pub mod stanzas;
 pub mod wiring;
@@ -22,19 +22,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tracing::{info, warn};
 
 use crate::catalog::Operator;
 use crate::error::{ErrorKind, ProvisionError};
-use crate::jsapi::JetStreamApi;
 use crate::policy::HostAuth;
-use crate::provisioner::Provisioner;
-use crate::reconcile::{KnownStreams, Reconciler};
+use crate::reconcile::KnownStreams;
 use crate::service::Shared;
-use crate::subjects::SERVICE_NAME;
 
-pub use config::{AccountConfig, FileAccount};
+pub use crate::config::accounts::{AccountConfig, FileAccount};
 
 pub use crate::subjects::USER_INFO_SUBJECT;
 
@@ -331,248 +327,7 @@ impl Tenants {
             }
         });
     }
-
-    /// Connects in the account, checks that the connection is in it, and builds its
-    /// provisioner.
-    async fn connect(
-        &self,
-        config: &AccountConfig,
-        known: Arc<KnownStreams>,
-    ) -> Result<Connected, ProvisionError> {
-        let name = &config.name;
-        let (resolved, renew_at) = match &config.signer {
-            None => (std::borrow::Cow::Borrowed(&config.resolved), None),
-            Some(signer) => {
-                let (resolved, renew_at) = mint(config, signer)
-                    .map_err(|e| ProvisionError::unavailable(format!("account {name}: {e}")))?;
-                (std::borrow::Cow::Owned(resolved), Some(renew_at))
-            }
-        };
-        let client = crate::config::connect(&resolved, SERVICE_NAME, Some(known.clone()))
-            .await
-            .map_err(|e| {
-                ProvisionError::unavailable(format!("cannot connect in account {name}: {e}"))
-            })?;
-        // Credentials of a user in some other account would create the buckets there.
-        let (account, account_name) = user_account(&client).await.map_err(|e| {
-            ProvisionError::unavailable(format!(
-                "cannot check that the connection for account {name} is in it: {e}"
-            ))
-        })?;
-        if &account != name && account_name.as_ref() != Some(name) {
-            return Err(ProvisionError::unavailable(format!(
-                "the credentials of [accounts.{name}] are those of a user in account \
-                 {account}: give the credentials of a user in {name}"
-            )));
-        }
-        let build = &self.build;
-        let policy = config
-            .policy(&build.policy)
-            .map_err(ProvisionError::internal)?;
-        let js = JetStreamApi::new(
-            client.clone(),
-            config.resolved.js_domain.clone(),
-            build.js_timeout,
-        );
-        let mut reconciler = Reconciler::new(js, known.clone(), build.cache_ttl);
-        if let Some(audit) = &build.audit {
-            reconciler = reconciler.with_listener(
-                audit.listener_in(Some(name.clone()), config.resolved.js_domain.clone()),
-            );
-        }
-        let advisories = watch_advisories(&client, known).await;
-        info!(account = %name, "connected in tenant account");
-        let provisioner = Provisioner::new(Arc::new(reconciler), config.resolved.settings.clone())
-            .with_policy(policy)
-            .with_host_auth(build.host_auth.clone())
-            .with_operator(build.operator);
-        Ok(Connected {
-            provisioner: Arc::new(provisioner),
-            advisories,
-            renew_at,
-        })
-    }
-}
-
-/// A connection in an account, checked, with its provisioner.
-struct Connected {
-    provisioner: Arc<Provisioner>,
-    advisories: AbortOnDrop,
-    renew_at: Option<std::time::Instant>,
-}
-
-/// Operator mode: mints the provisioner a user in the account, with exactly the tenant
-/// user's permissions (`stanzas::tenant_user`), valid for the signer's expiry; returns the
-/// connection settings with it and when to renew it (after three quarters).
-fn mint(
-    config: &AccountConfig,
-    signer: &config::Signer,
-) -> Result<(crate::config::Resolved, std::time::Instant), String> {
-    use crate::permissions::{template_union, PlatformOptions, Role, TemplateOptions};
-    // Read at every mint: a rotated key file is picked up without a restart.
-    let key = crate::creds::AccountSigner::from_seed_file(&signer.seed_file, Some(&config.name))?;
-    let template = template_union(
-        &[Role::Provisioner],
-        &TemplateOptions {
-            lattices: Vec::new(),
-            js_domain: config.resolved.js_domain.clone(),
-        },
-        PlatformOptions::default(),
-    )?
-    .with_inbox_prefix(config.resolved.inbox_prefix.as_deref())?;
-    let permissions = stanzas::tenant_user(&template);
-    let expires_at = crate::creds::unix_now() + signer.expiry.as_secs() as i64;
-    let user = key.mint_user(SERVICE_NAME, &permissions, Some(expires_at))?;
-    let mut resolved = config.resolved.clone();
-    resolved.auth = crate::config::Auth::JwtAndSeed {
-        jwt: user.jwt,
-        seed: user.seed,
-    };
-    Ok((
-        resolved,
-        std::time::Instant::now() + signer.expiry.mul_f64(0.75),
-    ))
-}
-
-/// Keeps an account's warm cache honest as `advisories` does for the own account (in a
-/// task of its own: the order against requests is not kept, so a request racing a
-/// deletion may be answered from the cache until the advisory lands or the TTL ends).
-async fn watch_advisories(client: &async_nats::Client, known: Arc<KnownStreams>) -> AbortOnDrop {
-    match crate::advisories::subscribe(client).await {
-        Ok(mut advisories) => AbortOnDrop(Some(tokio::spawn(async move {
-            while let Some(advisory) = advisories.next().await {
-                crate::advisories::forget(&known, &advisory);
-            }
-        }))),
-        Err(e) => {
-            warn!("no stream advisories in a tenant account ({e}); the cache TTL applies");
-            AbortOnDrop(None)
-        }
-    }
-}
-
-/// The account of a connection's user, as the server reports it: (account, its name).
-async fn user_account(client: &async_nats::Client) -> Result<(String, Option<String>), String> {
-    let reply = tokio::time::timeout(
-        USER_INFO_TIMEOUT,
-        client.request(USER_INFO_SUBJECT, bytes::Bytes::new()),
-    )
-    .await
-    .map_err(|_| "no answer from $SYS.REQ.USER.INFO within 5 s".to_string())?
-    .map_err(|e| {
-        format!("$SYS.REQ.USER.INFO failed ({e}); the user needs publish permission on it")
-    })?;
-    let info: serde_json::Value = serde_json::from_slice(&reply.payload)
-        .map_err(|e| format!("$SYS.REQ.USER.INFO answered no JSON: {e}"))?;
-    let data = &info["data"];
-    let account = data["account"]
-        .as_str()
-        .ok_or_else(|| format!("$SYS.REQ.USER.INFO answered without an account: {info}"))?;
-    Ok((
-        account.to_string(),
-        data["account_name"].as_str().map(str::to_string),
-    ))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tenants() -> Arc<Tenants> {
-        let own = crate::config::combine(
-            &Default::default(),
-            &Default::default(),
-            Default::default(),
-            None,
-        )
-        .unwrap();
-        let file = std::collections::BTreeMap::from([(
-            "TENANT_A".to_string(),
-            FileAccount {
-                user: Some("u".into()),
-                password: Some("p".into()),
-                ..Default::default()
-            },
-        )]);
-        let tenants = Tenants::new(
-            AccountConfig::resolve_all(&own, &file).unwrap(),
-            Build {
-                cache_ttl: Duration::from_secs(30),
-                js_timeout: Duration::from_secs(5),
-                audit: None,
-                host_auth: HostAuth::default(),
-                operator: None,
-                policy: Default::default(),
-            },
-        );
-        Arc::new(tenants)
-    }
-
-    fn header(value: &str) -> async_nats::HeaderMap {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(crate::subjects::REQUEST_INFO_HEADER, value);
-        h
-    }
-
-    fn code(route: Route) -> u16 {
-        match route {
-            Route::Own => 1,
-            Route::Served(_) => 2,
-            Route::Open(_, account) => {
-                assert_eq!(account, "TENANT_A");
-                3
-            }
-            Route::Refused(e) => e.code(),
-        }
-    }
-
-    #[test]
-    fn only_a_header_the_server_guarantees_names_another_account() {
-        let t = tenants();
-        let new = || "2.12.8".to_string();
-        let a = header(r#"{"acc":"TENANT_A"}"#);
-        let import = Some("_R_.abc.def");
-        assert_eq!(code(t.route(None, import, new)), 1);
-        // The server never sets the header within one account: one naming the
-        // provisioner's own account is refused like any other unconfigured one.
-        let own = header(r#"{"acc":"PROV"}"#);
-        assert_eq!(code(t.route(Some(&own), import, new)), 403);
-        assert_eq!(code(t.route(Some(&a), import, new)), 3);
-        // Old servers pass a client's header on: not believed (CVE-2026-33223).
-        let old = || "2.12.5".to_string();
-        assert_eq!(code(t.route(Some(&a), import, old)), 503);
-        // Not through an import, or no reply at all.
-        assert_eq!(code(t.route(Some(&a), Some("_INBOX.x"), new)), 403);
-        assert_eq!(code(t.route(Some(&a), None, new)), 403);
-        // Not configured, or not readable.
-        let c = header(r#"{"acc":"TENANT_C"}"#);
-        assert_eq!(code(t.route(Some(&c), import, new)), 403);
-        assert_eq!(code(t.route(Some(&header("{")), import, new)), 403);
-    }
-
-    #[test]
-    fn a_tenant_account_needs_credentials_of_its_own() {
-        let own = crate::config::combine(
-            &Default::default(),
-            &Default::default(),
-            Default::default(),
-            None,
-        )
-        .unwrap();
-        let file =
-            std::collections::BTreeMap::from([("TENANT_A".to_string(), FileAccount::default())]);
-        let e = AccountConfig::resolve_all(&own, &file).unwrap_err();
-        assert!(
-            e.contains("give the credentials of a user in account TENANT_A"),
-            "{e}"
-        );
-        let file = std::collections::BTreeMap::from([(
-            "A.B".to_string(),
-            FileAccount {
-                creds: Some("x.creds".into()),
-                ..Default::default()
-            },
-        )]);
-        assert!(AccountConfig::resolve_all(&own, &file).is_err());
-    }
-}
+mod tests;

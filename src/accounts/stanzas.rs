@@ -4,6 +4,7 @@
 //! provisioner's user in each tenant account. `conf` renders them for a nats-server
 //! config, `nsc` as `nsc add export` / `nsc add import` command lines.
 
+use crate::config_error::ConfigError;
 use crate::permissions::{quote, Permissions, Rules, Template};
 use crate::subjects::SUBJECT_PREFIX;
 
@@ -27,29 +28,31 @@ pub struct Layout {
 impl Layout {
     /// Checks the names: account names as a config and nsc take them, distinct, and no
     /// tenant is the provisioner's own account.
-    pub fn new(provisioner: String, tenants: Vec<String>) -> Result<Layout, String> {
+    pub fn new(provisioner: String, tenants: Vec<String>) -> Result<Layout, ConfigError> {
         for name in std::iter::once(&provisioner).chain(&tenants) {
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "account {name:?}: use A-Z, a-z, 0-9, `_` and `-` (a name or public key)"
-                ));
+                )));
             }
         }
         if tenants.contains(&provisioner) {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "--tenant-account {provisioner} is the provisioner's own account \
                  (--provisioner-account): its requests are served without an import"
-            ));
+            )));
         }
         let mut unique = tenants.clone();
         unique.sort();
         unique.dedup();
         if unique.len() != tenants.len() {
-            return Err("a --tenant-account is named twice".into());
+            return Err(ConfigError::Invalid(
+                "a --tenant-account is named twice".into(),
+            ));
         }
         Ok(Layout {
             provisioner,
@@ -175,10 +178,12 @@ pub fn render(
     provisioner_account: String,
     tenants: Vec<String>,
     format: crate::permissions::Format,
-) -> Result<String, String> {
+) -> Result<String, ConfigError> {
     use crate::permissions::Format;
     if provisioner.role != crate::permissions::Role::Provisioner || !provisioner.also.is_empty() {
-        return Err("--tenant-account is for --role provisioner alone".into());
+        return Err(ConfigError::Invalid(
+            "--tenant-account is for --role provisioner alone".into(),
+        ));
     }
     let layout = Layout::new(provisioner_account, tenants)?;
     let user = tenant_user(provisioner);

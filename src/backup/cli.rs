@@ -12,6 +12,7 @@ use super::{BackupOptions, RestoreOptions};
 use crate::audit::{self, AuditEvent, AuditPublisher, BackupRef, Instance, Origin};
 use crate::catalog::Kind;
 use crate::config::{self, Resolved};
+use crate::config_error::ConfigError;
 
 #[derive(clap::Args)]
 pub struct BackupArgs {
@@ -58,14 +59,16 @@ pub struct RestoreArgs {
 }
 
 /// `backup`: exit 0 when the folder is complete; any failure leaves no folder at `--out`.
-pub async fn run_backup(resolved: &Resolved, args: BackupArgs) -> Result<u8, String> {
+pub async fn run_backup(resolved: &Resolved, args: BackupArgs) -> Result<u8, ConfigError> {
     let streams = super::selection(&args.lattices, args.wadm, args.all)?;
     let args = BackupArgs {
         out: expand_out(&args.out, time::OffsetDateTime::now_utc())?,
         ..args
     };
     if args.js_timeout == 0 {
-        return Err("--js-timeout must be at least 1 second".into());
+        return Err(ConfigError::Invalid(
+            "--js-timeout must be at least 1 second".into(),
+        ));
     }
     let client = config::connect(resolved, "wasmcloud-provisioner-backup", None).await?;
     let timeout = Duration::from_secs(args.js_timeout);
@@ -116,7 +119,7 @@ pub async fn run_backup(resolved: &Resolved, args: BackupArgs) -> Result<u8, Str
 /// `{utc}` in `--out` becomes the time, so that a CronJob or a systemd timer names each
 /// night's folder without a shell (`date`). Only that placeholder; the path must stay
 /// valid UTF-8 for it to be replaced.
-fn expand_out(out: &std::path::Path, now: time::OffsetDateTime) -> Result<PathBuf, String> {
+fn expand_out(out: &std::path::Path, now: time::OffsetDateTime) -> Result<PathBuf, ConfigError> {
     const PLACEHOLDER: &str = "{utc}";
     let Some(text) = out.to_str() else {
         return Ok(out.to_path_buf());
@@ -192,16 +195,18 @@ pub async fn run_restore(
     resolved: &Resolved,
     args: RestoreArgs,
     replicas: Option<usize>,
-) -> Result<u8, String> {
+) -> Result<u8, ConfigError> {
     let replicas = replicas.map(|r| r as u64);
     if args.js_timeout == 0 {
-        return Err("--js-timeout must be at least 1 second".into());
+        return Err(ConfigError::Invalid(
+            "--js-timeout must be at least 1 second".into(),
+        ));
     }
     if let Some(r) = replicas {
         if ![1, 3, 5].contains(&r) {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "--replicas {r}: use 1, 3 or 5 (JetStream replicas are odd, at most 5)"
-            ));
+            )));
         }
     }
     // Every file is checked before the first byte goes to the server.

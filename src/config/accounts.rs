@@ -14,8 +14,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Auth, Resolved};
+use super::{Auth, Resolved};
+use crate::config_error::ConfigError;
+use crate::permissions;
 use crate::policy::LatticePolicy;
+use crate::settings::ResourceSettings;
 
 /// One `[accounts.<name>]` table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,6 +69,60 @@ pub struct Signer {
     pub expiry: std::time::Duration,
 }
 
+impl Signer {
+    /// The table's `signing_key` and `user_expiry`, checked: for operator mode only, not
+    /// beside credentials, the table named by the account's public key, the seed readable.
+    fn from_file(
+        source: &str,
+        name: &str,
+        file: &FileAccount,
+        auth: &Auth,
+    ) -> Result<Option<Signer>, ConfigError> {
+        match &file.signing_key {
+            None => {
+                if file.user_expiry.is_some() {
+                    return Err(ConfigError::Invalid(format!(
+                        "{source}: user_expiry is for signing_key"
+                    )));
+                }
+                Ok(None)
+            }
+            Some(seed_file) => {
+                if *auth != Auth::None {
+                    return Err(ConfigError::Invalid(format!(
+                        "{source}: signing_key mints the provisioner's users; give it or \
+                     credentials (creds, nkey, user and password), not both"
+                    )));
+                }
+                if !name.starts_with('A') || nkeys::KeyPair::from_public_key(name).is_err() {
+                    return Err(ConfigError::Invalid(format!(
+                        "{source}: with signing_key, name the table by the account's public \
+                     key (A…, `nsc describe account` shows it): the server names the \
+                     account so in requests"
+                    )));
+                }
+                // Read now, so that a wrong file fails `config check` and start-up.
+                crate::creds::AccountSigner::from_seed_file(seed_file, Some(name))
+                    .map_err(|e| e.within(source))?;
+                let expiry = match &file.user_expiry {
+                    Some(e) => crate::creds::parse_expiry(e).map_err(|e| e.within(source))?,
+                    None => DEFAULT_USER_EXPIRY,
+                };
+                if expiry < std::time::Duration::from_secs(4) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{source}: user_expiry must be at least 4s (a new user is minted after \
+                     three quarters of it)"
+                    )));
+                }
+                Ok(Some(Signer {
+                    seed_file: seed_file.clone(),
+                    expiry,
+                }))
+            }
+        }
+    }
+}
+
 /// A minted user's default lifetime.
 const DEFAULT_USER_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -74,23 +131,27 @@ impl AccountConfig {
     pub fn resolve_all(
         own: &Resolved,
         accounts: &std::collections::BTreeMap<String, FileAccount>,
-    ) -> Result<Vec<AccountConfig>, String> {
+    ) -> Result<Vec<AccountConfig>, ConfigError> {
         accounts
             .iter()
             .map(|(name, file)| AccountConfig::resolve(own, name, file))
             .collect()
     }
 
-    fn resolve(own: &Resolved, name: &str, file: &FileAccount) -> Result<AccountConfig, String> {
+    fn resolve(
+        own: &Resolved,
+        name: &str,
+        file: &FileAccount,
+    ) -> Result<AccountConfig, ConfigError> {
         let source = format!("[accounts.{name}] in the config file");
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "{source}: {name:?} is not an account name or public key (A-Z, a-z, 0-9, `_`, `-`)"
-            ));
+            )));
         }
         let auth = Auth::from_parts(
             &source,
@@ -101,76 +162,32 @@ impl AccountConfig {
             file.nkey.clone(),
             None,
         )?;
-        let signer = match &file.signing_key {
-            None => {
-                if file.user_expiry.is_some() {
-                    return Err(format!("{source}: user_expiry is for signing_key"));
-                }
-                None
-            }
-            Some(seed_file) => {
-                if auth != Auth::None {
-                    return Err(format!(
-                        "{source}: signing_key mints the provisioner's users; give it or \
-                         credentials (creds, nkey, user and password), not both"
-                    ));
-                }
-                if !name.starts_with('A') || nkeys::KeyPair::from_public_key(name).is_err() {
-                    return Err(format!(
-                        "{source}: with signing_key, name the table by the account's public \
-                         key (A…, `nsc describe account` shows it): the server names the \
-                         account so in requests"
-                    ));
-                }
-                // Read now, so that a wrong file fails `config check` and start-up.
-                crate::creds::AccountSigner::from_seed_file(seed_file, Some(name))
-                    .map_err(|e| format!("{source}: {e}"))?;
-                let expiry = match &file.user_expiry {
-                    Some(e) => {
-                        crate::creds::parse_expiry(e).map_err(|e| format!("{source}: {e}"))?
-                    }
-                    None => DEFAULT_USER_EXPIRY,
-                };
-                if expiry < std::time::Duration::from_secs(4) {
-                    return Err(format!(
-                        "{source}: user_expiry must be at least 4s (a new user is minted after \
-                         three quarters of it)"
-                    ));
-                }
-                Some(Signer {
-                    seed_file: seed_file.clone(),
-                    expiry,
-                })
-            }
-        };
+        let signer = Signer::from_file(&source, name, file, &auth)?;
         // Without credentials of its own the connection would land in whatever account
         // the server gives an anonymous user: never the tenant's.
         if auth == Auth::None && signer.is_none() {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "{source}: give the credentials of a user in account {name} (creds, nkey, or \
                  user and password, or in operator mode signing_key): the provisioner \
                  connects in that account to create its buckets"
-            ));
+            )));
         }
         if let Some(d) = &file.js_domain {
-            if d.is_empty()
-                || !d
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(format!(
-                    "{source}: JetStream domain {d:?} is invalid: use A-Z, a-z, 0-9, `_` and `-`"
-                ));
-            }
+            permissions::validate_js_domain(d).map_err(|e| e.within(&source))?;
         }
-        let mut settings = own.settings.clone();
-        if let Some(r) = file.replicas {
-            settings = settings.with_replicas(r);
-        }
-        settings.validate().map_err(|e| format!("{source}: {e}"))?;
+        let settings = super::combine::override_all(
+            &own.settings,
+            &ResourceSettings {
+                replicas: file.replicas,
+                ..Default::default()
+            },
+        );
+        settings
+            .validate()
+            .map_err(|e| ConfigError::from(e).within(&source))?;
         // The globs are checked here so that a typo fails `config check`, not a request.
         LatticePolicy::new(file.allow_lattices.clone(), file.max_lattices)
-            .map_err(|e| format!("{source}: {e}"))?;
+            .map_err(|e| ConfigError::from(e).within(&source))?;
         let mut resolved = own.clone();
         resolved.auth = auth;
         resolved.settings = settings;
@@ -191,13 +208,13 @@ impl AccountConfig {
     pub fn check_all(
         own: &Resolved,
         own_policy: &LatticePolicy,
-    ) -> Result<Vec<serde_json::Value>, String> {
+    ) -> Result<Vec<serde_json::Value>, ConfigError> {
         let accounts = Self::resolve_all(own, &own.file_accounts)?;
         accounts
             .iter()
             .map(|a| {
                 let source = format!("[accounts.{}]", a.name);
-                a.policy(own_policy).map_err(|e| format!("{source}: {e}"))?;
+                a.policy(own_policy).map_err(|e| e.within(&source))?;
                 let (allow_lattices, max_lattices) = a.effective_policy(own_policy);
                 let auth = match &a.signer {
                     Some(s) => format!(
@@ -209,7 +226,7 @@ impl AccountConfig {
                 };
                 let missing = a.resolved.missing_files();
                 if !missing.is_empty() {
-                    return Err(format!("{source}: {}", missing.join("; ")));
+                    return Err(ConfigError::File(missing.join("; ")).within(&source));
                 }
                 let allow = if allow_lattices.is_empty() {
                     "all lattices".to_string()
@@ -240,9 +257,9 @@ impl AccountConfig {
     /// the provisioner's (`--allow-lattice`, `--max-lattices`) otherwise, and the
     /// provisioner's reserved names always. A cap counts the lattices in this account
     /// only: it is checked against this account's JetStream.
-    pub fn policy(&self, own: &LatticePolicy) -> Result<LatticePolicy, String> {
+    pub fn policy(&self, own: &LatticePolicy) -> Result<LatticePolicy, ConfigError> {
         let (allow, max) = self.effective_policy(own);
-        LatticePolicy::new(allow, max)?.with_reserved(own.reserved().to_vec())
+        Ok(LatticePolicy::new(allow, max)?.with_reserved(own.reserved().to_vec())?)
     }
 
     fn effective_policy(&self, own: &LatticePolicy) -> (Vec<String>, Option<usize>) {
@@ -252,5 +269,31 @@ impl AccountConfig {
             self.allow_lattices.clone()
         };
         (allow, self.max_lattices.or(own.max_lattices()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_account_needs_credentials_of_its_own() {
+        let own = Resolved::for_tests();
+        let file =
+            std::collections::BTreeMap::from([("TENANT_A".to_string(), FileAccount::default())]);
+        let e = AccountConfig::resolve_all(&own, &file).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("give the credentials of a user in account TENANT_A"),
+            "{e}"
+        );
+        let file = std::collections::BTreeMap::from([(
+            "A.B".to_string(),
+            FileAccount {
+                creds: Some("x.creds".into()),
+                ..Default::default()
+            },
+        )]);
+        assert!(AccountConfig::resolve_all(&own, &file).is_err());
     }
 }

@@ -220,7 +220,7 @@ impl ResourceReport {
         };
         ResourceReport {
             name: item.desired.name.clone(),
-            kind: item.desired.row.kind,
+            kind: item.desired.row.kind(),
             stream: item.desired.stream.clone(),
             action,
             replicas,
@@ -237,7 +237,7 @@ impl ResourceReport {
         ResourceReport {
             desired_replicas: key.settings.replicas() as u64,
             name: key.name,
-            kind: key.row.kind,
+            kind: key.row.kind(),
             stream: key.stream,
             action: Action::Exists,
             replicas,
@@ -826,7 +826,7 @@ impl Named {
     fn of(d: &Desired) -> Self {
         Named {
             name: d.name.clone(),
-            kind: d.row.kind,
+            kind: d.row.kind(),
             stream: d.stream.clone(),
         }
     }

@@ -18,7 +18,7 @@ use wasmcloud_provisioner::permissions::{self, Format, PlatformOptions, Role, Te
 use wasmcloud_provisioner::ping::{self, PingArgs};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
-use wasmcloud_provisioner::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
+use wasmcloud_provisioner::reconcile::{Action, Reconciler, ResourceReport};
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::{backup, report, request};
 
@@ -495,10 +495,7 @@ async fn once(
         Instance::new("wasmcloud-provisioner-cli"),
         resolved.js_domain.clone(),
     );
-    let reconciler = Arc::new(
-        Reconciler::new(js, Arc::new(KnownStreams::default()), Duration::ZERO)
-            .with_listener(audit.listener()),
-    );
+    let reconciler = Arc::new(Reconciler::uncached(js).with_listener(audit.listener()));
     let provisioner = Provisioner::new(reconciler, resolved.settings.clone()).with_policy(policy);
     let command = if dry_run { "plan" } else { "apply" };
     let result = audit::with_origin(

@@ -4,8 +4,9 @@
 
 use wasmcloud_provisioner::catalog;
 
-/// The README's text between `<!-- generated:<name> -->` and its end marker.
-fn generated_section(name: &str) -> String {
+/// Fails unless the README's text between `<!-- generated:<name> -->` and its end marker
+/// is `want`, and says what to put there.
+fn assert_generated(name: &str, want: &str) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("read README.md");
     let begin = format!("<!-- generated:{name} -->\n");
@@ -18,29 +19,23 @@ fn generated_section(name: &str) -> String {
         .find(&end)
         .unwrap_or_else(|| panic!("README.md has no `{end}` marker after `{}`", begin.trim()))
         + start;
-    readme[start..stop].to_string()
+    assert!(
+        readme[start..stop] == *want,
+        "README.md's {name} table is not the catalog's; replace the text between the \
+         generated:{name} markers with:\n{want}"
+    );
 }
 
 /// The resources table ("The resources") is rendered from the catalog's rows by
 /// `catalog::resources_table`.
 #[test]
 fn the_readme_resources_table_is_the_catalogs() {
-    let want = catalog::resources_table();
-    assert!(
-        generated_section("resources") == want,
-        "README.md's resources table is not the catalog's; replace the text between the \
-         generated:resources markers with:\n{want}"
-    );
+    assert_generated("resources", &catalog::resources_table());
 }
 
 /// The drift-fields table ("What is checked on a resource that exists"), as
 /// `tests/drift.rs` checks it too, by the same rule as every generated section.
 #[test]
 fn the_readme_drift_fields_table_is_the_catalogs() {
-    let want = catalog::readme_table();
-    assert!(
-        generated_section("drift-fields") == want,
-        "README.md's drift table is not the catalog's; replace the text between the \
-         generated:drift-fields markers with:\n{want}"
-    );
+    assert_generated("drift-fields", &catalog::readme_table());
 }

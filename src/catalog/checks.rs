@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::classes::{Class, WITHIN_BOUNDS};
+use super::fields::MIRROR_CHECKS;
 use super::{field_rule, App, Row, Shape, FIELDS};
 
 /// How one comparison of a must-hold check is made.
@@ -133,27 +134,16 @@ impl Row {
     /// The drift checks of this row, from [`FIELDS`].
     pub(super) fn checks(&self, desired: &Value) -> Vec<Check> {
         let mut checks = self.table_checks(desired);
-        if let Shape::Mirror(mirror) = &self.shape {
-            // The Kubernetes operator's stream is a mirror, which the table's wadm-stream
-            // column calls drift: its own two checks replace that one and the retention.
-            // The operator binds any existing stream without looking at it; these are what
-            // its consumers depend on.
-            checks.retain(|c| c.field != "mirror" && c.field != "retention");
-            checks.push(Check {
-                field: "retention",
-                rule: Rule::Equals(json!(mirror.retention.as_str())),
-                breaks: self.needed_by,
-                why: "the operator reads it as a work queue: with another retention acked \
-                      events are not removed and a consumer made again reads them all again",
-            });
-            checks.push(Check {
-                field: "mirror",
-                rule: Rule::SameMirror(desired["mirror"].clone()),
-                breaks: self.needed_by,
-                why: "the operator's per-lattice consumers filter on `<stream>.<lattice>.>`: \
-                      without this mirror of wadm_events and its transform they receive no \
-                      events",
-            });
+        if let Shape::Mirror(_) = self.shape {
+            checks.retain(|c| !MIRROR_CHECKS.iter().any(|m| m.field == c.field));
+            checks.extend(MIRROR_CHECKS.iter().filter_map(|m| {
+                Some(Check {
+                    field: m.field,
+                    rule: m.want.rule(m.field, desired)?,
+                    breaks: self.needed_by,
+                    why: m.why,
+                })
+            }));
         }
         checks
     }

@@ -25,6 +25,8 @@ pub enum Want {
     LimitAsCreated { unlimited: i64 },
     /// The catalog's sources, by name and subject transforms, in any order.
     SameSources,
+    /// The catalog's mirror, compared like one source.
+    SameMirror,
 }
 
 impl Want {
@@ -43,6 +45,7 @@ impl Want {
                 _ => return None,
             },
             Want::SameSources => Rule::SameSources(created),
+            Want::SameMirror => Rule::SameMirror(created),
         })
     }
 
@@ -56,6 +59,7 @@ impl Want {
             Want::Limit { unlimited, min } => format!("`{unlimited}` or ≥ {}", human(min)),
             Want::LimitAsCreated { unlimited } => format!("`{unlimited}` or ≥ as created"),
             Want::SameSources => "the same sources and transforms".into(),
+            Want::SameMirror => "the same mirror and transform".into(),
         }
     }
 }

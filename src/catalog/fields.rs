@@ -389,6 +389,34 @@ pub static FIELDS: &[FieldRule] = &[
     ),
 ];
 
+/// A field checked on one kind of row only, with what it must be and what breaks
+/// otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct RowCheck {
+    pub field: &'static str,
+    pub want: Want,
+    pub why: &'static str,
+}
+
+/// The Kubernetes operator's stream is a mirror, which the table's stream column calls
+/// drift: these checks replace that one and the retention's on mirror rows. The operator
+/// binds any existing stream without looking at it; these are what its consumers depend
+/// on.
+pub static MIRROR_CHECKS: &[RowCheck] = &[
+    RowCheck {
+        field: "retention",
+        want: Want::AsCreated,
+        why: "the operator reads it as a work queue: with another retention acked events are \
+              not removed and a consumer made again reads them all again",
+    },
+    RowCheck {
+        field: "mirror",
+        want: Want::SameMirror,
+        why: "the operator's per-lattice consumers filter on `<stream>.<lattice>.>`: without \
+              this mirror of wadm_events and its transform they receive no events",
+    },
+];
+
 /// The rule of a field, if the table has one.
 pub fn field_rule(field: &str) -> Option<&'static FieldRule> {
     FIELDS.iter().find(|f| f.field == field)

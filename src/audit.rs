@@ -3,11 +3,11 @@
 //! `backup` and `restore` publish `backed_up` and `restored` the same way.
 //! The schema is `schemas/audit_event.json`.
 //!
-//! The reconciler calls a [`ChangeListener`](crate::plan::ChangeListener) synchronously, in the middle of a request. The
-//! listener here only builds the event and puts it on a bounded queue (`try_send`); a task
-//! publishes from the queue (`audit/publisher.rs`). So a slow or disconnected NATS
-//! connection never holds up a request: when the queue is full the event is dropped,
-//! counted and logged.
+//! The reconciler calls a [`ChangeListener`](crate::plan::ChangeListener) synchronously,
+//! in the middle of a request. The listener here only builds the event and puts it on a
+//! bounded queue (`try_send`); a task publishes from the queue (`audit/publisher.rs`). So
+//! a slow or disconnected NATS connection never holds up a request: when the queue is
+//! full the event is dropped, counted and logged.
 //!
 //! Who asked is the [`Origin`] (`origin.rs`) the reconciler captured for the change.
 

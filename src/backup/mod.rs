@@ -50,7 +50,7 @@ pub struct Selected {
 }
 
 /// What `backup --lattice … [--wadm] [--all]` takes, from the catalog: every row marked
-/// [`catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
+/// [`crate::catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
 /// marked `Never`) of each lattice, and of wadm with `--wadm` (`--all` implies it).
 /// Lattice names are checked as everywhere.
 pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selected>, String> {

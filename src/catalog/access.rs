@@ -29,7 +29,7 @@ pub enum Access {
     Subscribe,
     /// One named durable pull consumer per lattice (`{lattice}` in `consumer`), bound or
     /// created with async-nats `get_or_create_consumer`: CONSUMER.INFO, then on a 404
-    /// CONSUMER.CREATE.<stream>.<name>.<filter>; then MSG.NEXT and acks. No LIST, no
+    /// `CONSUMER.CREATE.<stream>.<name>.<filter>`; then MSG.NEXT and acks. No LIST, no
     /// ephemeral consumers (the operator).
     NamedPull { consumer: &'static str },
 }

@@ -10,7 +10,8 @@ use super::{
 const WADM_MAX_AGE_SECS: u64 = 70;
 
 /// The catalog. Order matters only in that a sourcing stream comes after its sources;
-/// [`Desired::depends_on`] makes that explicit for the executor.
+/// [`Desired::depends_on`](super::Desired::depends_on) makes that explicit for the
+/// executor.
 pub static CATALOG: &[Row] = &[
     Row {
         key: "latticedata",

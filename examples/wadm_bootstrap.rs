@@ -64,7 +64,7 @@ async fn main() -> Result<(), async_nats::Error> {
     };
     for row in catalog::rows(Scope::Wadm) {
         let name = row.name_for("");
-        match row.kind {
+        match row.kind() {
             Kind::Kv => drop(js.get_key_value(&name).await?),
             Kind::Stream => drop(js.get_stream(&name).await?),
         }

@@ -21,11 +21,16 @@ use async_nats::jetstream::kv;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog;
+use crate::clock::unix_now;
 use crate::error::{ErrorKind, ProvisionError};
 use crate::jsapi::Call;
-use crate::policy::lattices_of;
+use crate::plan::ResourceReport;
 use crate::reconcile::Reconciler;
 use crate::settings::Settings;
+
+/// The lattices whose streams are among these stream names: how the policy recognises a
+/// lattice (`policy::lattices_of`), handed in because the policy sits above admission.
+pub type LatticesOf = fn(&[String]) -> BTreeSet<String>;
 
 /// Catalog key of the bookkeeping bucket.
 pub const ROW_KEY: &str = "provisioner_admissions";
@@ -68,11 +73,12 @@ pub async fn reserve(
     settings: &Settings,
     new: &BTreeSet<&str>,
     max: usize,
+    lattices_of: LatticesOf,
 ) -> Result<Outcome, ProvisionError> {
     let store = ledger(reconciler, settings).await?;
     let js = reconciler.js();
     for _ in 0..ATTEMPTS {
-        let now = crate::creds::unix_now();
+        let now = unix_now();
         let (revision, mut reserved) = read(&store).await?;
         let names = js
             .stream_names()
@@ -198,10 +204,7 @@ async fn ledger(
 /// `max_age` drops reservations early. Admitting on such a bucket would
 /// break the cap silently, so new lattices are refused (503) until an operator fixes it;
 /// the details go to the log, not to the tenant.
-fn refuse_drift(
-    bucket: &str,
-    reports: &[crate::reconcile::ResourceReport],
-) -> Result<(), ProvisionError> {
+fn refuse_drift(bucket: &str, reports: &[ResourceReport]) -> Result<(), ProvisionError> {
     let drift: Vec<String> = reports
         .iter()
         .flat_map(|r| &r.drift)

@@ -15,7 +15,7 @@
 use futures::Stream;
 use tracing::{debug, info};
 
-use crate::reconcile::KnownStreams;
+use crate::known::KnownStreams;
 
 /// Advisory subjects for stream deletions and updates; the last token is the stream.
 pub use crate::subjects::STREAM_ADVISORIES as SUBJECTS;
@@ -33,8 +33,12 @@ pub async fn subscribe(
     Ok(futures::stream::select_all(subscriptions))
 }
 
-/// Forgets the stream an advisory names.
-pub fn forget(known: &KnownStreams, advisory: &async_nats::Message) {
+/// Forgets the stream an advisory names, in the cache if there is one (the reconciler's
+/// `known()`: a reconciler without a cache has nothing to forget).
+pub fn forget<'a>(known: impl Into<Option<&'a KnownStreams>>, advisory: &async_nats::Message) {
+    let Some(known) = known.into() else {
+        return;
+    };
     if let Some(stream) = advisory.subject.rsplit('.').next() {
         debug!(stream, subject = %advisory.subject, "stream changed out of band; forgetting it");
         known.forget(stream);

@@ -3,31 +3,26 @@
 //! `backup` and `restore` publish `backed_up` and `restored` the same way.
 //! The schema is `schemas/audit_event.json`.
 //!
-//! The reconciler calls a [`ChangeListener`] synchronously, in the middle of a request. The
-//! listener here only builds the event and puts it on a bounded queue (`try_send`); a task
-//! publishes from the queue. So a slow or disconnected NATS connection never holds up a
-//! request: when the queue is full the event is dropped, counted and logged.
+//! The reconciler calls a [`ChangeListener`](crate::plan::ChangeListener) synchronously,
+//! in the middle of a request. The listener here only builds the event and puts it on a
+//! bounded queue (`try_send`); a task publishes from the queue (`audit/publisher.rs`). So
+//! a slow or disconnected NATS connection never holds up a request: when the queue is
+//! full the event is dropped, counted and logged.
 //!
-//! Who asked: the service runs each request inside [`with_origin`], and the reconciler
-//! captures [`current_origin`] when it starts a change, so the event names the request
-//! that caused it (with single flight, the first of the concurrent requests for the same
-//! resource). `Nats-Request-Info` is nats-server's header naming the requesting client;
-//! the server sets it (overwriting any value the client sent) only when the request
-//! crosses a service import into the provisioner's account, with user details when the
-//! import has `share: true`. Within one account no server sets it, and a client can send
-//! the header itself: there it is a claim, not proof.
-
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+//! Who asked is the [`Origin`] (`origin.rs`) the reconciler captured for the change.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use serde_json::Value;
 
 use crate::catalog::Kind;
-use crate::reconcile::{Action, Change, ChangeListener};
+use crate::plan::{Action, Change};
+
+mod publisher;
+/// Who asked: moved to `origin.rs`, re-exported where callers found it.
+pub use crate::origin::{
+    current_origin, request_info, with_origin, Origin, MAX_FIELD_CHARS, MAX_TAGS,
+};
+pub use publisher::AuditPublisher;
 
 pub use crate::subjects::EVENTS_PREFIX;
 /// The `schema` field of every event; bumped when a field changes meaning.
@@ -35,159 +30,14 @@ pub const SCHEMA_ID: &str = "wasmcloud-provisioner/audit_event/v1";
 /// The JSON schema of an event.
 pub const SCHEMA: &str = include_str!("../schemas/audit_event.json");
 pub use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER};
-/// Events waiting to be published before new ones are dropped.
-pub const QUEUE_CAPACITY: usize = 1024;
-
-/// Who or what caused a change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "via", rename_all = "snake_case")]
-pub enum Origin {
-    /// A request to the service.
-    Request {
-        endpoint: String,
-        subject: String,
-        /// The `Nats-Request-Info` header (selected fields), when the request had one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        request_info: Option<Value>,
-    },
-    /// A command line run (`apply`).
-    Cli {
-        command: String,
-        /// `$USER` of the process, as reported by the environment.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        os_user: Option<String>,
-    },
-}
-
-impl Origin {
-    /// The origin of a service request, with the fields of `Nats-Request-Info` that
-    /// identify the client (not its JWT, nonce or timings), each bounded (see
-    /// [`request_info`]). Only that one header is looked up; no other is read.
-    pub fn request(endpoint: &str, subject: &str, headers: Option<&async_nats::HeaderMap>) -> Self {
-        let request_info = headers
-            .and_then(|h| h.get(REQUEST_INFO_HEADER))
-            .and_then(|v| request_info(v.as_str()));
-        Origin::Request {
-            endpoint: bounded(endpoint),
-            subject: bounded(subject),
-            request_info,
-        }
-    }
-    /// The origin of a command line run.
-    pub fn cli(command: &str) -> Self {
-        Origin::Cli {
-            command: command.to_string(),
-            os_user: std::env::var("USER").ok().filter(|u| !u.is_empty()),
-        }
-    }
-}
-
-/// Fields of nats-server's `ClientInfo` kept in events: account, service account, user,
-/// connection name and id, host, server and cluster, kind, client type, tags, issuer.
-const REQUEST_INFO_FIELDS: &[&str] = &[
-    "acc",
-    "svc",
-    "user",
-    "name",
-    "name_tag",
-    "tags",
-    "issuer_key",
-    "host",
-    "id",
-    "server",
-    "cluster",
-    "kind",
-    "client_type",
-    "lang",
-    "ver",
-];
-
-/// The most characters kept of any one string from a request (a field of
-/// `Nats-Request-Info`, a tag, the endpoint or subject); longer ones are cut, and the
-/// request info says `"truncated": true`.
-pub const MAX_FIELD_CHARS: usize = 256;
-/// The most tags kept from `Nats-Request-Info`.
-pub const MAX_TAGS: usize = 16;
 /// An event is at most this large: half the 32 KiB `max_payload` the README suggests for
 /// requesters' accounts, and far below nats-server's default of 1 MiB, so an event of a
 /// change is always publishable. The bounds above keep an ordinary worst case under it;
 /// strings that JSON escapes (six bytes for a control character) could exceed it, and then
 /// the request info is dropped ([`AuditEvent::to_bytes`]).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
-
-/// At most [`MAX_FIELD_CHARS`] characters of `s`, and whether it was cut.
-fn cut(s: &str) -> (String, bool) {
-    match s.char_indices().nth(MAX_FIELD_CHARS) {
-        Some((end, _)) => (s[..end].to_string(), true),
-        None => (s.to_string(), false),
-    }
-}
-
-fn bounded(s: &str) -> String {
-    cut(s).0
-}
-
-/// The identity fields of a `Nats-Request-Info` value, each bounded and of the type
-/// nats-server gives it (others are dropped); `None` when the value is not a JSON object
-/// or has none of them.
-pub fn request_info(raw: &str) -> Option<Value> {
-    let mut kept = Map::new();
-    if raw.len() > MAX_REQUEST_INFO_BYTES {
-        kept.insert("truncated".into(), Value::Bool(true));
-        return Some(Value::Object(kept));
-    }
-    let Ok(Value::Object(all)) = serde_json::from_str::<Value>(raw) else {
-        return None;
-    };
-    let mut truncated = false;
-    for (key, value) in all {
-        let Some(&field) = REQUEST_INFO_FIELDS.iter().find(|f| **f == key) else {
-            continue;
-        };
-        let value = match (field, value) {
-            ("id", Value::Number(n)) if n.is_u64() => Value::Number(n),
-            ("tags", Value::Array(tags)) => {
-                truncated |= tags.len() > MAX_TAGS;
-                let tags: Vec<Value> = tags
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .take(MAX_TAGS)
-                    .map(|t| {
-                        let (t, was_cut) = cut(t);
-                        truncated |= was_cut;
-                        Value::String(t)
-                    })
-                    .collect();
-                Value::Array(tags)
-            }
-            (f, Value::String(text)) if f != "id" && f != "tags" => {
-                let (text, was_cut) = cut(&text);
-                truncated |= was_cut;
-                Value::String(text)
-            }
-            _ => continue,
-        };
-        kept.insert(field.to_string(), value);
-    }
-    if truncated {
-        kept.insert("truncated".into(), Value::Bool(true));
-    }
-    (!kept.is_empty()).then_some(Value::Object(kept))
-}
-
-tokio::task_local! {
-    static ORIGIN: Arc<Origin>;
-}
-
-/// Runs `f` with `origin` as the cause of any change it makes.
-pub async fn with_origin<F: Future>(origin: Origin, f: F) -> F::Output {
-    ORIGIN.scope(Arc::new(origin), f).await
-}
-
-/// The origin of the running request, if any.
-pub fn current_origin() -> Option<Arc<Origin>> {
-    ORIGIN.try_with(Arc::clone).ok()
-}
+/// Events waiting to be published before new ones are dropped.
+pub const QUEUE_CAPACITY: usize = 1024;
 
 /// Which provisioner made the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -418,138 +268,15 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-enum Message {
-    Event(Box<AuditEvent>),
-    /// Publish everything queued before, flush, then answer and stop.
-    Close(oneshot::Sender<()>),
-}
-
-/// Publishes audit events from a bounded queue. A clone publishes through the same queue.
-#[derive(Clone)]
-pub struct AuditPublisher {
-    queue: mpsc::Sender<Message>,
-    instance: Instance,
-    js_domain: Option<String>,
-    dropped: Arc<AtomicU64>,
-}
-
-impl AuditPublisher {
-    /// Starts the publishing task on `client`.
-    pub fn start(
-        client: async_nats::Client,
-        instance: Instance,
-        js_domain: Option<String>,
-    ) -> Self {
-        let (queue, mut rx) = mpsc::channel::<Message>(QUEUE_CAPACITY);
-        tokio::spawn(async move {
-            while let Some(message) = rx.recv().await {
-                match message {
-                    Message::Event(event) => {
-                        let Some(body) = event.to_bytes() else {
-                            continue;
-                        };
-                        if let Err(e) = client.publish(event.subject(), body.into()).await {
-                            tracing::warn!(
-                                resource = %event.resource.name,
-                                action = event.action,
-                                "audit event not published: {e}"
-                            );
-                        }
-                    }
-                    Message::Close(done) => {
-                        if let Err(e) = client.flush().await {
-                            tracing::warn!("audit events may be lost: flush failed: {e}");
-                        }
-                        let _ = done.send(());
-                        break;
-                    }
-                }
-            }
-        });
-        AuditPublisher {
-            queue,
-            instance,
-            js_domain,
-            dropped: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    pub fn instance(&self) -> &Instance {
-        &self.instance
-    }
-
-    /// Events dropped because the queue was full or closed.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// The listener to hand to [`crate::reconcile::Reconciler::with_listener`]. Never
-    /// blocks: a full queue drops the event.
-    pub fn listener(&self) -> ChangeListener {
-        self.listener_in(None, self.js_domain.clone())
-    }
-
-    /// [`AuditPublisher::listener`] for the reconciler of a tenant account (`accounts`):
-    /// its events name the account and its JetStream domain.
-    pub fn listener_in(
-        &self,
-        account: Option<String>,
-        js_domain: Option<String>,
-    ) -> ChangeListener {
-        let queue = self.queue.clone();
-        let instance = self.instance.clone();
-        let dropped = self.dropped.clone();
-        Arc::new(move |change: &Change| {
-            let Some(mut event) = AuditEvent::of(change, &instance, js_domain.as_deref()) else {
-                return;
-            };
-            event.account = account.clone();
-            if let Err(e) = queue.try_send(Message::Event(Box::new(event))) {
-                let total = dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => "the queue is full",
-                    mpsc::error::TrySendError::Closed(_) => "the publisher has stopped",
-                };
-                tracing::warn!(
-                    resource = %change.report.name,
-                    dropped = total,
-                    "audit event dropped: {why}"
-                );
-            }
-        })
-    }
-
-    /// Queues an event built by the caller (backup and restore). Never blocks: a full
-    /// queue drops the event.
-    pub fn publish(&self, event: AuditEvent) {
-        if self
-            .queue
-            .try_send(Message::Event(Box::new(event)))
-            .is_err()
-        {
-            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = total, "audit event dropped: the queue is full");
-        }
-    }
-
-    /// Publishes what is queued and flushes, waiting at most `timeout`.
-    pub async fn close(&self, timeout: Duration) {
-        let (done, finished) = oneshot::channel();
-        let closing = async {
-            if self.queue.send(Message::Close(done)).await.is_ok() {
-                let _ = finished.await;
-            }
-        };
-        if tokio::time::timeout(timeout, closing).await.is_err() {
-            tracing::warn!("audit events still queued after {timeout:?}; some may be lost");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::ResourceReport;
+    use std::sync::Arc;
+
+    use serde_json::Map;
+
+    use crate::origin::REQUEST_INFO_FIELDS;
+    use crate::plan::ResourceReport;
     use serde_json::json;
 
     fn change(action: Action, origin: Option<Origin>) -> Change {
@@ -648,62 +375,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn request_info_keeps_identity_fields_only() {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            REQUEST_INFO_HEADER,
-            r#"{"acc":"HOSTS","user":"host-1","jwt":"eyJ...","nonce":"n","rtt":1000}"#,
-        );
-        let Origin::Request { request_info, .. } =
-            Origin::request("wadm", "wasmcloud.provision.wadm", Some(&headers))
-        else {
-            panic!("not a request origin");
-        };
-        assert_eq!(
-            request_info,
-            Some(json!({"acc": "HOSTS", "user": "host-1"}))
-        );
-        let Origin::Request { request_info, .. } = Origin::request("wadm", "s", None) else {
-            panic!("not a request origin");
-        };
-        assert_eq!(request_info, None);
-    }
-
-    #[test]
-    fn request_info_is_bounded_field_by_field() {
-        let long = "é".repeat(2000);
-        let tags: Vec<String> = (0..100).map(|i| format!("tag{i}")).collect();
-        let raw = json!({
-            "acc": "HOSTS", "user": long, "name": {"nested": "object"}, "id": 7,
-            "tags": tags, "jwt": "x".repeat(3000), "server": 12
-        })
-        .to_string();
-        let info = request_info(&raw).expect("kept fields");
-        assert_eq!(info["acc"], "HOSTS");
-        assert_eq!(
-            info["user"].as_str().unwrap().chars().count(),
-            MAX_FIELD_CHARS
-        );
-        assert_eq!(info["tags"].as_array().unwrap().len(), MAX_TAGS);
-        assert_eq!(info["id"], 7);
-        assert_eq!(info["truncated"], true);
-        // Wrong types are dropped, not passed on.
-        assert!(
-            info.get("name").is_none() && info.get("server").is_none(),
-            "{info}"
-        );
-        assert!(info.get("jwt").is_none());
-        // A header too large to parse is recorded as such.
-        let huge = json!({ "acc": "A", "user": "u".repeat(MAX_REQUEST_INFO_BYTES) }).to_string();
-        assert_eq!(request_info(&huge), Some(json!({ "truncated": true })));
-        // An ordinary one is kept whole, without the flag.
-        let info = request_info(r#"{"acc":"A","user":"u","tags":["a"]}"#).unwrap();
-        assert_eq!(info, json!({"acc": "A", "user": "u", "tags": ["a"]}));
-        assert_eq!(request_info("not json"), None);
-        assert_eq!(request_info(r#"["a"]"#), None);
-    }
-
     /// The event of a request whose `Nats-Request-Info` has every kept field, and the most
     /// tags, each one character longer than is kept, made of `c`. (A larger event, possible
     /// with strings JSON escapes, drops its request info: see the next test.)
@@ -778,12 +449,5 @@ mod tests {
         assert_eq!(e.before.as_ref().map(|b| b.replicas), Some(1));
         assert_eq!(e.after.replicas, 3);
         assert_eq!(e.after.placement, None);
-    }
-
-    #[tokio::test]
-    async fn origin_is_scoped_to_the_request() {
-        assert!(current_origin().is_none());
-        let seen = with_origin(Origin::cli("apply"), async { current_origin() }).await;
-        assert_eq!(seen.as_deref(), Some(&Origin::cli("apply")));
     }
 }

@@ -16,10 +16,17 @@
 //!                        │   be answered warm, with which bytes; WarmReplies keeps them)
 //!                     provisioner.rs (targets → desired resources)
 //!                        │      ▲
-//!   catalog.rs ──────────┘      │ one table: names, exact configs, must-hold checks,
-//!                               │ who needs what (permissions derive from it)
-//!                     reconcile.rs: observe (STREAM.INFO) → PlanItem → apply
-//!                        │   warm cache (KnownStreams) + single-flight creates
+//!   catalog/ ────────────┘      │ one table (rows.rs): names, a Shape per row that also
+//!                               │ says KV or stream, exact configs (builders.rs), the
+//!                               │ drift table (fields.rs → checks.rs), who needs what
+//!                               │ (access.rs), the backup set; README tables (readme.rs)
+//!                     known.rs: verdicts (KnownStreams) → a warm answer, no JetStream call
+//!                        │
+//!                     reconcile.rs: the executor. plan: observe all → Plan. apply: per
+//!                        │   resource observe (or create first on a single server) →
+//!                        │   PlanItem → execute; single flight; re-plan after a 10058
+//!                     plan.rs: Plan, PlanItem, Step, Finding; plan(desired, observed), pure
+//!                        │   (with the outcomes every layer speaks: Action, ResourceReport)
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
@@ -36,6 +43,8 @@
 //!   subjects, config_error, context, server_url → permissions → creds → config →
 //!   accounts → cli
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
+//!   origin.rs: who asked (the request or command behind a change), for the audit trail;
+//!   clock.rs: Unix time for bookkeeping
 //!   config/: flags > env > TOML file (file.rs, accounts.rs: `[accounts.X]`) > natscli
 //!            context (context.rs), combined in combine.rs; auth.rs: one method per
 //!            source; connect.rs: TLS, auth, and a failed connect explained
@@ -56,6 +65,8 @@
 //!            folder layout + a checksummed manifest; the set comes from the catalog, and
 //!            restore takes back only catalog streams with configs `plan` accepts (vet.rs)
 //!   admission.rs: --max-lattices across instances (a KV compare-and-set reservation)
+//!   settings.rs: the operator's choices (replicas, storage, size, placement) and the
+//!                size floors; below the catalog, which applies them
 //! ```
 //!
 //! Rules the code keeps:
@@ -72,6 +83,7 @@ pub mod audit;
 pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
+pub mod clock;
 pub mod cli;
 pub mod config;
 pub mod config_error;
@@ -81,10 +93,13 @@ pub mod endpoints;
 pub mod error;
 pub mod headers;
 pub mod jsapi;
+pub mod known;
 pub mod metrics;
 pub mod names;
+pub mod origin;
 pub mod permissions;
 pub mod ping;
+pub mod plan;
 pub mod policy;
 pub mod provisioner;
 pub mod reconcile;

@@ -131,7 +131,7 @@ pub fn validate_extra(tokens: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Shape, CATALOG, MESSAGING};
+    use crate::catalog::{Shape, StreamShape, CATALOG, MESSAGING};
     use crate::permissions::{template, Role, TemplateOptions};
 
     fn first_token(subject: &str) -> &str {
@@ -145,12 +145,12 @@ mod tests {
         let lattice = "some-tenant";
         let mut subjects: Vec<String> = Vec::new();
         for row in CATALOG {
-            if let Shape::Stream {
+            if let Shape::Stream(StreamShape {
                 subjects: s,
                 subjects_multitenant: m,
                 sources,
                 ..
-            } = row.shape
+            }) = row.shape
             {
                 subjects.extend(s.iter().chain(m).map(|s| s.to_string()));
                 for src in sources {

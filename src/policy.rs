@@ -313,17 +313,18 @@ impl LatticePolicy {
         // The reservation's compare-and-set is what keeps the cap; taking them one at a
         // time here only spares this instance's requests from racing each other for it.
         let serial = self.admitting.lock().await;
-        let existing = match admission::reserve(reconciler, settings, &new, max).await? {
-            admission::Outcome::Admitted => {
-                drop(serial);
-                return Ok(Admission {
-                    _serial: None,
-                    reserved: new.iter().map(|l| l.to_string()).collect(),
-                });
-            }
-            // What counts now: existing lattices and live reservations.
-            admission::Outcome::Full { counted } => counted,
-        };
+        let existing =
+            match admission::reserve(reconciler, settings, &new, max, lattices_of).await? {
+                admission::Outcome::Admitted => {
+                    drop(serial);
+                    return Ok(Admission {
+                        _serial: None,
+                        reserved: new.iter().map(|l| l.to_string()).collect(),
+                    });
+                }
+                // What counts now: existing lattices and live reservations.
+                admission::Outcome::Full { counted } => counted,
+            };
         if !new.is_empty() && existing.len() + new.len() > max {
             let asked: Vec<String> = new.iter().map(|l| format!("`{l}`")).collect();
             // The lattices that exist belong to other tenants, and the cap is the

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::reconcile::ResourceReport;
+use crate::plan::ResourceReport;
 
 /// A fixed-width table: resource, stream, action, replicas, and what differs.
 pub fn table(reports: &[ResourceReport]) -> String {

@@ -9,8 +9,37 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::catalog;
 use crate::error::{ErrorKind, ProvisionError};
+
+/// One mebibyte: nats-server's default `max_payload`, the largest message a client may send
+/// unless the operator raised it.
+pub const MIB: i64 = 1024 * 1024;
+
+/// The smallest `max_bytes` a resource may have (besides -1, unlimited): the drift check's
+/// floor too (see `catalog/fields.rs`), so it lives below both.
+pub const MIN_MAX_BYTES: i64 = MIB;
+
+/// The smallest `max_msg_size` a resource may have (besides -1, unlimited).
+pub const MIN_MAX_MSG_SIZE: i64 = MIB;
+
+/// The catalog keys settings may name. The catalog sits above this module and so cannot
+/// be looked up from here; its test `the_settings_know_every_catalog_key` keeps this list
+/// equal to the catalog's keys.
+pub const RESOURCE_KEYS: &[&str] = &[
+    "latticedata",
+    "configdata",
+    "wadm_manifests",
+    "wadm_state",
+    "wadm_events",
+    "wadm_commands",
+    "wadm_status",
+    "wasmbus_events",
+    "wadm_notify",
+    "wadm_event_consumer",
+    "wasmcloud_operator_events",
+    "wadm_operator_events",
+    "provisioner_admissions",
+];
 
 /// Where a stream keeps its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -114,14 +143,14 @@ impl ResourceSettings {
             }
         }
         if let Some(b) = self.max_bytes {
-            // The drift check's floor (`catalog::MIN_MAX_BYTES`): a smaller stream could not
+            // The drift check's floor ([`MIN_MAX_BYTES`]): a smaller stream could not
             // hold one message of the size NATS carries by default, and the provisioner
             // would report its own resources as drift.
-            if b != -1 && b < catalog::MIN_MAX_BYTES {
+            if b != -1 && b < MIN_MAX_BYTES {
                 return Err(format!(
                     "{scope}: max_bytes must be -1 (unlimited) or at least {} (1 MiB, room for \
                      one message of nats-server's default max_payload), got {b}",
-                    catalog::MIN_MAX_BYTES
+                    MIN_MAX_BYTES
                 ));
             }
         }
@@ -261,11 +290,10 @@ impl Settings {
             }
         }
         for (key, r) in &self.resources {
-            if catalog::row(key).is_none() {
-                let known: Vec<_> = catalog::CATALOG.iter().map(|r| r.key).collect();
+            if !RESOURCE_KEYS.contains(&key.as_str()) {
                 return Err(format!(
                     "unknown resource `{key}` in settings; known resources: {}",
-                    known.join(", ")
+                    RESOURCE_KEYS.join(", ")
                 ));
             }
             r.validate(key)?;
@@ -369,13 +397,13 @@ mod tests {
 
     #[test]
     fn max_bytes_below_the_drift_floor_is_refused() {
-        for bad in [0, -2, 1, catalog::MIN_MAX_BYTES - 1] {
+        for bad in [0, -2, 1, MIN_MAX_BYTES - 1] {
             let mut s = Settings::default();
             s.all.max_bytes = Some(bad);
             let e = s.validate().unwrap_err();
             assert!(e.contains("at least 1048576"), "{bad}: {e}");
         }
-        for good in [-1, catalog::MIN_MAX_BYTES, 1 << 30] {
+        for good in [-1, MIN_MAX_BYTES, 1 << 30] {
             let mut s = Settings::default();
             s.all.max_bytes = Some(good);
             assert!(s.validate().is_ok(), "{good}");

@@ -122,7 +122,7 @@ async fn watch_advisories(client: &async_nats::Client, known: Arc<KnownStreams>)
     match crate::advisories::subscribe(client).await {
         Ok(mut advisories) => AbortOnDrop(Some(tokio::spawn(async move {
             while let Some(advisory) = advisories.next().await {
-                crate::advisories::forget(&known, &advisory);
+                crate::advisories::forget(&*known, &advisory);
             }
         }))),
         Err(e) => {

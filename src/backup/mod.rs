@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{self, Kind, Row, Scope, CATALOG};
+use crate::catalog::{Kind, Row, Scope, CATALOG};
 use crate::request;
 use api::{describe, Api};
 use manifest::{FolderStream, Manifest, StreamEntry};
@@ -50,7 +50,7 @@ pub struct Selected {
 }
 
 /// What `backup --lattice … [--wadm] [--all]` takes, from the catalog: every row marked
-/// [`catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
+/// [`crate::catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
 /// marked `Never`) of each lattice, and of wadm with `--wadm` (`--all` implies it).
 /// Lattice names are checked as everywhere.
 pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selected>, String> {
@@ -68,11 +68,7 @@ pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selec
                 .into(),
         );
     }
-    let taken = |row: &Row| match row.backup {
-        catalog::Backup::Recommended => true,
-        catalog::Backup::Optional => all,
-        catalog::Backup::Never => false,
-    };
+    let taken = |row: &Row| row.backup.taken(all);
     let mut out = Vec::new();
     for row in CATALOG
         .iter()
@@ -244,7 +240,7 @@ async fn write_streams(
         let entry = StreamEntry {
             stream: s.stream.clone(),
             name: s.name.clone(),
-            kind: match s.row.kind {
+            kind: match s.row.kind() {
                 Kind::Kv => "kv",
                 Kind::Stream => "stream",
             }
@@ -568,7 +564,7 @@ mod tests {
         let all = streams(&["a"], false, true);
         let want: Vec<String> = CATALOG
             .iter()
-            .filter(|r| r.backup != catalog::Backup::Never)
+            .filter(|r| r.backup != crate::catalog::Backup::Never)
             .map(|r| r.stream_for("a"))
             .collect();
         assert_eq!(all, want);

@@ -144,7 +144,7 @@ fn problems(
     }
     for note in row.notes(&desired.config, config, &drifted) {
         let exposes = field_rule(&note.field)
-            .is_some_and(|f| matches!(f.treatment(row.kind).class, Class::Note(_)));
+            .is_some_and(|f| matches!(f.treatment(row.kind()).class, Class::Note(_)));
         if exposes {
             out.push(format!(
                 "{} is {}, the catalog never sets it: {}",

@@ -12,7 +12,7 @@ use crate::config_error::ConfigError;
 use crate::jsapi::JetStreamApi;
 use crate::policy::LatticePolicy;
 use crate::provisioner::{Provisioner, Target};
-use crate::reconcile::{Action, KnownStreams, Reconciler, ResourceReport};
+use crate::reconcile::{Action, Reconciler, ResourceReport};
 use crate::report;
 
 /// `apply` and `plan`.
@@ -52,10 +52,7 @@ pub async fn once(
         Instance::new("wasmcloud-provisioner-cli"),
         resolved.js_domain.clone(),
     );
-    let reconciler = Arc::new(
-        Reconciler::new(js, Arc::new(KnownStreams::default()), Duration::ZERO)
-            .with_listener(audit.listener()),
-    );
+    let reconciler = Arc::new(Reconciler::uncached(js).with_listener(audit.listener()));
     let provisioner = Provisioner::new(reconciler, resolved.settings.clone()).with_policy(policy);
     let command = if dry_run { "plan" } else { "apply" };
     let result = audit::with_origin(

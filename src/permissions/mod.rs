@@ -212,7 +212,7 @@ pub(crate) fn quote(subject: &str) -> String {
 pub fn buckets_for(app: App, lattice: &str) -> Vec<(&'static str, String)> {
     CATALOG
         .iter()
-        .filter(|r| r.needed_by == app && r.kind == Kind::Kv)
+        .filter(|r| r.needed_by == app && r.kind() == Kind::Kv)
         .map(|r| (r.key, r.name_for(lattice)))
         .collect()
 }

@@ -43,7 +43,7 @@ async fn host_uses_its_buckets(js: &Context, buckets: &BTreeMap<String, String>)
 
 fn wadm_names(kind: Kind) -> Vec<String> {
     catalog::rows(Scope::Wadm)
-        .filter(|r| r.kind == kind)
+        .filter(|r| r.kind() == kind)
         .map(|r| r.name_for(""))
         .collect()
 }

@@ -19,14 +19,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use common::provisioner::{self, Options, RunningService};
+use common::provisioner::{Options, RunningService};
 use common::reply::call_with;
 use common::schema::project_schema;
 use common::stream_names as streams;
 use wasmcloud_provisioner::accounts::FileAccount;
-use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::policy::LatticePolicy;
-use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
 
 const IMPORT: &str = r#"imports: [{service: {account: PROV, subject: "wasmcloud.provision.>"}}]"#;

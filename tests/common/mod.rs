@@ -1,13 +1,20 @@
 //! Test bed shared by all integration tests: real `nats-server` processes.
 //!
-//! Every `tests/*.rs` file that needs a server does `mod common;` and then e.g.
+//! Every test binary that needs a server does `mod common;` (`tests/<name>.rs`) or
+//! `#[path = "../common/mod.rs"] mod common;` (`tests/<name>/main.rs`) and then e.g.
 //!
 //! ```ignore
 //! let server = common::NatsServer::start();            // single node, JetStream on
 //! let client = common::connect(&server.url()).await;
 //! let cluster = common::NatsCluster::start(3);         // 3-node JetStream cluster
 //! let client = common::connect(&cluster.client_url_all()).await;
+//! let service = common::provisioner::spawn(&server.url(), Settings::default()).await;
+//! let reply = common::reply::call(&client, "wasmcloud.provision.lattice", "prod").await;
 //! ```
+//!
+//! The service in-process: [`provisioner`] (with `Options` for user, policy, host auth,
+//! operator, tenant accounts, timeouts, cache TTL). Its replies: [`reply`]. The real
+//! binary (one-shot commands, `serve` in the background, exit checks): [`cli`].
 //!
 //! The binary comes from `NATS_SERVER_BIN`, or `<repo>/.tools/bin/nats-server`
 //! (installed by `make nats-server`). A missing binary is a hard failure: tests

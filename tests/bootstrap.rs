@@ -14,7 +14,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -253,12 +253,7 @@ async fn serve(url: &str, id_file: &Path, extra: &[&str]) -> Child {
 }
 
 async fn terminate(child: Child) -> Finished {
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
+    assert!(common::cli::sigterm(child.id()));
     finish(child).await
 }
 

@@ -6,26 +6,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Output;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use serde_json::{json, Value};
 
+use common::cli::{run_against as run, text as out};
 use common::provisioner;
+use common::reply::{call, client};
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog;
 use wasmcloud_provisioner::settings::Settings;
-
-const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
-
-async fn client(url: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::new().request_timeout(Some(REPLY_TIMEOUT)),
-    )
-    .await
-}
 
 async fn js_api(client: &async_nats::Client, subject: &str, body: &Value) -> Value {
     let message = client
@@ -44,21 +35,6 @@ async fn create(client: &async_nats::Client, config: &Value) -> Value {
     let answer = js_api(client, &format!("$JS.API.STREAM.CREATE.{name}"), config).await;
     assert!(answer.get("error").is_none(), "create {name}: {answer}");
     answer["config"].clone()
-}
-
-/// A request to the service: (error code, body).
-async fn request(client: &async_nats::Client, subject: &str, body: &str) -> (Option<u16>, Value) {
-    let message = client
-        .request(subject.to_string(), body.to_string().into())
-        .await
-        .unwrap_or_else(|e| panic!("{subject}: {e}"));
-    let code = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .and_then(|c| c.as_str().parse().ok());
-    let body = serde_json::from_slice(&message.payload).expect("the service replies JSON");
-    (code, body)
 }
 
 fn resource<'a>(body: &'a Value, stream: &str) -> &'a Value {
@@ -84,24 +60,6 @@ fn bucket_config(lattice: &str, which: &str) -> Value {
         .expect("a catalog row")
         .desired(lattice, false, &Settings::default())
         .config
-}
-
-fn run(url: &str, args: &[&str]) -> Output {
-    common::provisioner_command()
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .output()
-        .expect("run wasmcloud-provisioner")
-}
-
-fn out(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Streams with every setting nats-server accepts, so that its answers show every field
@@ -261,22 +219,27 @@ async fn settings_that_break_a_bucket_are_drift_and_a_republish_is_a_note() {
     let service = provisioner::spawn(&url, Settings::default()).await;
     for (lattice, field, _) in BREAKING {
         let stream = format!("KV_LATTICEDATA_{lattice}");
-        let (code, dry) = request(
+        let (code, dry) = call(
             &nc,
             "wasmcloud.provision.lattice",
             &json!({ "lattice": lattice, "dry_run": true }).to_string(),
         )
-        .await;
+        .await
+        .parts();
         assert_eq!(code, None, "{dry}");
         let r = resource(&dry, &stream);
         assert_eq!(r["action"], "drift", "{r}");
         assert_eq!(fields(&r["drift"]), vec![field.to_string()], "{r}");
         assert_eq!(r["drift"][0]["breaks"], "host", "{r}");
-        let (code, applied) = request(&nc, "wasmcloud.provision.lattice", lattice).await;
+        let (code, applied) = call(&nc, "wasmcloud.provision.lattice", lattice)
+            .await
+            .parts();
         assert_eq!(code, Some(409), "{applied}");
         assert_eq!(resource(&applied, &stream)["action"], "drift");
     }
-    let (code, body) = request(&nc, "wasmcloud.provision.lattice", "leak").await;
+    let (code, body) = call(&nc, "wasmcloud.provision.lattice", "leak")
+        .await
+        .parts();
     assert_eq!(code, None, "{body}");
     let r = resource(&body, "KV_CONFIGDATA_leak");
     assert_eq!(r["action"], "exists", "{r}");
@@ -367,7 +330,9 @@ async fn wadm_streams_are_judged_by_their_own_rules() {
         create(&nc, &config).await;
     }
     let service = provisioner::spawn(&url, Settings::default()).await;
-    let (code, body) = request(&nc, "wasmcloud.provision.wadm", r#"{"dry_run":true}"#).await;
+    let (code, body) = call(&nc, "wasmcloud.provision.wadm", r#"{"dry_run":true}"#)
+        .await
+        .parts();
     assert_eq!(code, None, "{body}");
     let commands = resource(&body, "wadm_commands");
     assert_eq!(commands["action"], "drift", "{commands}");
@@ -386,7 +351,7 @@ async fn wadm_streams_are_judged_by_their_own_rules() {
         assert_eq!(r["action"], "exists", "{r}");
         assert!(r.get("notes").is_none(), "{r}");
     }
-    let (code, _) = request(&nc, "wasmcloud.provision.wadm", "").await;
+    let (code, _) = call(&nc, "wasmcloud.provision.wadm", "").await.parts();
     assert_eq!(code, Some(409));
     service.shutdown().await.expect("serve() returns Ok");
 }

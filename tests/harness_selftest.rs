@@ -237,7 +237,7 @@ async fn cluster_r3_stream_survives_node_loss_and_rejoin() {
         .timeout(Duration::from_secs(2))
         .build(client.clone());
     // The create, though, answers only once the stream has a leader: 4 to 9 s more when
-    // its first election misfires (tests/cluster.rs, JS_TIMEOUT).
+    // its first election misfires (tests/cluster/main.rs, JS_TIMEOUT).
     let mut r3 = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(15))
         .build(client)

@@ -7,32 +7,22 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use common::cli::Served;
 use common::provisioner;
+use common::reply::{call_with, client, REPLY_TIMEOUT};
 use common::NatsServer;
 use wasmcloud_provisioner::audit::MAX_EVENT_BYTES;
-use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::settings::Settings;
-
-const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A header this long still fits in nats-server's default max_payload (1 MiB) with the
 /// request, but an audit event carrying it whole does not.
 const HUGE: usize = 1_048_576 - 400;
-
-async fn client(url: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::new().request_timeout(Some(REPLY_TIMEOUT)),
-    )
-    .await
-}
 
 /// A `Nats-Request-Info` of about `bytes` bytes, as a client may claim it within an
 /// account: the identity fields nats-server would set, one of them padded.
@@ -48,46 +38,22 @@ fn request_info_of(bytes: usize) -> HeaderMap {
 
 /// Sends a lattice request with `headers`; panics unless it succeeds.
 async fn provision(nc: &async_nats::Client, lattice: &str, headers: HeaderMap) {
-    let reply = tokio::time::timeout(
-        REPLY_TIMEOUT,
-        nc.request_with_headers(
-            "wasmcloud.provision.lattice",
-            headers,
-            lattice.to_string().into(),
-        ),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{lattice}: no reply"))
-    .unwrap_or_else(|e| panic!("{lattice}: {e}"));
+    let reply = call_with(nc, "wasmcloud.provision.lattice", headers, lattice).await;
     assert!(
         reply.headers.is_none(),
         "{lattice}: error {:?} {}",
         reply.headers,
-        String::from_utf8_lossy(&reply.payload)
+        reply.raw
     );
 }
 
 /// Sends a lattice request with `headers`; panics unless it is refused with a 403 and a
 /// JSON body saying why.
 async fn refused(nc: &async_nats::Client, lattice: &str, headers: HeaderMap) {
-    let reply = tokio::time::timeout(
-        REPLY_TIMEOUT,
-        nc.request_with_headers(
-            "wasmcloud.provision.lattice",
-            headers,
-            lattice.to_string().into(),
-        ),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{lattice}: no reply"))
-    .unwrap_or_else(|e| panic!("{lattice}: {e}"));
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.as_str().to_string());
+    let reply = call_with(nc, "wasmcloud.provision.lattice", headers, lattice).await;
+    let code = reply.error_code.map(|c| c.to_string());
     assert_eq!(code.as_deref(), Some("403"), "{lattice}: {reply:?}");
-    let body: Value = serde_json::from_slice(&reply.payload).expect("a JSON error body");
+    let body = &reply.body;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -152,63 +118,30 @@ async fn a_forged_request_info_is_refused_whatever_its_size() {
     service.shutdown().await.expect("serve() returns Ok");
 }
 
-/// The `serve` binary; killed on drop.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The `serve` binary, once every endpoint is registered; killed on drop.
+async fn serve(url: &str, nc: &async_nats::Client) -> Served {
+    serve_with(url, nc, &[]).await
 }
 
-impl Served {
-    async fn start(url: &str, nc: &async_nats::Client) -> Served {
-        Served::start_with(url, nc, &[]).await
-    }
+async fn serve_with(url: &str, nc: &async_nats::Client, args: &[&str]) -> Served {
+    // PROVISIONER_BIN: measure another build (say, target/release) the same way.
+    let mut command = match std::env::var_os("PROVISIONER_BIN") {
+        Some(bin) => std::process::Command::new(bin),
+        None => common::provisioner_command(),
+    };
+    command.args(["--server", url]).args(args).arg("serve");
+    Served::start(command, None, nc).await
+}
 
-    async fn start_with(url: &str, nc: &async_nats::Client, args: &[&str]) -> Served {
-        // PROVISIONER_BIN: measure another build (say, target/release) the same way.
-        let mut command = match std::env::var_os("PROVISIONER_BIN") {
-            Some(bin) => std::process::Command::new(bin),
-            None => common::provisioner_command(),
-        };
-        let child = command
-            .args(["--server", url])
-            .args(args)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start serve");
-        let served = Served(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Ok(m)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                nc.request("$SRV.INFO.wasmcloud-provisioner", "".into()),
-            )
-            .await
-            {
-                let info: Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-                if info["endpoints"].as_array().map(Vec::len) == Some(ENDPOINTS.len()) {
-                    return served;
-                }
-            }
-            assert!(Instant::now() < deadline, "serve did not come up");
-        }
-    }
-
-    /// Resident memory of the service process, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
-            .expect("read /proc/<pid>/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
-    }
+/// Resident memory of the service process, in KiB.
+fn rss_kib(served: &Served) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", served.pid()))
+        .expect("read /proc/<pid>/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
 }
 
 /// Before the bound, 150 such requests raised the service's RSS from 13 to 147 MiB (each
@@ -219,13 +152,13 @@ async fn hostile_request_info_keeps_memory_bounded() {
     let server = NatsServer::start();
     let url = server.url();
     let nc = client(&url).await;
-    let served = Served::start(&url, &nc).await;
+    let served = serve(&url, &nc).await;
     // Warm up every path once (creates, audit events, a refusal) with ordinary requests.
     for i in 0..5 {
         provision(&nc, &format!("warmup{i}"), HeaderMap::new()).await;
     }
     refused(&nc, "warmup-refused", request_info_of(10)).await;
-    let before = served.rss_kib();
+    let before = rss_kib(&served);
     let started = Instant::now();
     for i in 0..REQUESTS {
         refused(&nc, &format!("hostile{i}"), request_info_of(HUGE)).await;
@@ -233,7 +166,7 @@ async fn hostile_request_info_keeps_memory_bounded() {
     let took = started.elapsed();
     // Let the audit queue drain.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = served.rss_kib();
+    let after = rss_kib(&served);
     let grew = after.saturating_sub(before);
     println!(
         "RSS with {REQUESTS} requests carrying a forged 1 MB Nats-Request-Info (each \
@@ -335,7 +268,7 @@ async fn many_header_lines_are_measured_and_survived() {
     let server = NatsServer::start();
     let url = server.url();
     let nc = client(&url).await;
-    let _served = Served::start(&url, &nc).await;
+    let _served = serve(&url, &nc).await;
     provision(&nc, "warm", HeaderMap::new()).await;
 
     let plain = HeaderMap::new();
@@ -415,7 +348,7 @@ accounts {
         )
     };
     let nc = connect("requester").await;
-    let _served = Served::start_with(&url, &nc, &["--user", "app", "--password", "app"]).await;
+    let _served = serve_with(&url, &nc, &["--user", "app", "--password", "app"]).await;
     provision(&nc, "warm", HeaderMap::new()).await;
 
     let fitting = header_lines(1_600);

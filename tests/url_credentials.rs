@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::{NatsServer, ServerOptions};
@@ -168,11 +168,7 @@ async fn serve_authenticates_with_the_url_and_logs_no_password() {
     .await;
     let body: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
     assert_eq!(common::actions(&body), ["created", "created"], "{body}");
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(term.success());
+    assert!(common::cli::sigterm(child.id()));
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("join")

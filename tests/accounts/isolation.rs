@@ -244,11 +244,7 @@ fn config_check_lists_and_checks_the_tenant_accounts() {
         "[accounts.TENANT_A]\nuser = \"a_prov\"\npassword = \"secret\"\nreplicas = 3\n\
          allow_lattices = [\"a-*\"]\nmax_lattices = 5\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("secret"), "{text}");
     let report: Value = serde_json::from_str(&text).expect("JSON");
@@ -267,11 +263,7 @@ fn config_check_lists_and_checks_the_tenant_accounts() {
         key.public_key(),
         seed.to_string_lossy()
     ));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let auth = report["accounts"][0]["auth"].as_str().unwrap_or_default();
     assert!(

@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use common::provisioner::{self, Options, RunningService};
+use common::provisioner::{Options, RunningService};
 use common::reply::call_with;
 use common::schema::project_schema;
+use common::stream_names as streams;
 use wasmcloud_provisioner::accounts::FileAccount;
-use wasmcloud_provisioner::config::ConnectArgs;
 use wasmcloud_provisioner::policy::LatticePolicy;
-use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::service::SERVICE_NAME;
 
 const IMPORT: &str = r#"imports: [{service: {account: PROV, subject: "wasmcloud.provision.>"}}]"#;
@@ -145,18 +144,6 @@ async fn request(
     )
     .await;
     (reply.code, reply.body)
-}
-
-/// The stream names in a client's account.
-async fn streams(client: &async_nats::Client) -> Vec<String> {
-    let js = async_nats::jetstream::new(client.clone());
-    let mut names: Vec<String> = js
-        .stream_names()
-        .map(|n| n.expect("a name"))
-        .collect()
-        .await;
-    names.sort();
-    names
 }
 
 /// The next message within 500 ms.

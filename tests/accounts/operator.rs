@@ -121,23 +121,24 @@ async fn operator_mode_mints_its_users_and_renews_them_before_they_expire() {
 
     let seed_file = dir.path().join("tenant-a-signing.nk");
     std::fs::write(&seed_file, tenant_signing.seed().expect("seed")).expect("write");
-    let mut resolved = common::resolved(&ConnectArgs {
-        server: Some(server.url()),
-        ..Default::default()
-    });
-    resolved.auth = wasmcloud_provisioner::config::Auth::JwtAndSeed {
-        jwt: prov_jwt,
-        seed: prov_seed,
-    };
-    resolved.file_accounts = BTreeMap::from([(
-        tenant.public_key(),
-        FileAccount {
-            signing_key: Some(seed_file),
-            user_expiry: Some("4s".into()),
-            ..Default::default()
-        },
-    )]);
-    let service = provisioner::start(ServiceSetup::new(resolved), &prov_admin).await;
+    let service = Options::new()
+        .auth(wasmcloud_provisioner::config::Auth::JwtAndSeed {
+            jwt: prov_jwt,
+            seed: prov_seed,
+        })
+        .accounts(BTreeMap::from([(
+            tenant.public_key(),
+            FileAccount {
+                signing_key: Some(seed_file),
+                user_expiry: Some("4s".into()),
+                ..Default::default()
+            },
+        )]))
+        // Outcomes, not speed: on a loaded 2-core box (load 14) the first create in the
+        // new tenant account took longer than serve's 5 s and came back as a 503.
+        .js_timeout(Duration::from_secs(15))
+        .start(&server.url(), &prov_admin)
+        .await;
 
     let (code, body) = request(&a_host, "a1", None).await;
     assert_eq!(code, 200, "{body}");

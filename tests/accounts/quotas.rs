@@ -157,11 +157,7 @@ async fn the_printed_account_blocks_and_users_serve_the_tenants() {
         .args(["--format", "conf"])
         .output()
         .expect("run permissions");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     let prov_user = between(&text, "permissions: {", "\n}\n");
     let accounts = between(&text, "accounts {", "}\n# end accounts");

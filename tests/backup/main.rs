@@ -23,7 +23,7 @@ use async_nats::jetstream::{self, kv};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use common::cli::text;
+use common::cli::{fails_saying, fails_with, text};
 use common::{ClusterOptions, NatsCluster, NatsServer, ServerOptions};
 
 /// One message as the stream holds it.

@@ -71,12 +71,7 @@ async fn an_interrupted_backup_leaves_no_folder_that_claims_to_be_complete() {
     assert!(leftovers[0].join("BACKUP-INCOMPLETE").exists());
     assert!(!leftovers[0].join("backup-manifest.json").exists());
     let o = cli(&url, None, &["restore", "--from", path(&leftovers[0])]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("unfinished backup"),
-        "{}",
-        text(&o)
-    );
+    fails_with(&o, "unfinished backup");
     std::fs::remove_dir_all(&leftovers[0]).unwrap();
 
     // The server stopped mid-way: the backup fails, says so, and removes what it wrote.

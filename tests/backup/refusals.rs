@@ -150,13 +150,7 @@ async fn missing_and_memory_streams_are_refused_and_nothing_is_written() {
         None,
         &["backup", "--lattice", "mem", "--out", path(&out)],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr)
-            .contains("KV_LATTICEDATA_mem (LATTICEDATA_mem) does not exist"),
-        "{}",
-        text(&o)
-    );
+    fails_with(&o, "KV_LATTICEDATA_mem (LATTICEDATA_mem) does not exist");
     let j = js(&client, None);
     for bucket in ["LATTICEDATA_mem", "CONFIGDATA_mem"] {
         j.create_key_value(kv::Config {
@@ -172,13 +166,7 @@ async fn missing_and_memory_streams_are_refused_and_nothing_is_written() {
         None,
         &["backup", "--lattice", "mem", "--out", path(&out)],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr)
-            .contains("memory-storage stream: JetStream cannot snapshot"),
-        "{}",
-        text(&o)
-    );
+    fails_with(&o, "memory-storage stream: JetStream cannot snapshot");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
@@ -191,12 +179,7 @@ async fn missing_and_memory_streams_are_refused_and_nothing_is_written() {
         None,
         &["backup", "--lattice", "mem", "--out", path(&out)],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("exists: backup never overwrites"),
-        "{}",
-        text(&o)
-    );
+    fails_with(&o, "exists: backup never overwrites");
 }
 
 /// Copies a backup folder (files only, two levels).
@@ -234,12 +217,10 @@ async fn corrupted_truncated_or_foreign_files_are_refused_and_nothing_is_half_re
         }
     };
     let refused = |folder: &Path, words: &[&str]| {
-        let o = cli(&url, None, &["restore", "--from", path(folder)]);
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        for w in words {
-            assert!(err.contains(w), "{w}: {err}");
-        }
+        fails_saying(
+            &cli(&url, None, &["restore", "--from", path(folder)]),
+            words,
+        );
     };
 
     // One flipped byte: the checksum catches it before anything is sent.
@@ -357,12 +338,10 @@ async fn restore_refuses_hostile_configs_and_streams_the_catalog_does_not_know()
         delete(&client, None, &r.stream).await;
     }
     let refused = |folder: &Path, words: &[&str]| {
-        let o = cli(&url, None, &["restore", "--from", path(folder)]);
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        for w in words {
-            assert!(err.contains(w), "{w}: {err}");
-        }
+        fails_saying(
+            &cli(&url, None, &["restore", "--from", path(folder)]),
+            words,
+        );
     };
     let edit = |folder: &Path, stream: &str, change: &dyn Fn(&mut Value)| {
         let file = folder.join(stream).join("backup.json");

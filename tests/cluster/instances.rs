@@ -239,11 +239,7 @@ async fn sigterm_during_a_burst_answers_every_accepted_request_and_exits_0() {
     for _ in 0..10 {
         first_rx.recv().await.expect("replies arrive");
     }
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(term.success(), "kill -TERM failed");
+    assert!(common::cli::sigterm(child.id()), "kill -TERM failed");
     let signalled = Instant::now();
     requests.extend(trickle.await.expect("trickle"));
 

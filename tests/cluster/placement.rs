@@ -101,11 +101,7 @@ placement = { cluster = "c1" }
         "--js-timeout",
         &js_timeout,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     for stream in ["KV_LATTICEDATA_flagged", "KV_CONFIGDATA_flagged"] {
         let info = stream_info(&client, stream).await.expect("created");
         assert_eq!(info["config"]["num_replicas"], 3, "{stream}");

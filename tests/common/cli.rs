@@ -63,3 +63,120 @@ pub fn parts(o: &Output) -> (Option<i32>, String, String) {
 pub fn expect_code(out: &Output, code: i32, what: &str) {
     assert_eq!(out.status.code(), Some(code), "{what}: {}", text(out));
 }
+
+/// `wasmcloud-provisioner serve` (the real binary) in the background: stdout discarded,
+/// stderr (the logs) into `log` when given; killed on drop, also when an assertion fails.
+pub struct Served {
+    child: std::process::Child,
+    log: Option<std::path::PathBuf>,
+}
+
+impl Served {
+    /// Spawns `command` (the binary with its flags, `serve` included) without waiting.
+    pub fn spawn(mut command: std::process::Command, log: Option<&std::path::Path>) -> Served {
+        let stderr = match log {
+            Some(path) => {
+                std::process::Stdio::from(std::fs::File::create(path).expect("create the log file"))
+            }
+            None => std::process::Stdio::null(),
+        };
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start wasmcloud-provisioner serve");
+        Served {
+            child,
+            log: log.map(std::path::Path::to_path_buf),
+        }
+    }
+
+    /// [`Served::spawn`], then waits until `observer` (allowed to send `$SRV.INFO`) sees
+    /// one more instance with every endpoint registered.
+    pub async fn start(
+        command: std::process::Command,
+        log: Option<&std::path::Path>,
+        observer: &async_nats::Client,
+    ) -> Served {
+        let before = super::provisioner::ready_instances(observer).await;
+        let mut served = Served::spawn(command, log);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while super::provisioner::ready_instances(observer).await <= before {
+            if let Ok(Some(status)) = served.child.try_wait() {
+                panic!("serve exited while starting: {status}\n{}", served.logs());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not register all its endpoints in time\n{}",
+                served.logs()
+            );
+        }
+        served
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The logs so far ("" without a log file).
+    pub fn logs(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// SIGTERM, waits up to 30 s for the drain, then kills; the logs.
+    pub fn stop(&mut self) -> String {
+        sigterm(self.pid());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.logs()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGTERM to process `pid` (as an operator's `kill` or systemd does); whether
+/// `kill` succeeded.
+pub fn sigterm(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .stdin(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Asserts that the command failed with exit 1 and said `says` on stderr, showing
+/// everything it printed when not.
+pub fn fails_with(o: &Output, says: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    assert!(stderr(o).contains(says), "{}", text(o));
+}
+
+/// Asserts that the command failed with exit 1 and that stderr says every one of `words`.
+pub fn fails_saying(o: &Output, words: &[&str]) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let err = stderr(o);
+    for w in words {
+        assert!(err.contains(w), "{w}: {err}");
+    }
+}
+
+/// Asserts that the command succeeded, showing its stderr when not.
+pub fn succeeded(o: &Output) {
+    assert!(o.status.success(), "{}", stderr(o));
+}

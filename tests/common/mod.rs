@@ -1,13 +1,20 @@
 //! Test bed shared by all integration tests: real `nats-server` processes.
 //!
-//! Every `tests/*.rs` file that needs a server does `mod common;` and then e.g.
+//! Every test binary that needs a server does `mod common;` (`tests/<name>.rs`) or
+//! `#[path = "../common/mod.rs"] mod common;` (`tests/<name>/main.rs`) and then e.g.
 //!
 //! ```ignore
 //! let server = common::NatsServer::start();            // single node, JetStream on
 //! let client = common::connect(&server.url()).await;
 //! let cluster = common::NatsCluster::start(3);         // 3-node JetStream cluster
 //! let client = common::connect(&cluster.client_url_all()).await;
+//! let service = common::provisioner::spawn(&server.url(), Settings::default()).await;
+//! let reply = common::reply::call(&client, "wasmcloud.provision.lattice", "prod").await;
 //! ```
+//!
+//! The service in-process: [`provisioner`] (with `Options` for user, policy, host auth,
+//! operator, tenant accounts, timeouts, cache TTL). Its replies: [`reply`]. The real
+//! binary (one-shot commands, `serve` in the background, exit checks): [`cli`].
 //!
 //! The binary comes from `NATS_SERVER_BIN`, or `<repo>/.tools/bin/nats-server`
 //! (installed by `make nats-server`). A missing binary is a hard failure: tests
@@ -328,6 +335,24 @@ pub async fn connect_with(url: &str, opts: async_nats::ConnectOptions) -> async_
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
 }
 
+/// Connects as `user` with `password` (the connection named after the user, as server
+/// logs show it); requests wait at most `request_timeout` (short where refusals, which
+/// never get an answer, are expected).
+pub async fn connect_as_user(
+    url: &str,
+    user: &str,
+    password: &str,
+    request_timeout: Duration,
+) -> async_nats::Client {
+    connect_with(
+        url,
+        async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            .name(user)
+            .request_timeout(Some(request_timeout)),
+    )
+    .await
+}
+
 /// Fallible variant of [`connect_with`], for tests expecting a refusal
 /// (e.g. authorization violations).
 pub async fn try_connect_with(
@@ -412,6 +437,19 @@ where
             Err(e) => panic!("{what}: still failing after {timeout:?}: {e:?}"),
         }
     }
+}
+
+/// Every stream name of the client's account, sorted.
+pub async fn stream_names(client: &async_nats::Client) -> Vec<String> {
+    use futures::StreamExt;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut names: Vec<String> = js
+        .stream_names()
+        .map(|n| n.expect("a name"))
+        .collect()
+        .await;
+    names.sort();
+    names
 }
 
 /// Creates KV bucket `bucket` (defaults) and fills it with `mib` MiB of incompressible

@@ -240,7 +240,7 @@ pub async fn start(setup: ServiceSetup, observer: &async_nats::Client) -> Runnin
 /// How many instances of the service answer `$SRV.INFO` with every endpoint registered.
 /// Collects replies until none arrived for a short while (readiness only, never asserted
 /// on).
-async fn ready_instances(client: &async_nats::Client) -> usize {
+pub(super) async fn ready_instances(client: &async_nats::Client) -> usize {
     let inbox = client.new_inbox();
     let Ok(mut replies) = client.subscribe(inbox.clone()).await else {
         return 0;

@@ -35,6 +35,8 @@ pub struct Reply {
     pub body: Value,
     /// From sending the request to its reply.
     pub took: Duration,
+    /// Every header of the reply (`None`: a success without any).
+    pub headers: Option<HeaderMap>,
 }
 
 impl Reply {
@@ -62,6 +64,7 @@ impl Reply {
             raw,
             body,
             took,
+            headers: message.headers.clone(),
         }
     }
 
@@ -207,6 +210,16 @@ impl Reply {
             .unwrap_or("?")
             .to_string()
     }
+}
+
+/// A test client whose plain requests (JetStream API calls included) wait up to
+/// [`REPLY_TIMEOUT`], long enough for a loaded CI machine.
+pub async fn client(url: &str) -> async_nats::Client {
+    super::connect_with(
+        url,
+        async_nats::ConnectOptions::new().request_timeout(Some(REPLY_TIMEOUT)),
+    )
+    .await
 }
 
 /// Sends `request` on `subject` (its own timeout, or the client's); the reply taken apart.

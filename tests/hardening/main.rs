@@ -10,54 +10,24 @@ mod requests;
 mod reserved;
 mod shared_account;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use serde_json::{json, Value};
 
+use common::cli::Served;
 use common::provisioner::Options;
-use common::reply::{call, call_with};
-use common::{now_secs, NatsServer, ServerOptions};
+use common::reply::{call, call_with, client as test_client};
+use common::{now_secs, stream_names, NatsServer, ServerOptions};
 use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::{self, host};
+use wasmcloud_provisioner::endpoints::host;
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy};
-use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::Settings;
-
-/// Failsafe for one reply; never a timing assertion.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// Every stream of the account.
-async fn stream_names(client: &async_nats::Client) -> Vec<String> {
-    let m = client
-        .request("$JS.API.STREAM.NAMES", "{}".into())
-        .await
-        .expect("STREAM.NAMES");
-    let v: Value = serde_json::from_slice(&m.payload).expect("JSON");
-    let mut names: Vec<String> = v["streams"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-async fn test_client(url: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::new().request_timeout(Some(REPLY_TIMEOUT)),
-    )
-    .await
-}
 
 fn reserve(tokens: &[&str]) -> LatticePolicy {
     LatticePolicy::new(vec![], None)

@@ -32,22 +32,22 @@ fn shared_account_server() -> NatsServer {
             "      {{\n        user: {name:?}\n        password: {PASSWORD:?}\n{block}      }}\n"
         ));
     }
+    server_with_account("SHARED", "jetstream: enabled", &users)
+}
+
+/// A server with one account `name` (`jetstream`: its JetStream block) holding `users`
+/// (`{ user, password, permissions }` entries).
+fn server_with_account(name: &str, jetstream: &str, users: &str) -> NatsServer {
     NatsServer::start_with(ServerOptions {
         extra_config: format!(
-            "accounts {{\n  SHARED {{\n    jetstream: enabled\n    users: [\n{users}    ]\n  }}\n}}\n"
+            "accounts {{\n  {name} {{\n    {jetstream}\n    users: [\n{users}    ]\n  }}\n}}\n"
         ),
         ..ServerOptions::default()
     })
 }
 
 async fn connect_as(url: &str, user: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::with_user_and_password(user.into(), PASSWORD.into())
-            .name(user)
-            .request_timeout(Some(Duration::from_secs(5))),
-    )
-    .await
+    common::connect_as_user(url, user, PASSWORD, Duration::from_secs(5)).await
 }
 
 /// The server logged a permissions violation of `user` naming `subject`.
@@ -184,12 +184,7 @@ async fn a_provisioner_with_its_own_inbox_cannot_read_other_replies() {
     let users = format!(
         "      {{ user: admin, password: {PASSWORD:?} }}\n      {{\n        user: provisioner\n        password: {PASSWORD:?}\n{template}      }}\n"
     );
-    let server = NatsServer::start_with(ServerOptions {
-        extra_config: format!(
-            "accounts {{\n  SHARED {{\n    jetstream: enabled\n    users: [\n{users}    ]\n  }}\n}}\n"
-        ),
-        ..ServerOptions::default()
-    });
+    let server = server_with_account("SHARED", "jetstream: enabled", &users);
     let url = server.url();
     let admin = connect_as(&url, "admin").await;
     let connect = ConnectArgs {
@@ -247,12 +242,7 @@ async fn what_the_provisioners_credentials_still_allow() {
             "      {{\n        user: {name:?}\n        password: {PASSWORD:?}\n{block}      }}\n"
         ));
     }
-    let server = NatsServer::start_with(ServerOptions {
-        extra_config: format!(
-            "accounts {{\n  SHARED {{\n    jetstream: enabled\n    users: [\n{users}    ]\n  }}\n}}\n"
-        ),
-        ..ServerOptions::default()
-    });
+    let server = server_with_account("SHARED", "jetstream: enabled", &users);
     let url = server.url();
     let admin = connect_as(&url, "admin").await;
     let kv = async_nats::jetstream::new(admin.clone())
@@ -351,12 +341,7 @@ async fn account_limits_bound_a_hosts_consumers() {
     let users = format!(
         "      {{ user: admin, password: {PASSWORD:?} }}\n      {{\n        user: host-a\n        password: {PASSWORD:?}\n{template}      }}\n"
     );
-    let server = NatsServer::start_with(ServerOptions {
-        extra_config: format!(
-            "accounts {{\n  TENANT_A {{\n    jetstream {{ max_consumers: 3 }}\n    users: [\n{users}    ]\n  }}\n}}\n"
-        ),
-        ..ServerOptions::default()
-    });
+    let server = server_with_account("TENANT_A", "jetstream { max_consumers: 3 }", &users);
     let url = server.url();
     let admin = connect_as(&url, "admin").await;
     async_nats::jetstream::new(admin.clone())
@@ -422,41 +407,9 @@ async fn host_keys_bound_in_the_config_file_hold_in_serve() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("[hosts]"), "{stderr}");
 
-    /// Killed when dropped, also when an assertion fails.
-    struct Serve(std::process::Child);
-    impl Drop for Serve {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut serve = Serve(
-        common::provisioner_command()
-            .args(["--config", config, "-s", &url, "serve"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start serve"),
-    );
-    let deadline = Instant::now() + common::START_TIMEOUT;
-    loop {
-        let registered = client
-            .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-            .await
-            .ok()
-            .and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok())
-            .and_then(|i| i["endpoints"].as_array().map(Vec::len))
-            .unwrap_or(0);
-        if registered == endpoints::ENDPOINTS.len() {
-            break;
-        }
-        assert!(
-            serve.0.try_wait().expect("poll").is_none(),
-            "serve exited while starting"
-        );
-        assert!(Instant::now() < deadline, "serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut command = common::provisioner_command();
+    command.args(["--config", config, "-s", &url, "serve"]);
+    let serve = Served::start(command, None, &client).await;
     let refused = host::request_bootstrap(&client, &key, "tenant-b", None).await;
     let message = refused.expect_err("tenant-b is refused");
     assert!(message.starts_with("403"), "{message}");

@@ -159,13 +159,7 @@ impl Bed {
 }
 
 async fn connect_as(url: &str, user: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::with_user_and_password(user.into(), PASSWORD.into())
-            .name(user)
-            .request_timeout(Some(Duration::from_secs(3))),
-    )
-    .await
+    common::connect_as_user(url, user, PASSWORD, Duration::from_secs(3)).await
 }
 
 impl Bed {

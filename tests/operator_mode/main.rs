@@ -17,8 +17,7 @@ mod observability;
 mod operator;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
@@ -26,7 +25,7 @@ use nkeys::KeyPair;
 use serde_json::{json, Value};
 
 use common::actions;
-use common::cli::{expect_code, lossy as text, output as run};
+use common::cli::{expect_code, lossy as text, output as run, Served};
 use common::provisioner::wait_discoverable;
 use common::provisioner_command_with_config_home as cli;
 use common::reply::call;
@@ -41,48 +40,6 @@ const WAIT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------
-
-/// A `serve` process whose stderr (the logs) goes to a file; SIGTERM on drop.
-struct Served {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Served {
-    fn start(mut command: Command, log: PathBuf) -> Served {
-        let file = std::fs::File::create(&log).expect("create the log file");
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("spawn wasmcloud-provisioner serve");
-        Served { child, log }
-    }
-
-    /// SIGTERM, wait for the drain, return the logs.
-    fn stop(&mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A reply: its `Nats-Service-Error-Code` and its JSON body.
 async fn request_json(

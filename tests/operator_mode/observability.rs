@@ -12,7 +12,7 @@ async fn stats_logs_and_audit_events_describe_each_request() {
     let xdg = dir.path().join("xdg");
     // The provisioner in its own account; hosts reach it through a service import with
     // `share: true`, so nats-server tells the service who asked, and it creates the
-    // buckets in the hosts' account (served as `[accounts.HOSTS]`, see tests/accounts.rs).
+    // buckets in the hosts' account (served as `[accounts.HOSTS]`, see tests/accounts/).
     let server = NatsServer::start_with(ServerOptions {
         extra_config: format!(
             r#"accounts {{
@@ -50,7 +50,7 @@ async fn stats_logs_and_audit_events_describe_each_request() {
         .arg(&config)
         .args(["--log-format", "json", "serve"])
         .env("RUST_LOG", "info");
-    let mut served = Served::start(serve, dir.path().join("serve.log"));
+    let mut served = Served::spawn(serve, Some(&dir.path().join("serve.log")));
 
     let prov = common::connect_with(
         &server.url(),

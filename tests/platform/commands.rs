@@ -41,11 +41,7 @@ fn the_templates_the_tests_load_are_the_cli_output() {
         ])
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let printed: permissions::Permissions =
         serde_json::from_slice(&out.stdout).expect("JSON permissions");
     assert_eq!(printed, both.permissions);
@@ -64,11 +60,7 @@ fn the_templates_the_tests_load_are_the_cli_output() {
         ])
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let nsc = String::from_utf8_lossy(&out.stdout);
     let operator = permissions::template_for(
         Role::Operator,
@@ -226,11 +218,7 @@ fn creds_for_the_shared_leaf_and_operator_user_carry_the_union() {
         .arg(&out_file)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("user wasmcloud-host-operator"), "{stdout}");
     let text = std::fs::read_to_string(&out_file).expect("creds written");
@@ -275,15 +263,11 @@ fn creds_for_the_shared_leaf_and_operator_user_carry_the_union() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_an_operator_default_from_the_environment() {
     let server = NatsServer::start();
-    let _serve = KillOnDrop(
-        common::provisioner_command()
-            .args(["--server", &server.url(), "serve"])
-            .env("WASMCLOUD_PROVISIONER_OPERATOR", "0.5")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start serve"),
-    );
+    let mut command = common::provisioner_command();
+    command
+        .args(["--server", &server.url(), "serve"])
+        .env("WASMCLOUD_PROVISIONER_OPERATOR", "0.5");
+    let _serve = Served::spawn(command, None);
     let client = common::connect(&server.url()).await;
     let info = common::eventually(
         "the service is discoverable",
@@ -315,16 +299,6 @@ async fn serve_with_an_operator_default_from_the_environment() {
     assert!(!names.contains(&"wadm_operator_events".to_string()));
 }
 
-/// The `serve` process this test started, stopped however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `config check` lists the operator's streams with their settings like every resource:
 /// a config file may set them per catalog key.
 #[test]
@@ -342,11 +316,7 @@ fn config_check_lists_the_operator_streams() {
         .arg("--json")
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::succeeded(&out);
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let replicas = |key: &str| {
         report["resources"]

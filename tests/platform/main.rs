@@ -34,6 +34,7 @@ use async_nats::jetstream::{self, consumer, stream, Context};
 use futures::StreamExt;
 use serde_json::Value;
 
+use common::cli::Served;
 use common::leaf::{self, LeafOptions, LeafServer};
 use common::provisioner::Options;
 use common::reply::call;
@@ -81,13 +82,7 @@ fn accounts(users: &[(&str, String)]) -> String {
 }
 
 async fn connect_as(url: &str, user: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::with_user_and_password(user.into(), PASSWORD.into())
-            .name(user)
-            .request_timeout(Some(Duration::from_secs(3))),
-    )
-    .await
+    common::connect_as_user(url, user, PASSWORD, Duration::from_secs(3)).await
 }
 
 fn js_of(client: &async_nats::Client, domain: Option<&str>) -> Context {

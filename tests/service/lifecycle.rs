@@ -207,12 +207,7 @@ async fn binary_serve_answers_and_exits_0_on_sigterm() {
         .await
         .error(400);
 
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
+    assert!(common::cli::sigterm(child.id()));
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")

@@ -32,9 +32,9 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use common::provisioner;
-use common::reply::{call, Reply, REPLY_TIMEOUT};
+use common::reply::{call, client, Reply, REPLY_TIMEOUT};
 use common::schema::{assert_valid, compile_schema};
-use common::{NatsServer, ServerOptions};
+use common::{stream_names, NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Desired};
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::settings::Settings;
@@ -44,15 +44,6 @@ const NANOS: u64 = 1_000_000_000;
 // ---------------------------------------------------------------------------
 // Clients
 // ---------------------------------------------------------------------------
-
-/// A test client whose requests wait long enough for a loaded CI machine.
-async fn client(url: &str) -> async_nats::Client {
-    common::connect_with(
-        url,
-        async_nats::ConnectOptions::new().request_timeout(Some(REPLY_TIMEOUT)),
-    )
-    .await
-}
 
 // ---------------------------------------------------------------------------
 // JetStream, read directly (raw API requests, independent of the code under test)
@@ -85,36 +76,6 @@ async fn stored_config(client: &async_nats::Client, stream: &str) -> Value {
         .await
         .unwrap_or_else(|| panic!("stream {stream} does not exist"))["config"]
         .clone()
-}
-
-/// Every stream name of the account, sorted.
-async fn stream_names(client: &async_nats::Client) -> Vec<String> {
-    let mut names = Vec::new();
-    loop {
-        let page = js_api(
-            client,
-            "$JS.API.STREAM.NAMES",
-            &json!({ "offset": names.len() }),
-        )
-        .await;
-        assert!(page.get("error").is_none(), "STREAM.NAMES: {page}");
-        let batch: Vec<String> = page["streams"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let total = page["total"].as_u64().unwrap_or(0) as usize;
-        let done = batch.is_empty();
-        names.extend(batch);
-        if done || names.len() >= total {
-            break;
-        }
-    }
-    names.sort();
-    names
 }
 
 /// The account's stream count from `$JS.API.INFO`.

@@ -9,17 +9,22 @@
 //! ## Architecture
 //!
 //! ```text
-//!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules)    ── 400
-//!                        │
+//!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules): every request
+//!                        │   type (HostRequest too)                                 ── 400
 //!   endpoints/<name>.rs  ▼  prepare (parse, authorize) → warm answer or run → reply
+//!                        │   host.rs checks the host with host_auth.rs (keys, signatures)
 //!                        │   WarmReplies: a warm reply's bytes, kept while its verdicts hold
-//!                     provisioner.rs (targets → desired resources)
+//!                     provisioner.rs (targets → desired resources; policy.rs's lattice rules)
 //!                        │      ▲
 //!   catalog.rs ──────────┘      │ one table: names, exact configs, must-hold checks,
 //!                               │ who needs what (permissions derive from it)
 //!                     reconcile.rs: observe (STREAM.INFO) → PlanItem → apply
 //!                        │   warm cache (KnownStreams) + single-flight creates
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
+//!   reply.rs: the typed reply bodies (ProvisionReply, HostReply) the endpoints write and
+//!             clients read; error.rs: ProvisionError → ADR-32 code + JSON body, carrying
+//!             the typed outcome of a failed request (what metrics count)
+//!   client.rs: the other side (host bootstrap request, signed; reading a reply)
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
 //!   service.rs: micro registration, a task per request, drain of its own connection,
@@ -32,12 +37,14 @@
 //!   config.rs + context.rs: flags > env > TOML file > natscli context; TLS, auth
 //!   server_url.rs: credentials in server URLs, and the one redaction of them
 //!   creds.rs: user JWTs and .creds files for operator mode
-//!   bootstrap.rs: `bootstrap host|wadm|operator`, the client side with retries (init
+//!   bootstrap.rs: `bootstrap host|wadm|operator`, client.rs with retries (init
 //!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
 //!   permissions.rs: host (direct or via a leaf) / wadm / provisioner / operator templates,
 //!                   derived from the catalog
-//!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
-//!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
+//!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs); host_auth.rs:
+//!              host signing, trusted host keys
+//!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects,
+//!             and the lattice globs
 //!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
 //!            folder layout + a checksummed manifest; the set comes from the catalog, and
 //!            restore takes back only catalog streams with configs `plan` accepts (vet.rs)
@@ -58,12 +65,14 @@ pub mod audit;
 pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
+pub mod client;
 pub mod config;
 pub mod context;
 pub mod creds;
 pub mod endpoints;
 pub mod error;
 pub mod headers;
+pub mod host_auth;
 pub mod jsapi;
 pub mod metrics;
 pub mod names;
@@ -72,6 +81,7 @@ pub mod ping;
 pub mod policy;
 pub mod provisioner;
 pub mod reconcile;
+pub mod reply;
 pub mod report;
 pub mod request;
 pub mod runtime;

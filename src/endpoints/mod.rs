@@ -13,11 +13,11 @@ pub mod wadm;
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
-
-use crate::error::{ErrorKind, ProvisionError};
+use crate::catalog::Operator;
+use crate::error::{ErrorKind, Outcome, ProvisionError};
 use crate::provisioner::{Provisioner, Target};
-use crate::reconcile::{Action, ResourceReport, WarmStamp};
+use crate::reconcile::WarmStamp;
+use crate::reply::{Action, ProvisionReply, ReplyHead, ResourceReport};
 
 pub use crate::subjects::SUBJECT_PREFIX;
 
@@ -98,6 +98,25 @@ pub fn prepare(
     }
 }
 
+/// wadm's resources as a request asks for them: the target, then the operator's stream
+/// (the request's version, else `serve --operator`'s) after it, and what the reply says
+/// about them. One place for `wadm` and `status`, so both name the same operator.
+fn wadm_work(
+    provisioner: &Provisioner,
+    multitenant: bool,
+    operator: Option<Operator>,
+) -> (ProvisionReply<()>, Vec<Target>) {
+    let mut head = ReplyHead::provision();
+    let mut targets = vec![Target::Wadm { multitenant }];
+    head.wadm = true;
+    head.multitenant = Some(multitenant);
+    if let Some(operator) = operator.or(provisioner.operator) {
+        head.operator = Some(operator);
+        targets.push(Target::Operator(operator));
+    }
+    (head, targets)
+}
+
 /// A request that was parsed, validated and authorized, and not yet carried out: what to
 /// provision, and the fields its reply carries besides `resources`.
 #[derive(Debug)]
@@ -105,7 +124,7 @@ pub struct Prepared {
     pub work: Work,
     pub dry_run: bool,
     /// Every field of the reply but `resources`, `dry_run` and `js_domain`.
-    pub head: serde_json::Map<String, Value>,
+    pub head: ReplyHead,
     /// The lattice the request is about, for logs.
     pub lattice: Option<String>,
     /// Whether `head` follows from `work` alone, so that the reply of a warm request can be
@@ -122,6 +141,23 @@ pub struct Work {
 }
 
 impl Prepared {
+    /// A request of the `lattice`, `wadm` or `status` endpoint.
+    fn provision(
+        work: Work,
+        dry_run: bool,
+        head: ProvisionReply<()>,
+        lattice: Option<String>,
+        same_reply_for_same_work: bool,
+    ) -> Self {
+        Prepared {
+            work,
+            dry_run,
+            head: ReplyHead::Provision(Box::new(head)),
+            lattice,
+            same_reply_for_same_work,
+        }
+    }
+
     /// The reply from what this instance already knows, when every resource was seen in
     /// place: no JetStream call and no await, so that the bulk of a fleet's start costs
     /// about one NATS round trip. Otherwise why not: refused, or the request back for
@@ -158,14 +194,19 @@ impl Prepared {
     }
 
     fn reply(
-        mut self,
+        self,
         provisioner: &Provisioner,
         reports: Vec<ResourceReport>,
     ) -> Result<Reply, ProvisionError> {
-        if let Some(note) = provisioner.replicas_note(&self.work.targets, self.work.replicas) {
-            self.head.insert("replicas_note".into(), json!(note));
-        }
-        provision_reply(provisioner, self.head, reports, self.dry_run, self.lattice)
+        let note = provisioner.replicas_note(&self.work.targets, self.work.replicas);
+        provision_reply(
+            provisioner,
+            self.head,
+            reports,
+            self.dry_run,
+            self.lattice,
+            note,
+        )
     }
 }
 
@@ -292,11 +333,11 @@ impl WarmReplies {
     }
 }
 
-/// A successful reply: the fields of its JSON body and the reports that are its
+/// A successful reply: its typed body ([`crate::reply`]) and the reports that are its
 /// `resources` (also counted in metrics). [`Reply::to_json`] writes the body.
 pub struct Reply {
     /// Every field of the body but `resources`.
-    pub head: serde_json::Map<String, Value>,
+    pub head: ReplyHead,
     pub reports: Vec<ResourceReport>,
     /// The lattice the request was about, for logs.
     pub lattice: Option<String>,
@@ -308,38 +349,7 @@ impl Reply {
     /// The JSON body, written in one pass: the reports are not first turned into a
     /// `Value` (on the warm path, that was a good part of the cost of a request).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&Body {
-            head: &self.head,
-            resources: &self.reports,
-        })
-        .unwrap_or_default()
-    }
-}
-
-/// `head` plus `resources`, the top-level keys in the order of a `serde_json::Map`
-/// (sorted); each resource's fields in the order of [`ResourceReport`].
-struct Body<'a> {
-    head: &'a serde_json::Map<String, Value>,
-    resources: &'a [ResourceReport],
-}
-
-impl serde::Serialize for Body<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        const RESOURCES: &str = "resources";
-        let mut map = serializer.serialize_map(Some(self.head.len() + 1))?;
-        let mut written = false;
-        for (key, value) in self.head.iter().filter(|(k, _)| k.as_str() != RESOURCES) {
-            if !written && key.as_str() > RESOURCES {
-                map.serialize_entry(RESOURCES, self.resources)?;
-                written = true;
-            }
-            map.serialize_entry(key, value)?;
-        }
-        if !written {
-            map.serialize_entry(RESOURCES, self.resources)?;
-        }
-        map.end()
+        self.head.to_json(&self.reports).unwrap_or_default()
     }
 }
 
@@ -347,30 +357,30 @@ impl serde::Serialize for Body<'_> {
 /// resources are not ready for the apps, and the body says which fields break which app.
 pub fn provision_reply(
     provisioner: &Provisioner,
-    mut head: serde_json::Map<String, Value>,
+    mut head: ReplyHead,
     reports: Vec<ResourceReport>,
     dry_run: bool,
     lattice: Option<String>,
+    replicas_note: Option<String>,
 ) -> Result<Reply, ProvisionError> {
-    head.insert("dry_run".into(), json!(dry_run));
-    head.insert("js_domain".into(), json!(provisioner.js_domain()));
+    head.complete(dry_run, provisioner.js_domain(), replicas_note);
     let drifted: Vec<&str> = reports
         .iter()
         .filter(|r| r.action == Action::Drift)
         .map(|r| r.name.as_str())
         .collect();
     if !dry_run && !drifted.is_empty() {
-        head.insert("resources".into(), json!(reports));
-        let body = Value::Object(head);
-        return Err(ProvisionError::new(
-            ErrorKind::Conflict,
-            format!(
-                "{} exist(s) but would break the apps (see `drift` in the body); the \
-                 provisioner changed nothing there: fix or remove them by hand",
-                drifted.join(", ")
-            ),
-        )
-        .with_details(body));
+        let message = format!(
+            "{} exist(s) but would break the apps (see `drift` in the body); the \
+             provisioner changed nothing there: fix or remove them by hand",
+            drifted.join(", ")
+        );
+        // The whole reply goes into the error's body; metrics count its resources.
+        let outcome = reports.iter().fold(
+            Outcome::new(head.lattice().map(str::to_string)).with_fields(head.to_value(())),
+            |outcome, r| outcome.resource(&r.name, r.action.as_str(), r),
+        );
+        return Err(ProvisionError::new(ErrorKind::Conflict, message).with_outcome(outcome));
     }
     Ok(Reply {
         head,
@@ -378,52 +388,4 @@ pub fn provision_reply(
         lattice,
         stamp: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::Kind;
-
-    #[test]
-    fn reply_is_the_whole_value_written_in_one_pass() {
-        let report = ResourceReport {
-            name: "LATTICEDATA_x".into(),
-            kind: Kind::Kv,
-            stream: "KV_LATTICEDATA_x".into(),
-            action: Action::Exists,
-            replicas: 1,
-            desired_replicas: 1,
-            previous_replicas: None,
-            drift: Vec::new(),
-            notes: Vec::new(),
-            warm: true,
-        };
-        // Keys sorting before and after `resources`, and none after it.
-        for keys in [vec!["lattice", "wadm", "dry_run"], vec!["dry_run"], vec![]] {
-            let head: serde_json::Map<String, Value> =
-                keys.iter().map(|k| (k.to_string(), json!(k))).collect();
-            let reply = Reply {
-                head: head.clone(),
-                reports: vec![report.clone(), report.clone()],
-                lattice: None,
-                stamp: None,
-            };
-            let mut whole = head;
-            whole.insert("resources".into(), json!(reply.reports));
-            let written: Value = serde_json::from_slice(&reply.to_json()).unwrap();
-            assert_eq!(written, Value::Object(whole));
-            // The top-level keys in the order a `Value` would write them (sorted).
-            let text = String::from_utf8(reply.to_json()).unwrap();
-            let mut at: Vec<usize> = written
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(|k| text.find(&format!("\"{k}\":")).unwrap())
-                .collect();
-            let sorted = at.clone();
-            at.sort();
-            assert_eq!(at, sorted, "{text}");
-        }
-    }
 }

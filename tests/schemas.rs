@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use wasmcloud_provisioner::catalog::{App, Kind, Operator};
 use wasmcloud_provisioner::error::{Outcome, ProvisionError, FAILED};
 use wasmcloud_provisioner::reconcile::Finding;
-use wasmcloud_provisioner::reply::{Action, HostReply, ProvisionReply, ResourceReport};
+use wasmcloud_provisioner::reply::{Action, HostReply, ProvisionReply, ReplyHead, ResourceReport};
 use wasmcloud_provisioner::request::{HostRequest, LatticeRequest, StatusRequest, WadmRequest};
 
 fn schema(file: &str) -> Value {
@@ -234,16 +234,8 @@ fn provision_reply_matches_its_schema() {
         resources: vec![report(true)],
         wadm: true,
     };
-    let minimal = ProvisionReply {
-        dry_run: false,
-        js_domain: None,
-        lattice: None,
-        multitenant: None,
-        operator: None,
-        replicas_note: None,
-        resources: vec![report(false)],
-        wadm: false,
-    };
+    // Every optional field absent: the head `prepare` starts from.
+    let minimal = ReplyHead::provision().with_resources(vec![report(false)]);
     let file = "provision_response.json";
     let node = schema(file);
     let to_value = |r: &ProvisionReply<Vec<ResourceReport>>| serde_json::to_value(r).unwrap();

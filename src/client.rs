@@ -11,12 +11,30 @@ use async_nats::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::reply_error;
 use crate::host_auth::{sign, SIGNATURE_HEADER};
 use crate::request::HostRequest;
 use crate::subjects::SUBJECT_PREFIX;
 
 pub use crate::reply::{HostReply, ProvisionReply};
+
+/// The requester's side of an error reply: its ADR-32 code and the body's message (the
+/// header's text when the body has none), or `None` for a success.
+pub fn reply_error(reply: &async_nats::Message) -> Option<(u16, String)> {
+    let headers = reply.headers.as_ref()?;
+    let code = headers.get(async_nats::service::NATS_SERVICE_ERROR_CODE)?;
+    // A code that is not a number is still an error: 500, as nobody expected it.
+    let code = code.as_str().trim().parse().unwrap_or(500);
+    let message = serde_json::from_slice::<Value>(&reply.payload)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .or_else(|| {
+            headers
+                .get(async_nats::service::NATS_SERVICE_ERROR)
+                .map(|v| v.to_string())
+        })
+        .unwrap_or_default();
+    Some((code, message))
+}
 
 /// The scoped bootstrap subject of a lattice: `wasmcloud.provision.host.<lattice>`.
 pub fn host_subject(lattice: &str) -> String {

@@ -192,4 +192,34 @@ mod tests {
         assert_eq!(e.body()["resources"], json!([]));
         assert_eq!(e.header_text(), "bad name");
     }
+
+    /// An outcome renders as the old details did: the reply's fields beside `error`, and
+    /// every resource's entry in order; its typed side is what metrics and logs read.
+    #[test]
+    fn an_outcome_is_typed_for_readers_and_rendered_in_the_body() {
+        let reply = json!({"lattice": "x", "dry_run": false, "resources": null, "error": 1});
+        let outcome = Outcome::new(Some("x".into()))
+            .with_fields(reply)
+            .resource("A", "created", json!({"name": "A", "action": "created"}))
+            .resource("B", FAILED, json!({"name": "B", "action": FAILED}));
+        let e = ProvisionError::new(ErrorKind::Conflict, "drift").with_outcome(outcome);
+        assert_eq!(e.lattice(), Some("x"));
+        let actions: Vec<_> = e
+            .outcome
+            .iter()
+            .flat_map(|o| &o.resources)
+            .map(|r| r.action)
+            .collect();
+        assert_eq!(actions, ["created", "failed"]);
+        assert_eq!(
+            e.body(),
+            json!({
+                "error": {"code": 409, "message": "drift"},
+                "lattice": "x",
+                "dry_run": false,
+                "resources": [{"name": "A", "action": "created"}, {"name": "B", "action": "failed"}],
+            })
+        );
+        assert_eq!(ProvisionError::internal("x").lattice(), None);
+    }
 }

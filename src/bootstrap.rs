@@ -12,7 +12,7 @@
 //! asking again gets the same answer; the command exits 1 at once with the service's
 //! message. On success every resource the request names exists and the command exits 0.
 //!
-//! The host form sends exactly what [`host::signed_request`] builds (the scoped subject,
+//! The host form sends exactly what [`client::signed_request`] builds (the scoped subject,
 //! the body signed with the host's key); the operator form sends the lattice request and
 //! the `wadm` request with `{"operator": "<version>"}`, which needs a provisioner that knows
 //! the operator's stream.
@@ -24,9 +24,9 @@ use async_nats::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::catalog::Operator;
+use crate::client::{self, classify, summary, Outcome};
 use crate::config::{self, Resolved};
-use crate::endpoints::{host, lattice, wadm};
-use crate::error;
+use crate::endpoints::{lattice, wadm};
 use crate::request;
 
 /// Longest wait for one answer: a busy provisioner creating R3 streams answers well
@@ -129,7 +129,7 @@ impl Step {
     /// Where the request goes.
     fn subject(&self) -> String {
         match self {
-            Step::Host { lattice, .. } => host::scoped_subject(lattice),
+            Step::Host { lattice, .. } => client::host_subject(lattice),
             Step::Lattice(l) => format!("{}.{l}", lattice::SPEC.subject),
             Step::Wadm { .. } => wadm::SPEC.subject.to_string(),
         }
@@ -139,7 +139,7 @@ impl Step {
     /// request carries a fresh `issued_at` however long the wait was.
     fn message(&self) -> Result<(String, HeaderMap, Vec<u8>), String> {
         match self {
-            Step::Host { key, lattice } => host::signed_request(key, lattice, None),
+            Step::Host { key, lattice } => client::signed_request(key, lattice, None),
             Step::Lattice(_) => Ok((self.subject(), HeaderMap::new(), Vec::new())),
             Step::Wadm {
                 multitenant,
@@ -157,16 +157,6 @@ impl Step {
             }
         }
     }
-}
-
-/// What one attempt came to.
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    Done(Value),
-    /// Worth another attempt; the reason, for the log and the final message.
-    Retry(String),
-    /// No point asking again.
-    Fatal(String),
 }
 
 /// Capped exponential backoff with jitter: each pause is between half and all of the
@@ -393,72 +383,10 @@ async fn pause(backoff: &mut Backoff, deadline: Instant, why: &str, attempts: u3
     true
 }
 
-/// Sorts an answer (or its absence) into done, retry and fatal.
-fn classify(
-    subject: &str,
-    result: Result<async_nats::Message, async_nats::RequestError>,
-) -> Outcome {
-    use async_nats::RequestErrorKind as K;
-    let reply = match result {
-        Ok(reply) => reply,
-        Err(e) => {
-            return Outcome::Retry(match e.kind() {
-                K::NoResponders => "no responders: no provisioner is subscribed yet".into(),
-                K::TimedOut => format!(
-                    "no answer in time (a provisioner may be busy; or this user may not \
-                     publish to {subject}, which the server only logs)"
-                ),
-                _ => format!("the request failed: {e}"),
-            })
-        }
-    };
-    if let Some((code, message)) = error::reply_error(&reply) {
-        return if code >= 500 {
-            Outcome::Retry(format!("the provisioner answered {code}: {message}"))
-        } else {
-            Outcome::Fatal(format!("{subject} answered {code}: {message}"))
-        };
-    }
-    let reply: Value = match serde_json::from_slice::<Value>(&reply.payload) {
-        Ok(v) if v["resources"].is_array() => v,
-        _ => {
-            return Outcome::Fatal(format!(
-                "{subject} answered something that is not the provisioner's reply (no \
-                 `resources` list): is another service subscribed there?"
-            ))
-        }
-    };
-    let pending: Vec<String> = resources(&reply)
-        .filter(|r| !matches!(r["action"].as_str(), Some("created" | "exists" | "updated")))
-        .map(|r| format!("{} ({})", r["name"], r["action"]))
-        .collect();
-    if pending.is_empty() {
-        Outcome::Done(reply)
-    } else {
-        Outcome::Retry(format!("not ready yet: {}", pending.join(", ")))
-    }
-}
-
-fn resources(reply: &Value) -> impl Iterator<Item = &Value> {
-    reply["resources"].as_array().into_iter().flatten()
-}
-
-/// `2 resources ready (1 created, 1 exists)`.
-fn summary(reply: &Value) -> String {
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for r in resources(reply) {
-        *counts
-            .entry(r["action"].as_str().unwrap_or("?"))
-            .or_default() += 1;
-    }
-    let total: usize = counts.values().sum();
-    let parts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
-    format!("{total} resources ready ({})", parts.join(", "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host_auth;
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter_below_each_step() {
@@ -536,13 +464,13 @@ mod tests {
         };
         let (subject, headers, body) = step.message().unwrap();
         assert_eq!(subject, "wasmcloud.provision.host.default");
-        let request: host::HostRequest = serde_json::from_slice(&body).unwrap();
-        let signature = headers.get(host::SIGNATURE_HEADER).unwrap().as_str();
-        let auth = crate::policy::HostAuth {
+        let request: request::HostRequest = serde_json::from_slice(&body).unwrap();
+        let signature = headers.get(host_auth::SIGNATURE_HEADER).unwrap().as_str();
+        let auth = host_auth::HostAuth {
             require_signed: true,
             ..Default::default()
         };
-        assert!(host::authenticate(
+        assert!(host_auth::authenticate(
             &auth,
             &request,
             &body,
@@ -550,49 +478,5 @@ mod tests {
             std::time::SystemTime::now()
         )
         .unwrap());
-    }
-
-    fn reply(code: Option<&str>, body: Value) -> async_nats::Message {
-        let headers = code.map(|c| {
-            let mut h = HeaderMap::new();
-            h.insert(async_nats::service::NATS_SERVICE_ERROR_CODE, c);
-            h.insert(async_nats::service::NATS_SERVICE_ERROR, "text");
-            h
-        });
-        async_nats::Message {
-            subject: "_INBOX.x".into(),
-            reply: None,
-            payload: body.to_string().into(),
-            headers,
-            status: None,
-            description: None,
-            length: 0,
-        }
-    }
-
-    #[test]
-    fn client_errors_are_fatal_server_errors_retried_done_means_all_exist() {
-        let s = "wasmcloud.provision.wadm";
-        let e = |code: u16| json!({"error": {"code": code, "message": "why"}});
-        assert_eq!(
-            classify(s, Ok(reply(Some("403"), e(403)))),
-            Outcome::Fatal(format!("{s} answered 403: why"))
-        );
-        assert!(matches!(
-            classify(s, Ok(reply(Some("503"), e(503)))),
-            Outcome::Retry(m) if m.contains("503: why")
-        ));
-        let ok = json!({"resources": [{"name": "a", "action": "created"},
-                                      {"name": "b", "action": "exists"}]});
-        assert_eq!(classify(s, Ok(reply(None, ok.clone()))), Outcome::Done(ok));
-        let failed = json!({"resources": [{"name": "a", "action": "failed"}]});
-        assert!(matches!(
-            classify(s, Ok(reply(None, failed))),
-            Outcome::Retry(m) if m.contains("\"a\" (\"failed\")")
-        ));
-        assert!(matches!(
-            classify(s, Ok(reply(None, json!("x")))),
-            Outcome::Fatal(m) if m.contains("not the provisioner's")
-        ));
     }
 }

@@ -9,12 +9,13 @@
 //! ## Architecture
 //!
 //! ```text
-//!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules)    ── 400
-//!                        │
+//!   request bytes ──► request.rs (size, UTF-8, JSON schema, name rules): every request
+//!                        │   type (HostRequest too)                                 ── 400
 //!   endpoints/<name>.rs  ▼  prepare (parse, authorize) → warm answer or run → reply
+//!                        │   host.rs checks the host with host_auth.rs (keys, signatures)
 //!                        │   endpoints/warm.rs: the warm path's one door (can this request
 //!                        │   be answered warm, with which bytes; WarmReplies keeps them)
-//!                     provisioner.rs (targets → desired resources)
+//!                     provisioner.rs (targets → desired resources; policy.rs's lattice rules)
 //!                        │      ▲
 //!   catalog/ ────────────┘      │ one table (rows.rs): names, a Shape per row that also
 //!                               │ says KV or stream, exact configs (builders.rs), the
@@ -28,6 +29,10 @@
 //!                     plan.rs: Plan, PlanItem, Step, Finding; plan(desired, observed), pure
 //!                        │   (with the outcomes every layer speaks: Action, ResourceReport)
 //!                     jsapi.rs: STREAM.INFO / CREATE / UPDATE as raw JSON; no delete
+//!   reply.rs: the typed reply bodies (ProvisionReply, HostReply) the endpoints write and
+//!             clients read; error.rs: ProvisionError → ADR-32 code + JSON body, carrying
+//!             the typed outcome of a failed request (what metrics count)
+//!   client.rs: the other side (host bootstrap request, signed; reading a reply)
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
 //!   service.rs: micro registration, warm answers in the receive loop, a task per other
@@ -54,13 +59,15 @@
 //!   creds/: user JWTs (jwt.rs) and .creds files (file.rs) for operator mode
 //!   cli/: the one-shot commands' bodies (`apply`/`plan`, `permissions`, `creds`,
 //!         `config check`); main.rs only parses and dispatches; report.rs: the tables
-//!   bootstrap.rs: `bootstrap host|wadm|operator`, the client side with retries (init
+//!   bootstrap.rs: `bootstrap host|wadm|operator`, client.rs with retries (init
 //!                 containers, ExecStartPre); ping.rs: `ping`, a per-instance liveness check
 //!   permissions/: host (direct or via a leaf) / wadm / provisioner / operator / backup
 //!                 templates, derived from the catalog (builder.rs) and subjects.rs,
 //!                 per role (roles.rs), rendered as conf, JSON or nsc lines (render.rs)
-//!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs), host signing
-//!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects
+//!   policy.rs: --allow-lattice, --max-lattices (checked in provisioner.rs); host_auth.rs:
+//!              host signing, trusted host keys
+//!   names.rs: lattice names reserved because `<lattice>.>` would capture others' subjects,
+//!             and the lattice globs
 //!   backup/: `backup`/`restore` over JetStream's snapshot API (raw requests), natscli's
 //!            folder layout + a checksummed manifest; the set comes from the catalog, and
 //!            restore takes back only catalog streams with configs `plan` accepts (vet.rs)
@@ -83,8 +90,9 @@ pub mod audit;
 pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
-pub mod clock;
 pub mod cli;
+pub mod client;
+pub mod clock;
 pub mod config;
 pub mod config_error;
 pub mod context;
@@ -92,6 +100,7 @@ pub mod creds;
 pub mod endpoints;
 pub mod error;
 pub mod headers;
+pub mod host_auth;
 pub mod jsapi;
 pub mod known;
 pub mod metrics;
@@ -103,6 +112,7 @@ pub mod plan;
 pub mod policy;
 pub mod provisioner;
 pub mod reconcile;
+pub mod reply;
 pub mod report;
 pub mod request;
 pub mod runtime;

@@ -17,10 +17,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ProvisionError;
-use crate::reconcile::ResourceReport;
+use crate::reply::ResourceReport;
 
-/// Every key of `data.resources`: the [`Action`](crate::reconcile::Action)s, and `failed` for a resource whose
-/// JetStream call failed.
+/// Every key of `data.resources`: the [`Action`](crate::reply::Action)s, and `failed`
+/// ([`crate::error::FAILED`]) for a resource whose JetStream call failed.
 pub const OUTCOMES: &[&str] = &[
     "created",
     "exists",
@@ -162,22 +162,18 @@ impl Metrics {
         });
     }
 
-    /// Records an error reply: its code, and the outcome of every resource its details
-    /// list (drift, failed, and those done before the failure).
+    /// Records an error reply: its code, and the outcome of every resource its outcome
+    /// lists (drift, failed, and those done before the failure).
     pub fn record_failure(&self, endpoint: &str, error: &ProvisionError) {
         self.record_error(endpoint, error.code(), &error.header_text());
-        let Some(resources) = error
-            .details
-            .as_ref()
-            .and_then(|d| d.get("resources"))
-            .and_then(Value::as_array)
-        else {
+        let Some(outcome) = &error.outcome else {
             return;
         };
         self.with(endpoint, |c| {
-            for action in resources.iter().filter_map(|r| r["action"].as_str()) {
-                if let Some(known) = OUTCOMES.iter().find(|o| **o == action) {
-                    *c.resources.entry(known).or_default() += 1;
+            for r in &outcome.resources {
+                // Only the keys of a stable shape: an action outside them is not counted.
+                if let Some(counter) = c.resources.get_mut(r.action) {
+                    *counter += 1;
                 }
             }
         });
@@ -197,7 +193,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::error::{ErrorKind, Outcome};
     use serde_json::json;
 
     #[test]
@@ -214,10 +210,12 @@ mod tests {
     #[test]
     fn error_replies_count_their_resources() {
         let m = Metrics::default();
-        let error =
-            ProvisionError::new(ErrorKind::Conflict, "drift").with_details(json!({"resources": [
-                {"action": "drift"}, {"action": "exists"}, {"action": "failed"}, {"action": "?"}
-            ]}));
+        let outcome = [("a", "drift"), ("b", "exists"), ("c", "failed"), ("d", "?")]
+            .into_iter()
+            .fold(Outcome::default(), |o, (name, action)| {
+                o.resource(name, action, json!({ "action": action }))
+            });
+        let error = ProvisionError::new(ErrorKind::Conflict, "drift").with_outcome(outcome);
         m.record_failure("wadm", &error);
         let data = m.data("wadm");
         assert_eq!(data["resources"]["drift"], 1);

@@ -9,12 +9,20 @@
 //! forge this service's audit events, one of `_INBOX` could read and inject replies. So a
 //! lattice name must never equal a first token that wasmCloud, wadm, NATS or this service
 //! use. [`check`] is the one place that decides; `request::validate_lattice` calls it for
-//! the built-in list, [`crate::policy::LatticePolicy`] for the operator's own additions.
+//! the built-in list, the lattice policy (`policy.rs`) for the operator's own additions.
 //!
 //! Case: NATS subjects are case-sensitive (`WADM.>` does not match `wadm.api.x`), so
 //! `WADM` captures nothing and is allowed; only exact tokens are reserved.
+//!
+//! Also here, as the other rule about what a lattice may be called: the lattice globs of
+//! `--allow-lattice` and of trusted host keys ([`validate_glob`], [`glob_match`]).
 
 use crate::error::ProvisionError;
+
+/// Longest lattice name. Stream and consumer names embed it (`KV_LATTICEDATA_<l>`,
+/// `wadm_event_consumer-<l>`), and the server stores streams as directories, so this keeps
+/// every derived name well under the 255-byte file name limit.
+pub const MAX_LATTICE_LEN: usize = 128;
 
 /// First tokens that other parties' subjects start with, and what a host of a lattice of
 /// that name would capture. A unit test checks that every first token of every subject in
@@ -114,7 +122,7 @@ pub fn check(name: &str, extra: &[String]) -> Result<(), ProvisionError> {
 pub fn validate_extra(tokens: &[String]) -> Result<(), String> {
     for t in tokens {
         let ok = !t.is_empty()
-            && t.len() <= crate::request::MAX_LATTICE_LEN
+            && t.len() <= MAX_LATTICE_LEN
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok {
@@ -128,74 +136,33 @@ pub fn validate_extra(tokens: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a lattice name matches a lattice glob: `*` matches any run of characters (also
+/// none), `?` exactly one, everything else itself; the whole name, case-sensitive (as NATS
+/// subjects are). The README promises exactly this for `--allow-lattice`; `wildmatch`
+/// implements it (no character classes, no escapes: [`validate_glob`] admits neither).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    wildmatch::WildMatch::new(pattern).matches(text)
+}
+
+/// Checks a lattice glob: lattice characters plus `*` and `?`. `origin` names where the
+/// glob came from (a flag, a file line) for the message.
+pub fn validate_glob(g: &str, origin: &str) -> Result<(), String> {
+    if g.is_empty()
+        || !g
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '*' | '?'))
+    {
+        return Err(format!(
+            "{origin} {g:?} is not a lattice glob: use A-Z, a-z, 0-9, `_`, `-` and the \
+             wildcards `*` (any run) and `?` (one character)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Shape, StreamShape, CATALOG, MESSAGING};
-    use crate::permissions::{template, Role, TemplateOptions};
-
-    fn first_token(subject: &str) -> &str {
-        subject.split('.').next().unwrap_or_default()
-    }
-
-    /// Every first token that a subject of the catalog, the three templates or this
-    /// service uses is refused as a lattice name (the lattice's own subjects aside).
-    #[test]
-    fn every_first_token_in_use_is_reserved() {
-        let lattice = "some-tenant";
-        let mut subjects: Vec<String> = Vec::new();
-        for row in CATALOG {
-            if let Shape::Stream(StreamShape {
-                subjects: s,
-                subjects_multitenant: m,
-                sources,
-                ..
-            }) = row.shape
-            {
-                subjects.extend(s.iter().chain(m).map(|s| s.to_string()));
-                for src in sources {
-                    subjects.push(src.transform_dest.to_string());
-                    subjects.push(src.transform_dest_multitenant.to_string());
-                }
-            }
-            subjects.extend(row.subjects_for(lattice, false));
-        }
-        for m in MESSAGING {
-            for s in m.publish.iter().chain(m.subscribe) {
-                subjects.push(s.replace("{lattice}", lattice));
-            }
-        }
-        let domain = TemplateOptions {
-            lattices: vec![lattice.into()],
-            js_domain: Some("hub".into()),
-        };
-        for role in [Role::Host, Role::Wadm, Role::Provisioner] {
-            let p = template(role, &domain).unwrap().permissions;
-            for list in [
-                &p.publish.allow,
-                &p.publish.deny,
-                &p.subscribe.allow,
-                &p.subscribe.deny,
-            ] {
-                subjects.extend(list.iter().cloned());
-            }
-        }
-        subjects.push(crate::subjects::EVENTS_PREFIX.to_string());
-        subjects.push(crate::subjects::SUBJECT_PREFIX.to_string());
-        let mut checked = 0;
-        for s in &subjects {
-            let token = first_token(s);
-            if token == lattice || token == "*" || token == ">" {
-                continue;
-            }
-            assert!(
-                reason(token, &[]).is_some(),
-                "`{token}` (from `{s}`) is a first subject token in use but not reserved"
-            );
-            checked += 1;
-        }
-        assert!(checked > 20, "{subjects:?}");
-    }
 
     #[test]
     fn reserved_names_say_what_they_would_capture() {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use crate::catalog::{self, Desired, DesiredKey, Operator};
 use crate::error::ProvisionError;
-use crate::policy::{HostAuth, LatticePolicy};
-use crate::reconcile::{Reconciler, ResourceReport, Warm};
+use crate::host_auth::HostAuth;
+use crate::policy::LatticePolicy;
+use crate::reconcile::{Reconciler, Warm};
+use crate::reply::ResourceReport;
 use crate::settings::Settings;
 
 /// Shared state of a running provisioner.
@@ -96,8 +98,14 @@ impl Provisioner {
             .below_floor_note(replicas?, Self::keys_of(targets))
     }
 
-    /// The lattices among the targets, each checked against the allowed names (403).
-    fn allowed_lattices<'a>(&self, targets: &'a [Target]) -> Result<Vec<&'a str>, ProvisionError> {
+    /// Checks a request against the policy before anything else: each lattice among the
+    /// targets against the allowed names (403), the replicas against the operator's
+    /// (see [`Provisioner::check_request_replicas`]). Returns the lattices.
+    fn admissible<'a>(
+        &self,
+        targets: &'a [Target],
+        replicas: Option<usize>,
+    ) -> Result<Vec<&'a str>, ProvisionError> {
         let mut lattices = Vec::new();
         for t in targets {
             if let Target::Lattice(l) = t {
@@ -105,7 +113,16 @@ impl Provisioner {
                 lattices.push(l.as_str());
             }
         }
+        self.check_request_replicas(targets, replicas)?;
         Ok(lattices)
+    }
+
+    /// The desired resources of every target, in order.
+    fn desired_all(&self, targets: &[Target], replicas: Option<usize>) -> Vec<Desired> {
+        targets
+            .iter()
+            .flat_map(|t| self.desired(t, replicas))
+            .collect()
     }
 
     pub fn js_domain(&self) -> Option<&str> {
@@ -143,8 +160,7 @@ impl Provisioner {
         targets: &[Target],
         replicas: Option<usize>,
     ) -> Result<Option<Warm>, ProvisionError> {
-        let lattices = self.allowed_lattices(targets)?;
-        self.check_request_replicas(targets, replicas)?;
+        let lattices = self.admissible(targets, replicas)?;
         if !self.policy.admits_known(&lattices) {
             return Ok(None);
         }
@@ -176,8 +192,7 @@ impl Provisioner {
         targets: &[Target],
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
-        let lattices = self.allowed_lattices(targets)?;
-        self.check_request_replicas(targets, replicas)?;
+        let lattices = self.admissible(targets, replicas)?;
         // Held until the new lattices exist, so that the cap counts them. Only with a cap,
         // and boxed: its state would otherwise weigh on every request's task.
         let admission = match self.policy.max_lattices() {
@@ -190,11 +205,10 @@ impl Provisioner {
             ),
             None => None,
         };
-        let desired = targets
-            .iter()
-            .flat_map(|t| self.desired(t, replicas))
-            .collect();
-        let reports = self.reconciler.apply(desired).await?;
+        let reports = self
+            .reconciler
+            .apply(self.desired_all(targets, replicas))
+            .await?;
         if let Some(admission) = &admission {
             admission.settle(&self.reconciler, &self.settings).await;
         }
@@ -208,13 +222,11 @@ impl Provisioner {
         targets: &[Target],
         replicas: Option<usize>,
     ) -> Result<Vec<ResourceReport>, ProvisionError> {
-        self.allowed_lattices(targets)?;
-        self.check_request_replicas(targets, replicas)?;
-        let desired = targets
-            .iter()
-            .flat_map(|t| self.desired(t, replicas))
-            .collect();
-        let items = self.reconciler.plan(desired).await?;
+        self.admissible(targets, replicas)?;
+        let items = self
+            .reconciler
+            .plan(self.desired_all(targets, replicas))
+            .await?;
         Ok(items.iter().map(ResourceReport::planned).collect())
     }
 

@@ -7,20 +7,17 @@
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Operator;
 use crate::error::ProvisionError;
 
+pub use crate::names::MAX_LATTICE_LEN;
+
 /// Largest request body accepted. Real requests are a few dozen bytes; anything near the
 /// server's max_payload is either a mistake or an attack and is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// Longest lattice name. Stream and consumer names embed it (`KV_LATTICEDATA_<l>`,
-/// `wadm_event_consumer-<l>`), and the server stores streams as directories, so this keeps
-/// every derived name well under the 255-byte file name limit.
-pub const MAX_LATTICE_LEN: usize = 128;
 
 /// The lattice used when a request names none, as in wasmCloud itself.
 pub const DEFAULT_LATTICE: &str = "default";
@@ -64,8 +61,9 @@ pub fn validate_lattice(name: &str) -> Result<(), ProvisionError> {
     Ok(())
 }
 
-/// `wasmcloud.provision.lattice`: ensure one lattice's buckets.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `wasmcloud.provision.lattice`: ensure one lattice's buckets. Every request type is also
+/// `Serialize`, so that `tests/schemas.rs` can hold it against its schema field by field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatticeRequest {
     #[serde(default = "default_lattice")]
@@ -77,7 +75,7 @@ pub struct LatticeRequest {
 }
 
 /// `wasmcloud.provision.wadm`: ensure wadm's buckets and streams.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WadmRequest {
     #[serde(default)]
@@ -93,7 +91,7 @@ pub struct WadmRequest {
 }
 
 /// `wasmcloud.provision.status`: report, change nothing.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     #[serde(default)]
@@ -105,6 +103,24 @@ pub struct StatusRequest {
     /// With `wadm`: also the operator's stream of this version (as on the wadm endpoint).
     #[serde(default)]
     pub operator: Option<Operator>,
+}
+
+/// `wasmcloud.provision.host[.<l>]`: a host's bootstrap (see `endpoints/host.rs` for the
+/// wire, `host_auth.rs` for the signature over these exact bytes). Serialized by the
+/// host's side (`client.rs`) with absent fields left out, so a signed body stays minimal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lattice: Option<String>,
+    pub host_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Unix seconds when the host made the request; required when signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 fn default_lattice() -> String {
@@ -255,15 +271,41 @@ pub fn compile_schemas() -> Result<(), String> {
     Ok(())
 }
 
+/// A body as the endpoints that take a plain lattice name read it.
+enum Named {
+    Empty,
+    /// Plain text or a JSON string: a lattice name.
+    Lattice(String),
+    Object(Value),
+    /// Any other JSON: refused.
+    Other(Value),
+}
+
+impl Body<'_> {
+    fn named(self) -> Named {
+        match self {
+            Body::Empty => Named::Empty,
+            Body::Text(name) => Named::Lattice(name.to_string()),
+            Body::Json(Value::String(name)) => Named::Lattice(name),
+            Body::Json(value) if value.is_object() => Named::Object(value),
+            Body::Json(value) => Named::Other(value),
+        }
+    }
+}
+
 fn expect_object(value: &Value, what: &str) -> Result<(), ProvisionError> {
     if value.is_object() {
         Ok(())
     } else {
-        Err(ProvisionError::bad_request(format!(
-            "the {what} must be a JSON object or a plain lattice name, not a JSON {}",
-            json_type(value)
-        )))
+        Err(not_an_object(value, what))
     }
+}
+
+fn not_an_object(value: &Value, what: &str) -> ProvisionError {
+    ProvisionError::bad_request(format!(
+        "the {what} must be a JSON object or a plain lattice name, not a JSON {}",
+        json_type(value)
+    ))
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -280,29 +322,25 @@ fn json_type(value: &Value) -> &'static str {
 impl LatticeRequest {
     /// Plain text (`default`), a JSON string (`"default"`), a JSON object, or empty.
     pub fn parse(body: &[u8]) -> Result<Self, ProvisionError> {
-        let request = match read_body(body)? {
-            Body::Empty => LatticeRequest {
-                lattice: default_lattice(),
-                dry_run: false,
-                replicas: None,
-            },
-            Body::Text(name) => LatticeRequest {
-                lattice: name.to_string(),
-                dry_run: false,
-                replicas: None,
-            },
-            Body::Json(Value::String(name)) => LatticeRequest {
-                lattice: name,
-                dry_run: false,
-                replicas: None,
-            },
-            Body::Json(value) => {
-                expect_object(&value, "lattice request")?;
+        let request = match read_body(body)?.named() {
+            Named::Empty => Self::of(default_lattice()),
+            Named::Lattice(name) => Self::of(name),
+            Named::Object(value) => {
                 schema(&LATTICE_SCHEMA, schemas::LATTICE_REQUEST).parse("lattice request", value)?
             }
+            Named::Other(value) => return Err(not_an_object(&value, "lattice request")),
         };
         validate_lattice(&request.lattice)?;
         Ok(request)
+    }
+
+    /// The request a plain lattice name (or an empty body) stands for.
+    fn of(lattice: String) -> Self {
+        LatticeRequest {
+            lattice,
+            dry_run: false,
+            replicas: None,
+        }
     }
 
     /// The lattice from a subject's last token (`wasmcloud.provision.lattice.<l>`) and the
@@ -311,11 +349,7 @@ impl LatticeRequest {
     pub fn parse_scoped(subject_lattice: &str, body: &[u8]) -> Result<Self, ProvisionError> {
         validate_lattice(subject_lattice)?;
         let mut request = match read_body(body)? {
-            Body::Empty => LatticeRequest {
-                lattice: subject_lattice.to_string(),
-                dry_run: false,
-                replicas: None,
-            },
+            Body::Empty => Self::of(subject_lattice.to_string()),
             _ => Self::parse(body)?,
         };
         if body_names_lattice(body) && request.lattice != subject_lattice {
@@ -363,29 +397,20 @@ impl WadmRequest {
 impl StatusRequest {
     /// Empty (the `default` lattice and wadm), a lattice name, or a JSON object.
     pub fn parse(body: &[u8]) -> Result<Self, ProvisionError> {
-        let request = match read_body(body)? {
-            Body::Empty => StatusRequest {
-                lattice: Some(default_lattice()),
-                wadm: true,
-                multitenant: false,
-                operator: None,
-            },
-            Body::Text(name) => StatusRequest {
-                lattice: Some(name.to_string()),
-                wadm: false,
-                multitenant: false,
-                operator: None,
-            },
-            Body::Json(Value::String(name)) => StatusRequest {
-                lattice: Some(name),
-                wadm: false,
-                multitenant: false,
-                operator: None,
-            },
-            Body::Json(value) => {
-                expect_object(&value, "status request")?;
+        // Empty: the `default` lattice and wadm; a name: that lattice alone.
+        let of = |lattice: String, wadm: bool| StatusRequest {
+            lattice: Some(lattice),
+            wadm,
+            multitenant: false,
+            operator: None,
+        };
+        let request = match read_body(body)?.named() {
+            Named::Empty => of(default_lattice(), true),
+            Named::Lattice(name) => of(name, false),
+            Named::Object(value) => {
                 schema(&STATUS_SCHEMA, schemas::STATUS_REQUEST).parse("status request", value)?
             }
+            Named::Other(value) => return Err(not_an_object(&value, "status request")),
         };
         if let Some(l) = &request.lattice {
             validate_lattice(l)?;
@@ -402,6 +427,13 @@ impl StatusRequest {
             ));
         }
         Ok(request)
+    }
+}
+
+impl HostRequest {
+    /// A JSON object, validated against `schemas/host_request.json`.
+    pub fn parse(body: &[u8]) -> Result<Self, ProvisionError> {
+        parse_host_json(body)
     }
 }
 
@@ -426,217 +458,4 @@ pub fn parse_host_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProvisionE
 mod proptests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lattice(body: &[u8]) -> Result<String, String> {
-        LatticeRequest::parse(body)
-            .map(|r| r.lattice)
-            .map_err(|e| e.message)
-    }
-
-    #[test]
-    fn accepted_forms() {
-        assert_eq!(lattice(b"").unwrap(), "default");
-        assert_eq!(lattice(b"prod-1").unwrap(), "prod-1");
-        assert_eq!(lattice(b"prod_1\n").unwrap(), "prod_1");
-        assert_eq!(lattice(b"\"json-string\"").unwrap(), "json-string");
-        assert_eq!(lattice(br#"{"lattice":"x"}"#).unwrap(), "x");
-        assert_eq!(lattice(b"{}").unwrap(), "default");
-        let r = LatticeRequest::parse(br#"{"lattice":"x","dry_run":true,"replicas":3}"#).unwrap();
-        assert!(r.dry_run);
-        assert_eq!(r.replicas, Some(3));
-    }
-
-    #[test]
-    fn refused_forms_say_why() {
-        for (body, needle) in [
-            (&b"a.b"[..], "contains '.'"),
-            (b"*", "contains '*'"),
-            (b">", "contains '>'"),
-            (b" ", "contains ' '"),
-            (b"\"\"", "empty"),
-            (b"{\"lattice\":\"\"}", "empty"),
-            (b"{\"lattice\":\"a.b\"}", "contains '.'"),
-            (b"{\"lattice\":5}", "schema"),
-            (b"{\"lattice\":\"x\",\"extra\":1}", "schema"),
-            (b"{\"replicas\":2}", "schema"),
-            (b"{bad json", "not valid JSON"),
-            (b"[1,2]", "not a JSON array"),
-            (b"\xff\xfe", "not UTF-8"),
-        ] {
-            let err = lattice(body).unwrap_err();
-            assert!(err.contains(needle), "{body:?}: {err}");
-        }
-        assert!(lattice("x".repeat(300).as_bytes())
-            .unwrap_err()
-            .contains("300 characters"));
-        assert!(lattice(&vec![b'a'; 1 << 20]).unwrap_err().contains("limit"));
-    }
-
-    #[test]
-    fn scoped_subject_wins_and_conflicts_are_refused() {
-        let r = LatticeRequest::parse_scoped("tenant-a", b"").unwrap();
-        assert_eq!(r.lattice, "tenant-a");
-        let r = LatticeRequest::parse_scoped("tenant-a", br#"{"dry_run":true}"#).unwrap();
-        assert!(r.dry_run);
-        assert_eq!(r.lattice, "tenant-a");
-        assert!(LatticeRequest::parse_scoped("tenant-a", b"tenant-b").is_err());
-        assert!(LatticeRequest::parse_scoped("tenant-a", br#"{"lattice":"default"}"#).is_err());
-        assert!(LatticeRequest::parse_scoped("*", b"").is_err());
-    }
-
-    #[test]
-    fn wadm_and_status_forms() {
-        assert_eq!(WadmRequest::parse(b"").unwrap(), WadmRequest::default());
-        assert!(
-            WadmRequest::parse(br#"{"multitenant":true}"#)
-                .unwrap()
-                .multitenant
-        );
-        assert!(WadmRequest::parse(b"yes").is_err());
-        assert_eq!(
-            WadmRequest::parse(br#"{"operator":"0.4"}"#)
-                .unwrap()
-                .operator,
-            Some(Operator::V0_4)
-        );
-        assert_eq!(
-            WadmRequest::parse(br#"{"operator":"0.5","multitenant":true}"#)
-                .unwrap()
-                .operator,
-            Some(Operator::V0_5)
-        );
-        for bad in [
-            &br#"{"operator":"0.6"}"#[..],
-            br#"{"operator":"0.4.2"}"#,
-            br#"{"operator":0.4}"#,
-            br#"{"operator":null}"#,
-        ] {
-            let e = WadmRequest::parse(bad).unwrap_err().message;
-            assert!(e.contains("/operator") && e.contains("0.4"), "{e}");
-        }
-        assert_eq!(
-            StatusRequest::parse(br#"{"wadm":true,"operator":"0.5"}"#)
-                .unwrap()
-                .operator,
-            Some(Operator::V0_5)
-        );
-        assert!(StatusRequest::parse(br#"{"lattice":"x","operator":"0.5"}"#)
-            .unwrap_err()
-            .message
-            .contains("operator"));
-        assert!(WadmRequest::parse(br#"{"multitenant":"yes"}"#).is_err());
-        let s = StatusRequest::parse(b"").unwrap();
-        assert!(s.wadm && s.lattice.as_deref() == Some("default"));
-        assert!(StatusRequest::parse(br#"{"wadm":false}"#).is_err());
-    }
-
-    /// The schema files and the parser agree on every number form: `3.0` is the integer 3
-    /// for both; fractions, strings and out-of-range values are refused by both.
-    #[test]
-    fn schemas_and_parser_agree_on_numbers() {
-        let file = |name: &str| -> Value {
-            let path = format!("{}/schemas/{name}", env!("CARGO_MANIFEST_DIR"));
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-        };
-        let lattice = jsonschema::validator_for(&file("lattice_request.json")).unwrap();
-        let wadm = jsonschema::validator_for(&file("wadm_request.json")).unwrap();
-        let host = jsonschema::validator_for(&file("host_request.json")).unwrap();
-        let key = nkeys::KeyPair::new_server().public_key();
-        for (replicas, ok) in [
-            ("3", true),
-            ("3.0", true),
-            ("1.0", true),
-            ("5e0", true),
-            ("3.5", false),
-            ("2", false),
-            ("2.0", false),
-            ("\"3\"", false),
-            ("-1", false),
-            ("1e300", false),
-        ] {
-            let body = format!(r#"{{"lattice":"x","replicas":{replicas}}}"#);
-            let value: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(lattice.is_valid(&value), ok, "lattice schema, {body}");
-            let parsed = LatticeRequest::parse(body.as_bytes());
-            assert_eq!(parsed.is_ok(), ok, "lattice parser, {body}: {parsed:?}");
-            if ok {
-                assert_eq!(
-                    parsed.unwrap().replicas,
-                    Some(value["replicas"].as_f64().unwrap() as usize)
-                );
-            }
-            let body = format!(r#"{{"replicas":{replicas}}}"#);
-            let value: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(wadm.is_valid(&value), ok, "wadm schema, {body}");
-            assert_eq!(
-                WadmRequest::parse(body.as_bytes()).is_ok(),
-                ok,
-                "wadm parser, {body}"
-            );
-        }
-        for (issued_at, ok) in [
-            ("1767225600", true),
-            ("1767225600.0", true),
-            ("1767225600.5", false),
-            ("-1", false),
-            ("1e300", false),
-            ("253402300799", true),
-            ("253402300800", false),
-            ("\"1767225600\"", false),
-        ] {
-            let body = format!(r#"{{"host_id":"{key}","issued_at":{issued_at}}}"#);
-            let value: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(host.is_valid(&value), ok, "host schema, {body}");
-            let parsed = parse_host_json::<crate::endpoints::host::HostRequest>(body.as_bytes());
-            assert_eq!(parsed.is_ok(), ok, "host parser, {body}: {parsed:?}");
-        }
-    }
-
-    #[test]
-    fn reserved_names_are_refused_in_every_form() {
-        for name in [
-            "wasmcloud",
-            "wasmbus",
-            "wadm",
-            "_INBOX",
-            "_R_",
-            "$JS",
-            "$SYS",
-        ] {
-            for body in [
-                name.to_string(),
-                format!("\"{name}\""),
-                format!(r#"{{"lattice":"{name}"}}"#),
-            ] {
-                let e = LatticeRequest::parse(body.as_bytes()).unwrap_err();
-                assert_eq!(e.code(), 400, "{body}");
-                assert!(e.message.contains("reserved"), "{body}: {}", e.message);
-                let e = StatusRequest::parse(body.as_bytes()).unwrap_err();
-                assert!(
-                    e.message.contains("reserved"),
-                    "status {body}: {}",
-                    e.message
-                );
-            }
-            let e = LatticeRequest::parse_scoped(name, b"").unwrap_err();
-            assert!(
-                e.message.contains("reserved"),
-                "scoped {name}: {}",
-                e.message
-            );
-        }
-        assert!(LatticeRequest::parse(b"WADM").is_ok());
-    }
-
-    #[test]
-    fn schema_pattern_is_the_code_rule() {
-        let schema: Value = serde_json::from_str(schemas::LATTICE_REQUEST).unwrap();
-        assert_eq!(
-            schema["properties"]["lattice"]["pattern"],
-            format!("^[A-Za-z0-9_-]{{1,{MAX_LATTICE_LEN}}}$")
-        );
-        compile_schemas().unwrap();
-    }
-}
+mod tests;

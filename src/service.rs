@@ -543,7 +543,7 @@ async fn answer_in_span(
             }
             Err(error) => {
                 span.record("outcome", format!("error {}", error.code()).as_str());
-                if let Some(l) = error.details.as_ref().and_then(|d| d["lattice"].as_str()) {
+                if let Some(l) = error.lattice() {
                     span.record("lattice", l);
                 }
                 metrics.record_failure(spec.name, &error);

@@ -5,11 +5,10 @@
 //! `default`. The scoped form takes the lattice from the subject, so that NATS subject
 //! permissions can confine a tenant to its own lattices.
 
-use serde_json::{json, Map};
-
 use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
 use crate::provisioner::Target;
+use crate::reply::ReplyHead;
 use crate::request::LatticeRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -42,16 +41,11 @@ pub fn prepare_scoped(subject: &str, body: &[u8]) -> Result<Prepared, ProvisionE
 }
 
 fn prepared(request: LatticeRequest) -> Prepared {
-    let mut head = Map::new();
-    head.insert("lattice".into(), json!(request.lattice));
-    Prepared {
-        work: Work {
-            targets: vec![Target::Lattice(request.lattice.clone())],
-            replicas: request.replicas,
-        },
-        dry_run: request.dry_run,
-        head,
-        lattice: Some(request.lattice),
-        same_reply_for_same_work: true,
-    }
+    let mut head = ReplyHead::provision();
+    head.lattice = Some(request.lattice.clone());
+    let work = Work {
+        targets: vec![Target::Lattice(request.lattice.clone())],
+        replicas: request.replicas,
+    };
+    Prepared::provision(work, request.dry_run, head, Some(request.lattice), true)
 }

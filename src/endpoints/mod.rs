@@ -14,13 +14,13 @@ pub mod warm;
 
 pub use warm::{NotWarm, WarmAnswer, WarmReplies};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use serde_json::{json, Value};
-
-use crate::error::{ErrorKind, ProvisionError};
+use crate::catalog::Operator;
+use crate::error::{ErrorKind, Outcome, ProvisionError};
 use crate::provisioner::{Provisioner, Target};
-use crate::reconcile::{Action, ResourceReport, WarmStamp};
+use crate::reconcile::WarmStamp;
+use crate::reply::{Action, ProvisionReply, ReplyHead, ResourceReport};
 
 pub use crate::subjects::SUBJECT_PREFIX;
 
@@ -101,6 +101,25 @@ pub fn prepare(
     }
 }
 
+/// wadm's resources as a request asks for them: the target, then the operator's stream
+/// (the request's version, else `serve --operator`'s) after it, and what the reply says
+/// about them. One place for `wadm` and `status`, so both name the same operator.
+fn wadm_work(
+    provisioner: &Provisioner,
+    multitenant: bool,
+    operator: Option<Operator>,
+) -> (ProvisionReply<()>, Vec<Target>) {
+    let mut head = ReplyHead::provision();
+    let mut targets = vec![Target::Wadm { multitenant }];
+    head.wadm = true;
+    head.multitenant = Some(multitenant);
+    if let Some(operator) = operator.or(provisioner.operator) {
+        head.operator = Some(operator);
+        targets.push(Target::Operator(operator));
+    }
+    (head, targets)
+}
+
 /// A request that was parsed, validated and authorized, and not yet carried out: what to
 /// provision, and the fields its reply carries besides `resources`.
 #[derive(Debug)]
@@ -108,7 +127,7 @@ pub struct Prepared {
     pub work: Work,
     pub dry_run: bool,
     /// Every field of the reply but `resources`, `dry_run` and `js_domain`.
-    pub head: serde_json::Map<String, Value>,
+    pub head: ReplyHead,
     /// The lattice the request is about, for logs.
     pub lattice: Option<String>,
     /// Whether `head` follows from `work` alone, so that the reply of a warm request can be
@@ -125,6 +144,23 @@ pub struct Work {
 }
 
 impl Prepared {
+    /// A request of the `lattice`, `wadm` or `status` endpoint.
+    fn provision(
+        work: Work,
+        dry_run: bool,
+        head: ProvisionReply<()>,
+        lattice: Option<String>,
+        same_reply_for_same_work: bool,
+    ) -> Self {
+        Prepared {
+            work,
+            dry_run,
+            head: ReplyHead::Provision(Box::new(head)),
+            lattice,
+            same_reply_for_same_work,
+        }
+    }
+
     /// Carries the request out (or plans it, for a dry run) and builds the reply: the
     /// cold path, after [`Prepared::try_warm`] (see [`warm`]; each resource is still answered from a
     /// fresh verdict, see [`Provisioner::ensure`]).
@@ -139,22 +175,27 @@ impl Prepared {
     }
 
     fn reply(
-        mut self,
+        self,
         provisioner: &Provisioner,
         reports: Vec<ResourceReport>,
     ) -> Result<Reply, ProvisionError> {
-        if let Some(note) = provisioner.replicas_note(&self.work.targets, self.work.replicas) {
-            self.head.insert("replicas_note".into(), json!(note));
-        }
-        provision_reply(provisioner, self.head, reports, self.dry_run, self.lattice)
+        let note = provisioner.replicas_note(&self.work.targets, self.work.replicas);
+        provision_reply(
+            provisioner,
+            self.head,
+            reports,
+            self.dry_run,
+            self.lattice,
+            note,
+        )
     }
 }
 
-/// A successful reply: the fields of its JSON body and the reports that are its
+/// A successful reply: its typed body ([`crate::reply`]) and the reports that are its
 /// `resources` (also counted in metrics). [`Reply::to_json`] writes the body.
 pub struct Reply {
     /// Every field of the body but `resources`.
-    pub head: serde_json::Map<String, Value>,
+    pub head: ReplyHead,
     pub reports: Vec<ResourceReport>,
     /// The lattice the request was about, for logs.
     pub lattice: Option<String>,
@@ -166,35 +207,7 @@ impl Reply {
     /// The JSON body, written in one pass: the reports are not first turned into a
     /// `Value` (on the warm path, that was a good part of the cost of a request).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&Body::new(&self.head, &self.reports)).unwrap_or_default()
-    }
-}
-
-/// `head` plus `resources`, the top-level keys in the order of a `serde_json::Map`
-/// (sorted): the head's keys before `resources`, `resources`, the head's keys after it;
-/// each resource's fields in the order of [`ResourceReport`].
-#[derive(serde::Serialize)]
-struct Body<'a> {
-    #[serde(flatten)]
-    before: BTreeMap<&'a str, &'a Value>,
-    resources: &'a [ResourceReport],
-    #[serde(flatten)]
-    after: BTreeMap<&'a str, &'a Value>,
-}
-
-impl<'a> Body<'a> {
-    fn new(head: &'a serde_json::Map<String, Value>, resources: &'a [ResourceReport]) -> Self {
-        const RESOURCES: &str = "resources";
-        let (before, after) = head
-            .iter()
-            .filter(|(k, _)| k.as_str() != RESOURCES)
-            .map(|(k, v)| (k.as_str(), v))
-            .partition(|(k, _)| *k < RESOURCES);
-        Body {
-            before,
-            resources,
-            after,
-        }
+        self.head.to_json(&self.reports).unwrap_or_default()
     }
 }
 
@@ -202,30 +215,30 @@ impl<'a> Body<'a> {
 /// resources are not ready for the apps, and the body says which fields break which app.
 pub fn provision_reply(
     provisioner: &Provisioner,
-    mut head: serde_json::Map<String, Value>,
+    mut head: ReplyHead,
     reports: Vec<ResourceReport>,
     dry_run: bool,
     lattice: Option<String>,
+    replicas_note: Option<String>,
 ) -> Result<Reply, ProvisionError> {
-    head.insert("dry_run".into(), json!(dry_run));
-    head.insert("js_domain".into(), json!(provisioner.js_domain()));
+    head.complete(dry_run, provisioner.js_domain(), replicas_note);
     let drifted: Vec<&str> = reports
         .iter()
         .filter(|r| r.action == Action::Drift)
         .map(|r| r.name.as_str())
         .collect();
     if !dry_run && !drifted.is_empty() {
-        head.insert("resources".into(), json!(reports));
-        let body = Value::Object(head);
-        return Err(ProvisionError::new(
-            ErrorKind::Conflict,
-            format!(
-                "{} exist(s) but would break the apps (see `drift` in the body); the \
-                 provisioner changed nothing there: fix or remove them by hand",
-                drifted.join(", ")
-            ),
-        )
-        .with_details(body));
+        let message = format!(
+            "{} exist(s) but would break the apps (see `drift` in the body); the \
+             provisioner changed nothing there: fix or remove them by hand",
+            drifted.join(", ")
+        );
+        // The whole reply goes into the error's body; metrics count its resources.
+        let outcome = reports.iter().fold(
+            Outcome::new(head.lattice().map(str::to_string)).with_fields(head.to_value(())),
+            |outcome, r| outcome.resource(&r.name, r.action.as_str(), r),
+        );
+        return Err(ProvisionError::new(ErrorKind::Conflict, message).with_outcome(outcome));
     }
     Ok(Reply {
         head,
@@ -233,52 +246,4 @@ pub fn provision_reply(
         lattice,
         stamp: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::Kind;
-
-    #[test]
-    fn reply_is_the_whole_value_written_in_one_pass() {
-        let report = ResourceReport {
-            name: "LATTICEDATA_x".into(),
-            kind: Kind::Kv,
-            stream: "KV_LATTICEDATA_x".into(),
-            action: Action::Exists,
-            replicas: 1,
-            desired_replicas: 1,
-            previous_replicas: None,
-            drift: Vec::new(),
-            notes: Vec::new(),
-            warm: true,
-        };
-        // Keys sorting before and after `resources`, and none after it.
-        for keys in [vec!["lattice", "wadm", "dry_run"], vec!["dry_run"], vec![]] {
-            let head: serde_json::Map<String, Value> =
-                keys.iter().map(|k| (k.to_string(), json!(k))).collect();
-            let reply = Reply {
-                head: head.clone(),
-                reports: vec![report.clone(), report.clone()],
-                lattice: None,
-                stamp: None,
-            };
-            let mut whole = head;
-            whole.insert("resources".into(), json!(reply.reports));
-            let written: Value = serde_json::from_slice(&reply.to_json()).unwrap();
-            assert_eq!(written, Value::Object(whole));
-            // The top-level keys in the order a `Value` would write them (sorted).
-            let text = String::from_utf8(reply.to_json()).unwrap();
-            let mut at: Vec<usize> = written
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(|k| text.find(&format!("\"{k}\":")).unwrap())
-                .collect();
-            let sorted = at.clone();
-            at.sort();
-            assert_eq!(at, sorted, "{text}");
-        }
-    }
 }

@@ -2,11 +2,10 @@
 //! Body: empty (the `default` lattice and wadm), a lattice name, or
 //! `{"lattice": "x", "wadm": true, "multitenant": false, "operator": "0.4"}`.
 
-use serde_json::{json, Map};
-
 use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
 use crate::provisioner::{Provisioner, Target};
+use crate::reply::ReplyHead;
 use crate::request::StatusRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -22,32 +21,25 @@ pub const SPEC: EndpointSpec = EndpointSpec {
 
 pub fn prepare(provisioner: &Provisioner, body: &[u8]) -> Result<Prepared, ProvisionError> {
     let request = StatusRequest::parse(body)?;
-    let mut targets = Vec::new();
-    let mut head = Map::new();
+    let (mut head, mut targets) = if request.wadm {
+        super::wadm_work(provisioner, request.multitenant, request.operator)
+    } else {
+        (ReplyHead::provision(), Vec::new())
+    };
     if let Some(l) = &request.lattice {
-        targets.push(Target::Lattice(l.clone()));
-        head.insert("lattice".into(), json!(l));
-    }
-    if request.wadm {
-        targets.push(Target::Wadm {
-            multitenant: request.multitenant,
-        });
-        head.insert("wadm".into(), json!(true));
-        head.insert("multitenant".into(), json!(request.multitenant));
-        if let Some(operator) = request.operator.or(provisioner.operator) {
-            head.insert("operator".into(), json!(operator));
-            targets.push(Target::Operator(operator));
-        }
+        targets.insert(0, Target::Lattice(l.clone()));
+        head.lattice = Some(l.clone());
     }
     // A report: planned, never applied, with the operator's replicas.
-    Ok(Prepared {
-        work: Work {
-            targets,
-            replicas: None,
-        },
-        dry_run: true,
+    let work = Work {
+        targets,
+        replicas: None,
+    };
+    Ok(Prepared::provision(
+        work,
+        true,
         head,
-        lattice: request.lattice,
-        same_reply_for_same_work: false,
-    })
+        request.lattice,
+        false,
+    ))
 }

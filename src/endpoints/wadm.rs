@@ -3,11 +3,9 @@
 //! Kubernetes operator's stream after `wadm_events`, which it mirrors. Body: empty, or
 //! `{"multitenant": bool, "operator": "0.4"|"0.5", "dry_run": bool}`.
 
-use serde_json::{json, Map};
-
 use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::error::ProvisionError;
-use crate::provisioner::{Provisioner, Target};
+use crate::provisioner::Provisioner;
 use crate::request::WadmRequest;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
@@ -22,24 +20,10 @@ pub const SPEC: EndpointSpec = EndpointSpec {
 
 pub fn prepare(provisioner: &Provisioner, body: &[u8]) -> Result<Prepared, ProvisionError> {
     let request = WadmRequest::parse(body)?;
-    let mut head = Map::new();
-    head.insert("wadm".into(), json!(true));
-    head.insert("multitenant".into(), json!(request.multitenant));
-    let mut targets = vec![Target::Wadm {
-        multitenant: request.multitenant,
-    }];
-    if let Some(operator) = request.operator.or(provisioner.operator) {
-        head.insert("operator".into(), json!(operator));
-        targets.push(Target::Operator(operator));
-    }
-    Ok(Prepared {
-        work: Work {
-            targets,
-            replicas: request.replicas,
-        },
-        dry_run: request.dry_run,
-        head,
-        lattice: None,
-        same_reply_for_same_work: true,
-    })
+    let (head, targets) = super::wadm_work(provisioner, request.multitenant, request.operator);
+    let work = Work {
+        targets,
+        replicas: request.replicas,
+    };
+    Ok(Prepared::provision(work, request.dry_run, head, None, true))
 }

@@ -2,10 +2,10 @@
 //! outcome of every resource, so that an operator sees what was done before the failure.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::catalog::{Desired, Kind};
-use crate::error::ProvisionError;
+use crate::error::{Outcome, ProvisionError, FAILED};
 use crate::plan::ResourceReport;
 
 pub(super) type EnsureResult = Result<ResourceReport, ProvisionError>;
@@ -41,21 +41,25 @@ pub(super) fn collect_reports(
     let Some(first_error) = reports.iter().find_map(|r| r.as_ref().err()).cloned() else {
         return Ok(reports.into_iter().filter_map(Result::ok).collect());
     };
-    let outcomes: Vec<Value> = reports
-        .iter()
-        .zip(names)
-        .map(|(r, named)| match r {
-            Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
-            Err(e) => json!({
-                "name": named.name,
-                "kind": named.kind,
-                "stream": named.stream,
-                "action": "failed",
-                "error": e.body()["error"],
-            }),
-        })
-        .collect();
-    Err(first_error.with_details(json!({ "resources": outcomes })))
+    let outcome =
+        reports
+            .iter()
+            .zip(names)
+            .fold(Outcome::default(), |outcome, (r, named)| match r {
+                Ok(report) => outcome.resource(&report.name, report.action.as_str(), report),
+                Err(e) => outcome.resource(
+                    &named.name,
+                    FAILED,
+                    json!({
+                        "name": named.name,
+                        "kind": named.kind,
+                        "stream": named.stream,
+                        "action": FAILED,
+                        "error": e.body()["error"],
+                    }),
+                ),
+            });
+    Err(first_error.with_outcome(outcome))
 }
 
 #[cfg(test)]

@@ -234,3 +234,59 @@ impl KnownStreams {
         Some(ResourceReport::warm(key, replicas, notes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog;
+    use crate::plan::plan_item;
+    use crate::settings::Settings;
+
+    /// The plan of a bucket that exists as the catalog makes it, and its key.
+    fn usable() -> (PlanItem, DesiredKey) {
+        let d = catalog::lattice_resources("x", &Settings::default()).remove(0);
+        let key = d.key();
+        let info = StreamInfo {
+            config: d.config.clone(),
+            ..Default::default()
+        };
+        (plan_item(d, Some(Arc::new(info))), key)
+    }
+
+    #[test]
+    fn a_check_that_began_before_a_forget_stores_nothing() {
+        let known = KnownStreams::default();
+        let (item, key) = usable();
+        let generation = known.generation();
+        known.forget(&key.stream);
+        known.remember(generation, &item);
+        assert!(known.is_empty());
+        known.remember(known.generation(), &item);
+        assert_eq!(known.len(), 1);
+        let ttl = Duration::from_secs(60);
+        assert!(known.report(key.clone(), ttl).is_some());
+        // Another desired config (settings) is not answered from this verdict.
+        let mut other = key;
+        other.settings.replicas = Some(3);
+        assert!(known.report(other, ttl).is_none());
+    }
+
+    #[test]
+    fn a_warm_answer_holds_until_its_verdict_is_forgotten() {
+        let known = KnownStreams::default();
+        let (item, key) = usable();
+        let ttl = Duration::from_secs(60);
+        assert!(known.warm(vec![key.clone()], ttl).is_err());
+        known.remember(known.generation(), &item);
+        let warm = known.warm(vec![key.clone()], ttl).expect("warm");
+        assert_eq!(warm.reports[0].stream, key.stream);
+        assert!(warm.reports[0].warm);
+        assert_eq!(json!(warm.reports[0].action), json!("exists"));
+        assert!(known.still_warm(&warm.stamp));
+        known.forget_all();
+        assert!(!known.still_warm(&warm.stamp));
+        assert!(!known.topology().single_server());
+    }
+}

@@ -131,6 +131,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The items, in the order the resources were asked for.
     pub fn iter(&self) -> std::slice::Iter<'_, PlanItem> {
         self.items.iter()
     }
@@ -142,7 +143,8 @@ impl Plan {
 }
 
 /// Plans every desired resource from what was observed of it (`None`: it does not exist),
-/// pairwise. Pure: no JetStream, no clock.
+/// pairwise: `observed[i]` is what a look-up of `desired[i]` found. Pure: no JetStream,
+/// no clock.
 pub fn plan(desired: Vec<Desired>, observed: Vec<Option<Arc<StreamInfo>>>) -> Plan {
     Plan {
         items: desired

@@ -380,9 +380,19 @@ fn start_provisioner(servers: &str, extra: &[&str], log: PathBuf) -> Process {
 }
 
 fn start_echo(url: &str, mode: echo::Mode, log: PathBuf) -> Process {
+    start_echo_as(url, mode, None, log)
+}
+
+/// An echo service connecting as `user` (name, password).
+fn start_echo_as(url: &str, mode: echo::Mode, user: Option<(&str, &str)>, log: PathBuf) -> Process {
     let exe = std::env::current_exe().expect("locate the bench executable");
     let mut command = Command::new(exe);
     command.arg("--echo-server").arg(url).arg(mode.arg());
+    if let Some((user, password)) = user {
+        command
+            .env(echo::USER_ENV, user)
+            .env(echo::PASSWORD_ENV, password);
+    }
     spawn("echo service", command, log)
 }
 

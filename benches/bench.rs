@@ -5,7 +5,7 @@
 //! `.tools/bin/nats-server`, through the test harness in `tests/common`), runs the
 //! provisioner as its own process (the release binary, so that its resident memory can
 //! be read from `/proc/<pid>/status`) and two trivial echo micro services as other
-//! processes (this program, re-executed with `--echo-server`, see `echo.rs`), and
+//! processes (this program, re-executed with `--echo-server`, see `parts/echo.rs`), and
 //! measures:
 //!
 //! | figure | baseline | target |
@@ -20,7 +20,7 @@
 //! | service RSS idle / after the 2,000 lattices | — | ≤ 16 / 32 MiB |
 //! | cold lattice R3 on a 3-node cluster, p50 | floor + echo hop | ≤ 1.1× |
 //! | warm `lattice` through a service import: p50, requests/s | inline echo through the same import | ≤ 1.15×, ≥ 0.85× |
-//! | one lattice in each of 200 accounts, creates/s; service RSS after | the same creates sent by the bench in those accounts | (information) |
+//! | one lattice in each of 200 accounts, total time; service RSS after | the same creates sent by the bench in those accounts | (information) |
 //! | `backup` of a 100 MiB bucket, MiB/s | natscli-style client, same snapshot | ≥ 0.9× |
 //! | `restore` of a 100 MiB bucket, MiB/s | natscli-style client, same restore | ≥ 0.9× |
 //! | `backup` peak RSS, 100 MiB bucket | — | ≤ 32 MiB |
@@ -30,9 +30,9 @@
 //! concurrently by the bench itself, with no service in between) and an *echo hop* (one
 //! request to the inline echo: the trip to a service and back that any service adds):
 //! floor + hop is what the server itself needs, the cold rows' baseline (a bare create
-//! is printed beside it, for context). `STREAM.CREATE` calls are counted from the server's own JetStream API
-//! audit advisories (`$JS.EVENT.ADVISORY.API`), which nats-server publishes for every API
-//! call of the account when someone listens.
+//! is printed beside it, for context). `STREAM.CREATE` calls are counted from the
+//! server's own JetStream API audit advisories (`$JS.EVENT.ADVISORY.API`), which
+//! nats-server publishes for every API call of the account when someone listens.
 //!
 //! The results are printed as a table and written to `target/bench/results.json`; the
 //! exit code is 1 when a figure misses its target. This is a benchmark, not a test:
@@ -380,9 +380,19 @@ fn start_provisioner(servers: &str, extra: &[&str], log: PathBuf) -> Process {
 }
 
 fn start_echo(url: &str, mode: echo::Mode, log: PathBuf) -> Process {
+    start_echo_as(url, mode, None, log)
+}
+
+/// An echo service connecting as `user` (name, password).
+fn start_echo_as(url: &str, mode: echo::Mode, user: Option<(&str, &str)>, log: PathBuf) -> Process {
     let exe = std::env::current_exe().expect("locate the bench executable");
     let mut command = Command::new(exe);
     command.arg("--echo-server").arg(url).arg(mode.arg());
+    if let Some((user, password)) = user {
+        command
+            .env(echo::USER_ENV, user)
+            .env(echo::PASSWORD_ENV, password);
+    }
     spawn("echo service", command, log)
 }
 

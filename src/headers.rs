@@ -4,9 +4,10 @@
 //! request may carry up to `max_payload` of them: 20,000 lines, or one value of 1 MB).
 //! The service reads two by name: `Nats-Request-Info` (for the audit trail) and the host
 //! signature. [`keep_only_used`] swaps the parsed map for one with just those two, each
-//! bounded, as soon as a request's task starts: so a request waiting for JetStream holds a
-//! few kilobytes of headers, not up to a megabyte, and a burst of such requests does not
-//! hold a megabyte each while it is being answered.
+//! bounded, as soon as the service takes a request (before its warm answer or its task):
+//! so a request waiting for JetStream holds a few kilobytes of headers, not up to a
+//! megabyte, and a burst of such requests does not hold a megabyte each while it is being
+//! answered.
 
 use async_nats::{HeaderMap, HeaderValue, Message};
 

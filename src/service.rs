@@ -447,14 +447,7 @@ fn warm_in_account(
     if !spec.quiet_when_warm || tracing::enabled!(tracing::Level::DEBUG) {
         return Err(None);
     }
-    let answer = warm::answer(
-        &shared.provisioner,
-        &shared.warm_replies,
-        spec,
-        &message.subject,
-        message.headers.as_ref(),
-        &message.payload,
-    );
+    let answer = warm::answer(&shared.provisioner, &shared.warm_replies, spec, message);
     answer.map_err(|not| Some(Stage::after_warm(Err(not))))
 }
 

@@ -403,3 +403,90 @@ async fn a_kept_warm_reply_holds_only_while_its_verdicts_do() {
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert_eq!(kept(&ask("memo3").await), None);
 }
+
+/// The warm path's door answers a request sent again with the same bytes from the reply
+/// kept for them, without parsing it again, and only while the verdicts behind that reply
+/// hold; requests that differ in their bytes but ask for the same work share the reply; a
+/// refused or dry-run request is never answered from it.
+#[tokio::test]
+async fn the_warm_door_answers_the_same_request_bytes_while_their_verdicts_hold() {
+    use wasmcloud_provisioner::endpoints::{self, warm, NotWarm, WarmReplies};
+
+    let server = NatsServer::start();
+    let client = common::connect(&server.url()).await;
+    let js = JetStreamApi::new(client.clone(), None, Duration::from_secs(5));
+    let known = Arc::new(KnownStreams::default());
+    let reconciler = Arc::new(Reconciler::new(js, known.clone(), Duration::from_secs(600)));
+    let provisioner = Provisioner::new(reconciler, Settings::default());
+    let replies = WarmReplies::default();
+    let message = |subject: &str, body: &str| async_nats::Message {
+        subject: subject.into(),
+        reply: Some("_INBOX.door".into()),
+        payload: body.to_string().into(),
+        headers: None,
+        status: None,
+        description: None,
+        length: 0,
+    };
+    let plain = &endpoints::lattice::SPEC;
+    let scoped = &endpoints::lattice::SCOPED_SPEC;
+    // Warm: (kept, body); cold: carried out, `None`.
+    let ask = |spec: &'static endpoints::EndpointSpec, subject: &str, body: &str| {
+        let message = message(subject, body);
+        let provisioner = &provisioner;
+        let replies = &replies;
+        async move {
+            match warm::answer(provisioner, replies, spec, &message) {
+                Ok(answer) => Some((answer.kept, answer.body)),
+                Err(NotWarm::Cold(cold)) => {
+                    cold.run(provisioner).await.expect("the cold path succeeds");
+                    None
+                }
+                Err(NotWarm::Refused(e)) => panic!("refused: {e}"),
+            }
+        }
+    };
+    let subject = plain.subject;
+    assert_eq!(ask(plain, subject, "door").await, None);
+    let (kept, made) = ask(plain, subject, "door").await.expect("warm");
+    assert!(!kept);
+    assert_eq!(
+        ask(plain, subject, "door").await,
+        Some((true, made.clone()))
+    );
+    // Other bytes, the same work: the same reply.
+    assert_eq!(
+        ask(plain, subject, "door\n").await,
+        Some((true, made.clone()))
+    );
+    assert_eq!(
+        ask(scoped, "wasmcloud.provision.lattice.door", "").await,
+        Some((true, made.clone()))
+    );
+    // The scoped subject is part of the request: another lattice is not this reply.
+    assert_eq!(
+        ask(scoped, "wasmcloud.provision.lattice.door2", "").await,
+        None
+    );
+
+    // Refused and dry-run requests: never answered from a kept reply.
+    let refused = warm::answer(&provisioner, &replies, plain, &message(subject, "no dots."));
+    assert!(matches!(refused, Err(NotWarm::Refused(_))), "{refused:?}");
+    let dry = r#"{"lattice": "door", "dry_run": true}"#;
+    for _ in 0..2 {
+        let answer = warm::answer(&provisioner, &replies, plain, &message(subject, dry));
+        assert!(matches!(answer, Err(NotWarm::Cold(_))), "{answer:?}");
+    }
+
+    // A verdict forgotten (as a deletion advisory does): the same bytes are checked again.
+    known.forget(&streams("door")[0]);
+    assert_eq!(ask(plain, subject, "door").await, None);
+    assert_eq!(
+        ask(plain, subject, "door").await.map(|(kept, _)| kept),
+        Some(false)
+    );
+    assert_eq!(
+        ask(plain, subject, "door").await.map(|(kept, _)| kept),
+        Some(true)
+    );
+}

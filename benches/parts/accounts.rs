@@ -18,7 +18,7 @@ use bytes::Bytes;
 use super::echo::Mode;
 use super::warm::{measure, rows, Contender};
 use super::{
-    common, concurrent_creates, lattice_configs, ms, provision, start_echo, start_provisioner,
+    common, concurrent_creates, lattice_configs, ms, provision, start_echo_as, start_provisioner,
     wait_for_service, Figure, Target, LATTICE_SUBJECT, WARM_PAIRS,
 };
 
@@ -96,8 +96,12 @@ pub async fn figures(log_dir: &Path) -> Vec<Figure> {
         &["--user", "prov", "--password", "p", "--config", &config],
         log_dir.join("provisioner-accounts.log"),
     );
-    let echo_url = url.replacen("nats://", "nats://echo:p@", 1);
-    let mut echo = start_echo(&echo_url, Mode::Inline, log_dir.join("echo-accounts.log"));
+    let mut echo = start_echo_as(
+        &url,
+        Mode::Inline,
+        Some(("echo", "p")),
+        log_dir.join("echo-accounts.log"),
+    );
     let admin = connect_as(&url, "admin", "p").await;
     wait_for_service(&admin, "wasmcloud-provisioner", &mut provisioner).await;
     wait_for_service(&admin, Mode::Inline.service(), &mut echo).await;

@@ -52,8 +52,12 @@ impl Mode {
     }
 }
 
-/// Runs an echo service on `url` (which may carry `user:password@`) until its connection
-/// ends; on the same kind of runtime as the provisioner.
+/// The environment variables that give the echo a user and password (`start_echo_as`).
+pub const USER_ENV: &str = "BENCH_ECHO_USER";
+pub const PASSWORD_ENV: &str = "BENCH_ECHO_PASSWORD";
+
+/// Runs an echo service on `url` until its connection ends; on the same kind of runtime
+/// as the provisioner. A user and password come from [`USER_ENV`] and [`PASSWORD_ENV`].
 pub fn run(url: &str, mode: Mode) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,7 +70,13 @@ pub fn run(url: &str, mode: Mode) -> std::process::ExitCode {
         }
     };
     let result: Result<(), async_nats::Error> = runtime.block_on(async {
-        let client = async_nats::connect(url).await?;
+        let options = match (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) {
+            (Ok(user), Ok(password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user, password)
+            }
+            _ => async_nats::ConnectOptions::new(),
+        };
+        let client = options.connect(url).await?;
         let service = client
             .service_builder()
             .description("bench baseline: echoes the request")

@@ -132,7 +132,8 @@ pub struct Prepared {
     pub lattice: Option<String>,
     /// Whether `head` follows from `work` alone, so that the reply of a warm request can be
     /// sent again as is (see [`WarmReplies`]). Not so for a host's bootstrap, whose reply
-    /// names the host.
+    /// names the host. Set only where `prepare` reads no header either: such a reply is
+    /// also kept for the request's subject and body as they arrived.
     pub same_reply_for_same_work: bool,
 }
 

@@ -8,12 +8,14 @@
 //! what is needed for the cold path or the refusal.
 //!
 //! What it reads, and who owns it:
-//! - the request: [`super::prepare`] (parse, validate, authorize; synchronous);
+//! - the request: [`super::prepare`] (parse, validate, authorize; synchronous), skipped
+//!   when the same bytes were answered warm before (see [`WarmReplies`]);
 //! - the lattice policy and the verdicts: `Provisioner::warm` (allowed lattices, the
 //!   `--max-lattices` cap, the reconciler's verdicts for the desired configs);
 //! - the bytes: [`WarmReplies`], a warm reply kept per work while its verdicts hold.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{EndpointSpec, Prepared, Reply, Work};
 use crate::error::ProvisionError;
@@ -40,20 +42,61 @@ pub enum NotWarm {
     Cold(Prepared),
 }
 
-/// The warm answer to a request as it arrived: prepared (see [`super::prepare`]), then
-/// answered from [`WarmReplies`] or the verdicts. Synchronous: no JetStream call, no
-/// await, so the service can answer it in its receive loop.
+/// The warm answer to a request as it arrived: the reply kept for the same request bytes
+/// while it holds, else prepared (see [`super::prepare`]) and answered from
+/// [`WarmReplies`] or the verdicts. Synchronous: no JetStream call, no await, so the
+/// service can answer it in its receive loop.
 pub fn answer(
     provisioner: &Provisioner,
     replies: &WarmReplies,
-    spec: &EndpointSpec,
-    subject: &str,
-    headers: Option<&async_nats::HeaderMap>,
-    body: &[u8],
+    spec: &'static EndpointSpec,
+    message: &async_nats::Message,
 ) -> Result<WarmAnswer, NotWarm> {
-    let prepared =
-        super::prepare(provisioner, spec, subject, headers, body).map_err(NotWarm::Refused)?;
-    replies.answer(provisioner, prepared)
+    if let Some(kept) = replies.kept(provisioner, &RequestKey::of(spec, message, false)) {
+        return Ok(kept);
+    }
+    let prepared = super::prepare(
+        provisioner,
+        spec,
+        &message.subject,
+        message.headers.as_ref(),
+        &message.payload,
+    )
+    .map_err(NotWarm::Refused)?;
+    // Only a reply that follows from the work follows from the request's bytes.
+    let key = prepared
+        .same_reply_for_same_work
+        .then(|| RequestKey::of(spec, message, true));
+    replies.answer_keyed(provisioner, prepared, key)
+}
+
+/// A request as its bytes: the endpoint, the subject where it names the lattice (the
+/// scoped endpoints), the body. Headers are not part of it: a reply kept for the work
+/// reads none (see [`Prepared::same_reply_for_same_work`]).
+#[derive(PartialEq, Eq, Hash)]
+struct RequestKey {
+    endpoint: &'static str,
+    subject: Option<String>,
+    body: bytes::Bytes,
+}
+
+impl RequestKey {
+    /// `owned`: a copy of the body, to be kept (the message's body shares the connection's
+    /// read buffer, which a kept key would pin); otherwise a reference to it, for a look-up.
+    fn of(spec: &'static EndpointSpec, message: &async_nats::Message, owned: bool) -> Self {
+        RequestKey {
+            endpoint: spec.name,
+            subject: spec
+                .subject
+                .contains('*')
+                .then(|| message.subject.to_string()),
+            body: if owned {
+                bytes::Bytes::copy_from_slice(&message.payload)
+            } else {
+                message.payload.clone()
+            },
+        }
+    }
 }
 
 impl Prepared {
@@ -93,10 +136,20 @@ impl Prepared {
 /// A reply is kept only after [`Prepared::try_warm`] made it, so only for work that
 /// passed the lattice policy, which is fixed for the life of the process.
 ///
-/// Bounded: at `max` entries the map starts over.
+/// Each reply is found by its work and by the bytes of the requests it answered, so that
+/// a request sent again as before is answered without being parsed again (`prepare` is
+/// deterministic in the subject and body of such a request).
+///
+/// Bounded: at `max` entries either map starts over.
 pub struct WarmReplies {
-    by_work: std::sync::Mutex<HashMap<Work, WarmReply>>,
+    kept: std::sync::Mutex<Kept>,
     max: usize,
+}
+
+#[derive(Default)]
+struct Kept {
+    by_work: HashMap<Work, Arc<WarmReply>>,
+    by_request: HashMap<RequestKey, Arc<WarmReply>>,
 }
 
 /// A warm reply as sent.
@@ -112,10 +165,20 @@ impl Default for WarmReplies {
     }
 }
 
+impl WarmReply {
+    fn answer(&self) -> WarmAnswer {
+        WarmAnswer {
+            body: self.body.clone(),
+            resources: self.resources,
+            kept: true,
+        }
+    }
+}
+
 impl WarmReplies {
     pub fn new(max: usize) -> Self {
         WarmReplies {
-            by_work: Default::default(),
+            kept: Default::default(),
             max: max.max(1),
         }
     }
@@ -127,18 +190,38 @@ impl WarmReplies {
         provisioner: &Provisioner,
         prepared: Prepared,
     ) -> Result<WarmAnswer, NotWarm> {
+        self.answer_keyed(provisioner, prepared, None)
+    }
+
+    /// The reply kept for these request bytes, while it holds. Checked under the lock (the
+    /// verdicts' lock is never held while taking this one): a hit costs a reference count,
+    /// not a copy of the stamp.
+    fn kept(&self, provisioner: &Provisioner, key: &RequestKey) -> Option<WarmAnswer> {
+        let kept = self.lock();
+        let reply = kept.by_request.get(key)?;
+        provisioner
+            .reconciler
+            .still_warm(&reply.stamp)
+            .then(|| reply.answer())
+    }
+
+    /// [`WarmReplies::answer`], keeping the reply for `key` too (the request's bytes).
+    fn answer_keyed(
+        &self,
+        provisioner: &Provisioner,
+        prepared: Prepared,
+        key: Option<RequestKey>,
+    ) -> Result<WarmAnswer, NotWarm> {
         let keep = prepared.same_reply_for_same_work && !prepared.dry_run;
         if keep {
-            // Checked under the lock (the verdicts' lock is never held while taking this
-            // one): a hit then costs a reference count, not a copy of the stamp.
-            let map = self.lock();
-            if let Some(kept) = map.get(&prepared.work) {
-                if provisioner.reconciler.still_warm(&kept.stamp) {
-                    return Ok(WarmAnswer {
-                        body: kept.body.clone(),
-                        resources: kept.resources,
-                        kept: true,
-                    });
+            let mut kept = self.lock();
+            if let Some(reply) = kept.by_work.get(&prepared.work) {
+                if provisioner.reconciler.still_warm(&reply.stamp) {
+                    let (reply, answer) = (reply.clone(), reply.answer());
+                    if let Some(key) = key {
+                        self.insert(&mut kept, None, key, reply);
+                    }
+                    return Ok(answer);
                 }
             }
         }
@@ -146,30 +229,49 @@ impl WarmReplies {
         let work = keep.then(|| prepared.work.clone());
         let reply = prepared.try_warm(provisioner)?;
         let body: bytes::Bytes = reply.to_json().into();
-        if let (Some(work), Some(stamp)) = (work, reply.stamp.clone()) {
-            let mut map = self.lock();
-            if map.len() >= self.max && !map.contains_key(&work) {
-                map.clear();
+        let resources = reply.reports.len();
+        if let (Some(work), Some(stamp)) = (work, reply.stamp) {
+            let kept_reply = Arc::new(WarmReply {
+                body: body.clone(),
+                resources,
+                stamp,
+            });
+            let mut kept = self.lock();
+            match key {
+                Some(key) => self.insert(&mut kept, Some(work), key, kept_reply),
+                None => {
+                    if kept.by_work.len() >= self.max && !kept.by_work.contains_key(&work) {
+                        kept.by_work.clear();
+                    }
+                    kept.by_work.insert(work, kept_reply);
+                }
             }
-            map.insert(
-                work,
-                WarmReply {
-                    body: body.clone(),
-                    resources: reply.reports.len(),
-                    stamp,
-                },
-            );
         }
         Ok(WarmAnswer {
             body,
-            resources: reply.reports.len(),
+            resources,
             kept: false,
         })
     }
 
-    /// How many replies are kept.
+    /// Keeps `reply` for the request bytes `key` (and for `work`, when given); a map at
+    /// `max` starts over.
+    fn insert(&self, kept: &mut Kept, work: Option<Work>, key: RequestKey, reply: Arc<WarmReply>) {
+        if kept.by_request.len() >= self.max && !kept.by_request.contains_key(&key) {
+            kept.by_request.clear();
+        }
+        if let Some(work) = work {
+            if kept.by_work.len() >= self.max && !kept.by_work.contains_key(&work) {
+                kept.by_work.clear();
+            }
+            kept.by_work.insert(work, reply.clone());
+        }
+        kept.by_request.insert(key, reply);
+    }
+
+    /// How many replies are kept (by work).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_work.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,8 +279,8 @@ impl WarmReplies {
     }
 
     /// Never held across an await, and any state is valid: a poisoned lock is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Work, WarmReply>> {
-        self.by_work
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

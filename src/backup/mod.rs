@@ -121,10 +121,14 @@ pub async fn backup(
 ) -> Result<Manifest, String> {
     let (parent, temp) = target_folders(out)?;
     let started = now_rfc3339();
+    // Looked up all at once: one round trip, not one per stream.
+    let lookups = streams
+        .iter()
+        .map(|s| stream_info(api, &s.stream, format!("look up {}", s.stream)));
+    let answers = futures::future::join_all(lookups).await;
     let mut infos = Vec::new();
-    for s in streams {
-        let info = stream_info(api, &s.stream, &format!("look up {}", s.stream)).await?;
-        let Some(info) = info else {
+    for (s, info) in streams.iter().zip(answers) {
+        let Some(info) = info? else {
             return Err(format!(
                 "{} ({}) does not exist, so it cannot be backed up; nothing was written. \
                  Leave out what is not deployed (--wadm/--all, the --lattice), or create it \
@@ -164,11 +168,11 @@ pub async fn backup(
 
 /// `STREAM.INFO` of a stream backup or restore is about to use (`None`: it does not
 /// exist); a failure says it could not `action`, and the next step.
-async fn stream_info(api: &Api, stream: &str, action: &str) -> Result<Option<Value>, String> {
+async fn stream_info(api: &Api, stream: &str, action: String) -> Result<Option<Value>, String> {
     let op = format!("STREAM.INFO.{stream}");
     api.stream_info(stream)
         .await
-        .map_err(|e| describe(&e, action, &api.subject(&op), api.domain()))
+        .map_err(|e| describe(&e, &action, &api.subject(&op), api.domain()))
 }
 
 /// The parent of `out` and the temporary folder beside it; refuses an existing `out`.
@@ -289,11 +293,12 @@ async fn write_streams(
         &temp.join(manifest::MANIFEST_FILE),
         manifest.to_json().as_bytes(),
     )?;
-    // Durable before the folder gets its final name. The data files were flushed by
-    // their writers; the small files and the folders are flushed together (each fsync
-    // costs milliseconds, and concurrent ones share the file system's commits).
-    let mut paths = vec![temp.join(manifest::MANIFEST_FILE)];
+    // Durable before the folder gets its final name: the data files (mostly flushed by
+    // their writers already), the small files and the folders are flushed together (each
+    // fsync costs milliseconds, and concurrent ones share the file system's commits).
+    let mut paths = vec![temp.join(manifest::MANIFEST_FILE), temp.to_path_buf()];
     for e in &manifest.streams {
+        paths.push(temp.join(&e.stream).join(manifest::DATA_FILE));
         paths.push(temp.join(&e.stream).join(manifest::METADATA_FILE));
         paths.push(temp.join(&e.stream));
     }
@@ -310,11 +315,14 @@ async fn write_streams(
     Ok(manifest)
 }
 
-/// Removes the marker and gives the folder its final name, each step durable.
+/// Removes the marker and gives the folder its final name, then makes both durable
+/// together (one flush of the folder, one of its parent, at the same time). Everything
+/// else in the folder was durable before. A crash before these flushes leaves the
+/// temporary name, or the final name with the marker still in it: `restore` refuses
+/// both, so no folder ever claims to be complete before it is.
 fn finish(temp: &Path, out: &Path, parent: &Path) -> Result<(), String> {
     std::fs::remove_file(temp.join(manifest::INCOMPLETE_MARKER))
         .map_err(|e| format!("cannot finish {}: {e}", temp.display()))?;
-    sync_dir(temp)?;
     // Checked again: rename(2) would replace an empty folder created meanwhile.
     if out.symlink_metadata().is_ok() {
         return Err(format!(
@@ -324,7 +332,14 @@ fn finish(temp: &Path, out: &Path, parent: &Path) -> Result<(), String> {
     }
     std::fs::rename(temp, out)
         .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), out.display()))?;
-    sync_dir(parent)
+    std::thread::scope(|s| {
+        let folder = s.spawn(|| sync_dir(out));
+        let names = sync_dir(parent);
+        folder
+            .join()
+            .unwrap_or_else(|_| Err(format!("cannot sync {}", out.display())))
+            .and(names)
+    })
 }
 
 /// Writes a new file (never over an existing one); flushed to disk later, see
@@ -398,15 +413,14 @@ pub async fn restore(
             ));
         }
     }
+    let lookups = folder
+        .streams
+        .iter()
+        .map(|s| stream_info(api, &s.stream, format!("check whether {} exists", s.stream)));
+    let answers = futures::future::join_all(lookups).await;
     let mut existing = Vec::new();
-    for s in &folder.streams {
-        let info = stream_info(
-            api,
-            &s.stream,
-            &format!("check whether {} exists", s.stream),
-        )
-        .await?;
-        if let Some(info) = info {
+    for (s, info) in folder.streams.iter().zip(answers) {
+        if let Some(info) = info? {
             existing.push(Existing {
                 stream: s.stream.clone(),
                 messages: info["state"]["messages"].as_u64().unwrap_or(0),

@@ -288,11 +288,13 @@ fn read_and_check(
     expected_sha256: Option<&str>,
     chunks: &mpsc::Sender<Result<Bytes, String>>,
 ) -> Result<(), String> {
+    // Every chunk but the last is full size; read into fresh capacity, not zeroed first.
     let mut read_chunk = || -> Result<Bytes, String> {
-        let mut buf = vec![0u8; chunk_size];
-        let n = read_full(file, &mut buf)
+        let mut buf = Vec::with_capacity(chunk_size);
+        file.by_ref()
+            .take(chunk_size as u64)
+            .read_to_end(&mut buf)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        buf.truncate(n);
         Ok(Bytes::from(buf))
     };
     let mut hasher = Sha256::new();
@@ -320,18 +322,4 @@ fn read_and_check(
         }
     }
     Ok(())
-}
-
-/// Reads until `buf` is full or the file ends, so every chunk but the last is full size.
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -1006,8 +1006,14 @@ async fn cold_lattice_r3(client: &async_nats::Client) -> Figure {
 
 /// Size of the bucket the backup figures use.
 const BACKUP_MIB: usize = 100;
-/// Rounds of each (ours, floor), alternating.
-const BACKUP_ROUNDS: usize = 5;
+/// Rounds of each (ours, floor), alternating; `BENCH_BACKUP_ROUNDS` sets another number.
+fn backup_rounds() -> usize {
+    std::env::var("BENCH_BACKUP_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(5)
+}
 
 /// Runs the release binary to completion, sampling its peak resident memory (`VmHWM`,
 /// read until the process exits). Returns the wall time and the peak in MiB.
@@ -1091,7 +1097,8 @@ async fn backup_figures() -> Vec<Figure> {
         json: true,
     };
     let mut binary = Vec::new();
-    for round in 0..BACKUP_ROUNDS {
+    let backup_rounds = backup_rounds();
+    for round in 0..backup_rounds {
         let ours = dir.path().join(format!("ours-{round}"));
         let t = Instant::now();
         backup::backup(&api, &selection, &ours, &options)
@@ -1145,7 +1152,7 @@ async fn backup_figures() -> Vec<Figure> {
     };
     let note = |ours: &[f64], floor: &[f64]| {
         format!(
-            "{mib:.0} MiB in 2 streams, median of {BACKUP_ROUNDS} alternating rounds; ours \
+            "{mib:.0} MiB in 2 streams, median of {backup_rounds} alternating rounds; ours \
              (look-ups, checksums, fsync included) {} MiB/s, floor {} MiB/s",
             rounds(ours),
             rounds(floor)
@@ -1182,7 +1189,7 @@ async fn backup_figures() -> Vec<Figure> {
             baseline: None,
             target: Target::AtMost(32.0),
             note: format!(
-                "VmHWM of the release binary's backup, highest of {BACKUP_ROUNDS} runs: {} \
+                "VmHWM of the release binary's backup, highest of {backup_rounds} runs: {} \
                  MiB; its wall-clock rate (process start and connect included) {} MiB/s",
                 peaks
                     .iter()

@@ -155,11 +155,12 @@ pub struct Folder {
     pub streams: Vec<FolderStream>,
 }
 
-/// SHA-256 of a file, read in 64 KiB blocks (bounded memory), as lower-case hex.
+/// SHA-256 of a file, read in 1 MiB blocks (bounded memory, few system calls), as
+/// lower-case hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 1024 * 1024];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {

@@ -9,6 +9,7 @@
 //!
 //! - [`snapshot`]: the snapshot protocol for one stream, streamed to a file;
 //! - [`restore`]: the restore protocol for one stream, streamed from a file;
+//! - `restore_folder`: a whole folder, never over an existing stream;
 //! - [`manifest`]: the folder layout, our manifest, and the checks before a restore;
 //! - [`vet`]: the configs a restore accepts (the catalog's streams, nothing hostile);
 //! - [`api`]: the raw JetStream API requests both make (async-nats has no snapshot API);
@@ -24,20 +25,21 @@ pub mod cli;
 pub mod manifest;
 pub mod progress;
 pub mod restore;
+mod restore_folder;
 pub mod snapshot;
 pub mod vet;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::{Kind, Row, Scope, CATALOG};
 use crate::request;
 use api::{describe, Api};
-use manifest::{FolderStream, Manifest, StreamEntry};
+use manifest::{Manifest, StreamEntry};
 use progress::{human, Progress};
+pub use restore_folder::{restore, RestoreItem, RestoreOptions};
 
 /// One resource a backup takes.
 #[derive(Debug, Clone)]
@@ -117,10 +119,14 @@ pub async fn backup(
 ) -> Result<Manifest, String> {
     let (parent, temp) = target_folders(out)?;
     let started = now_rfc3339();
+    // Looked up all at once: one round trip, not one per stream.
+    let lookups = streams
+        .iter()
+        .map(|s| stream_info(api, &s.stream, format!("look up {}", s.stream)));
+    let answers = futures::future::join_all(lookups).await;
     let mut infos = Vec::new();
-    for s in streams {
-        let info = stream_info(api, &s.stream, &format!("look up {}", s.stream)).await?;
-        let Some(info) = info else {
+    for (s, info) in streams.iter().zip(answers) {
+        let Some(info) = info? else {
             return Err(format!(
                 "{} ({}) does not exist, so it cannot be backed up; nothing was written. \
                  Leave out what is not deployed (--wadm/--all, the --lattice), or create it \
@@ -160,11 +166,15 @@ pub async fn backup(
 
 /// `STREAM.INFO` of a stream backup or restore is about to use (`None`: it does not
 /// exist); a failure says it could not `action`, and the next step.
-async fn stream_info(api: &Api, stream: &str, action: &str) -> Result<Option<Value>, String> {
+pub(crate) async fn stream_info(
+    api: &Api,
+    stream: &str,
+    action: String,
+) -> Result<Option<Value>, String> {
     let op = format!("STREAM.INFO.{stream}");
     api.stream_info(stream)
         .await
-        .map_err(|e| describe(&e, action, &api.subject(&op), api.domain()))
+        .map_err(|e| describe(&e, &action, &api.subject(&op), api.domain()))
 }
 
 /// The parent of `out` and the temporary folder beside it; refuses an existing `out`.
@@ -285,11 +295,12 @@ async fn write_streams(
         &temp.join(manifest::MANIFEST_FILE),
         manifest.to_json().as_bytes(),
     )?;
-    // Durable before the folder gets its final name. The data files were flushed by
-    // their writers; the small files and the folders are flushed together (each fsync
-    // costs milliseconds, and concurrent ones share the file system's commits).
-    let mut paths = vec![temp.join(manifest::MANIFEST_FILE)];
+    // Durable before the folder gets its final name: the data files (mostly flushed by
+    // their writers already), the small files and the folders are flushed together (each
+    // fsync costs milliseconds, and concurrent ones share the file system's commits).
+    let mut paths = vec![temp.join(manifest::MANIFEST_FILE), temp.to_path_buf()];
     for e in &manifest.streams {
+        paths.push(temp.join(&e.stream).join(manifest::DATA_FILE));
         paths.push(temp.join(&e.stream).join(manifest::METADATA_FILE));
         paths.push(temp.join(&e.stream));
     }
@@ -306,11 +317,14 @@ async fn write_streams(
     Ok(manifest)
 }
 
-/// Removes the marker and gives the folder its final name, each step durable.
+/// Removes the marker and gives the folder its final name, then makes both durable
+/// together (one flush of the folder, one of its parent, at the same time). Everything
+/// else in the folder was durable before. A crash before these flushes leaves the
+/// temporary name, or the final name with the marker still in it: `restore` refuses
+/// both, so no folder ever claims to be complete before it is.
 fn finish(temp: &Path, out: &Path, parent: &Path) -> Result<(), String> {
     std::fs::remove_file(temp.join(manifest::INCOMPLETE_MARKER))
         .map_err(|e| format!("cannot finish {}: {e}", temp.display()))?;
-    sync_dir(temp)?;
     // Checked again: rename(2) would replace an empty folder created meanwhile.
     if out.symlink_metadata().is_ok() {
         return Err(format!(
@@ -320,7 +334,14 @@ fn finish(temp: &Path, out: &Path, parent: &Path) -> Result<(), String> {
     }
     std::fs::rename(temp, out)
         .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), out.display()))?;
-    sync_dir(parent)
+    std::thread::scope(|s| {
+        let folder = s.spawn(|| sync_dir(out));
+        let names = sync_dir(parent);
+        folder
+            .join()
+            .unwrap_or_else(|_| Err(format!("cannot sync {}", out.display())))
+            .and(names)
+    })
 }
 
 /// Writes a new file (never over an existing one); flushed to disk later, see
@@ -347,188 +368,6 @@ pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// What restore does (or did, or would do) with one stream.
-#[derive(Debug, Clone, Serialize)]
-pub struct RestoreItem {
-    pub stream: String,
-    /// `restored`, `would_restore` (dry run) or `skipped_existing`.
-    pub action: &'static str,
-    pub messages: u64,
-    pub replicas: u64,
-    /// The existing stream's message count and creation time, when skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub existing: Option<Value>,
-}
-
-/// How a restore runs.
-pub struct RestoreOptions {
-    pub dry_run: bool,
-    /// `--replicas`: 1, 3 or 5 replaces each stream's `num_replicas`.
-    pub replicas: Option<u64>,
-    pub skip_existing: bool,
-    pub json: bool,
-}
-
-/// A stream that exists already, as the refusal names it.
-struct Existing {
-    stream: String,
-    messages: u64,
-    created: String,
-}
-
-/// Restores a checked folder. Looks every target up first: if any exists (and
-/// `--skip-existing` is not given) nothing is restored. Calls `restored` after each
-/// stream that was restored, with the server's answer (for audit events).
-pub async fn restore(
-    api: &Api,
-    folder: &manifest::Folder,
-    options: &RestoreOptions,
-    restored: &mut (dyn FnMut(&FolderStream, &Value) + Send),
-) -> Result<Vec<RestoreItem>, String> {
-    if let Some(r) = options.replicas {
-        if ![1, 3, 5].contains(&r) {
-            return Err(format!(
-                "--replicas {r}: use 1, 3 or 5 (JetStream replicas are odd, at most 5)"
-            ));
-        }
-    }
-    let mut existing = Vec::new();
-    for s in &folder.streams {
-        let info = stream_info(
-            api,
-            &s.stream,
-            &format!("check whether {} exists", s.stream),
-        )
-        .await?;
-        if let Some(info) = info {
-            existing.push(Existing {
-                stream: s.stream.clone(),
-                messages: info["state"]["messages"].as_u64().unwrap_or(0),
-                created: info["created"].as_str().unwrap_or("unknown").to_string(),
-            });
-        }
-    }
-    if !existing.is_empty() && !options.skip_existing {
-        return Err(refusal(&existing));
-    }
-    let metadata_for = |s: &FolderStream| {
-        let mut m = s.metadata.clone();
-        if let Some(r) = options.replicas {
-            m["config"]["num_replicas"] = Value::from(r);
-        }
-        m
-    };
-    let mut items = Vec::new();
-    let todo: Vec<&FolderStream> = folder
-        .streams
-        .iter()
-        .filter(|s| !existing.iter().any(|e| e.stream == s.stream))
-        .collect();
-    for e in &existing {
-        let replicas = folder
-            .streams
-            .iter()
-            .find(|s| s.stream == e.stream)
-            .map(|s| {
-                metadata_for(s)["config"]["num_replicas"]
-                    .as_u64()
-                    .unwrap_or(1)
-            })
-            .unwrap_or(1);
-        items.push(RestoreItem {
-            stream: e.stream.clone(),
-            action: "skipped_existing",
-            messages: e.messages,
-            replicas,
-            existing: Some(serde_json::json!({ "messages": e.messages, "created": e.created })),
-        });
-    }
-    if options.dry_run {
-        for s in todo {
-            let m = metadata_for(s);
-            items.push(RestoreItem {
-                stream: s.stream.clone(),
-                action: "would_restore",
-                messages: s.messages,
-                replicas: m["config"]["num_replicas"].as_u64().unwrap_or(1),
-                existing: None,
-            });
-        }
-        return Ok(items);
-    }
-    let total: u64 = todo.iter().map(|s| s.data_bytes).sum();
-    let progress = Progress::new("restore", total, options.json);
-    for (i, s) in todo.iter().enumerate() {
-        progress.stream(&s.stream, i + 1, todo.len());
-        let m = metadata_for(s);
-        let mut on_bytes = |n: u64| progress.add(n);
-        let answer = restore::restore_from_file(
-            api,
-            &s.stream,
-            &m,
-            &s.data_path,
-            s.sha256.as_deref(),
-            &mut on_bytes,
-        )
-        .await
-        .map_err(|e| {
-            progress.finish();
-            let done: Vec<&str> = items
-                .iter()
-                .filter(|i| i.action == "restored")
-                .map(|i| i.stream.as_str())
-                .collect();
-            if done.is_empty() {
-                e
-            } else {
-                format!(
-                    "{e}\nrestored before the failure: {} (run restore again with \
-                     --skip-existing to restore the rest)",
-                    done.join(", ")
-                )
-            }
-        })?;
-        let messages = answer["state"]["messages"].as_u64().unwrap_or(s.messages);
-        let replicas = answer["config"]["num_replicas"].as_u64().unwrap_or(1);
-        progress.line(&format!(
-            "restored {}: {messages} messages, {replicas} replica(s)",
-            s.stream
-        ));
-        restored(s, &answer);
-        items.push(RestoreItem {
-            stream: s.stream.clone(),
-            action: "restored",
-            messages,
-            replicas,
-            existing: None,
-        });
-    }
-    progress.finish();
-    Ok(items)
-}
-
-/// Why restore stops when targets exist, and what to do next.
-fn refusal(existing: &[Existing]) -> String {
-    let mut m = String::from(
-        "nothing was restored: these streams exist, and restore never overwrites, deletes or \
-         purges a stream:\n",
-    );
-    for e in existing {
-        m.push_str(&format!(
-            "  {}: {} messages, created {}\n",
-            e.stream, e.messages, e.created
-        ));
-    }
-    m.push_str(
-        "The likeliest cause: the bucket was lost and a wasmCloud host's (or wadm's) start \
-         recreated it empty. Next: stop or scale down wadm and the lattice's hosts, check \
-         that these streams hold nothing you need (`nats stream info <stream>`), remove them \
-         as an admin (`nats stream rm <stream>`), then run restore again; or add \
-         --skip-existing to restore only the streams that are missing.",
-    );
-    m
 }
 
 #[cfg(test)]
@@ -591,22 +430,5 @@ mod tests {
             .unwrap()
             .to_string_lossy()
             .starts_with(".b1.partial-"));
-    }
-
-    #[test]
-    fn the_refusal_names_each_stream_and_the_next_step() {
-        let m = refusal(&[Existing {
-            stream: "KV_CONFIGDATA_default".into(),
-            messages: 0,
-            created: "2026-01-01T00:00:00Z".into(),
-        }]);
-        for words in [
-            "KV_CONFIGDATA_default: 0 messages, created 2026-01-01T00:00:00Z",
-            "recreated it empty",
-            "--skip-existing",
-            "nothing was restored",
-        ] {
-            assert!(m.contains(words), "{words}: {m}");
-        }
     }
 }

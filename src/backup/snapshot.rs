@@ -63,7 +63,9 @@ pub struct Snapshot {
 
 /// Snapshots `stream` into `data_path` (created; it must not exist). `idle` is how long
 /// the flow may pause before the snapshot is given up (the server stalls only when it is
-/// gone or overloaded). `on_bytes` is told the size of each chunk written.
+/// gone or overloaded). `on_bytes` is told the size of each chunk received. The file is
+/// written and mostly flushed on return, not yet durable: the caller flushes it with the
+/// backup's other files, all at once.
 ///
 /// Consumers are left out (`no_consumers`): the hosts' KV watchers are ephemeral and
 /// wadm creates its durable consumers at start, so restoring old consumer positions
@@ -113,21 +115,29 @@ pub async fn snapshot_to_file(
         .create_new(true)
         .open(data_path)
         .map_err(|e| format!("cannot create {}: {e}", data_path.display()))?;
-    // Hashing and writing run on a blocking thread behind a short queue, so that the
-    // receiving loop only acks: the server keeps sending while the disk works.
-    let (queue, chunks_to_write) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+    // Hashing and writing run on blocking threads of their own behind short queues, so
+    // that the receiving loop only acks: the server keeps sending while the disk and the
+    // hash work, and the hash and the disk do not wait for each other.
+    let depth = WRITE_QUEUE_BYTES / CHUNK_SIZE;
+    let (to_write, chunks_to_write) = tokio::sync::mpsc::channel::<Bytes>(depth);
     let writer = tokio::task::spawn_blocking({
         let path = data_path.to_path_buf();
         move || write_chunks(file, &path, chunks_to_write)
     });
-    let received = receive(client, &mut chunks, stream, idle, &queue, on_bytes).await;
-    drop(queue);
+    let (to_hash, chunks_to_hash) = tokio::sync::mpsc::channel::<Bytes>(depth);
+    let hasher = tokio::task::spawn_blocking(move || hash_chunks(chunks_to_hash));
+    let queues = Queues { to_write, to_hash };
+    let received = receive(client, &mut chunks, stream, idle, &queues, on_bytes).await;
+    drop(queues);
     let _ = chunks.unsubscribe().await;
     let written = writer
         .await
         .map_err(|e| format!("the writer of {} failed: {e}", data_path.display()))?;
+    let sha256 = hasher
+        .await
+        .map_err(|e| format!("the hasher of {} failed: {e}", data_path.display()))?;
     received?;
-    let (data_bytes, sha256) = written?;
+    let data_bytes = written?;
     Ok(Snapshot {
         config: reply.get("config").cloned().unwrap_or(Value::Null),
         state: reply.get("state").cloned().unwrap_or(Value::Null),
@@ -136,19 +146,27 @@ pub async fn snapshot_to_file(
     })
 }
 
-/// Chunks queued for the writer before the receiving loop waits: 2 MiB.
-const WRITE_QUEUE: usize = 16;
+/// Bytes queued for the writer (and as many for the hasher) before the receiving loop
+/// waits.
+const WRITE_QUEUE_BYTES: usize = 2 * 1024 * 1024;
 /// The writer flushes to disk every so many bytes, so that the flush at the end (before
 /// the folder is renamed) has little left to do.
 const SYNC_EVERY: u64 = 16 * 1024 * 1024;
 
-/// Receives the chunks until the end message, acking each and queueing it for the writer.
+/// Where each received chunk goes.
+struct Queues {
+    to_write: tokio::sync::mpsc::Sender<Bytes>,
+    to_hash: tokio::sync::mpsc::Sender<Bytes>,
+}
+
+/// Receives the chunks until the end message, acking each and queueing it for the
+/// writer and the hasher.
 async fn receive(
     client: &async_nats::Client,
     chunks: &mut async_nats::Subscriber,
     stream: &str,
     idle: Duration,
-    queue: &tokio::sync::mpsc::Sender<Bytes>,
+    queues: &Queues,
     on_bytes: &mut (dyn FnMut(u64) + Send),
 ) -> Result<(), String> {
     let mut received: u64 = 0;
@@ -193,33 +211,48 @@ async fn receive(
                 .map_err(|e| format!("could not ack a chunk of {stream}: {e}"))?;
         }
         let len = message.payload.len() as u64;
-        queue
+        let stopped = || format!("the writer of {stream}'s data file stopped");
+        // The same bytes for both (a reference count, not a copy).
+        queues
+            .to_hash
+            .send(message.payload.clone())
+            .await
+            .map_err(|_| stopped())?;
+        queues
+            .to_write
             .send(message.payload)
             .await
-            .map_err(|_| format!("the writer of {stream}'s data file stopped"))?;
+            .map_err(|_| stopped())?;
         received += len;
         on_bytes(len);
     }
 }
 
-/// The writer: hashes and appends every chunk, and returns size and SHA-256 once the
-/// file is on disk (durable before the folder gets its final name). Every [`SYNC_EVERY`]
-/// bytes a flush of what is written so far starts on another thread, through a second
-/// handle of the file, so the disk works while the chunks keep coming and the last flush
-/// has little left to do. (A flush on the writer itself would stop it, then the
-/// receiver, then the server's window.)
+/// The hasher: SHA-256 of every chunk, in order.
+fn hash_chunks(mut chunks: tokio::sync::mpsc::Receiver<Bytes>) -> String {
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = chunks.blocking_recv() {
+        hasher.update(&chunk);
+    }
+    hex(&hasher.finalize())
+}
+
+/// The writer: appends every chunk and returns the size once the file is written (it is
+/// made durable with the backup's other files, see `write_streams`). Every
+/// [`SYNC_EVERY`] bytes a flush of what is written so far starts on another thread,
+/// through a second handle of the file, so the disk works while the chunks keep coming
+/// and the last flush has little left to do. (A flush on the writer itself would stop
+/// it, then the receiver, then the server's window.)
 fn write_chunks(
     mut file: std::fs::File,
     path: &Path,
     mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
-) -> Result<(u64, String), String> {
+) -> Result<u64, String> {
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let mut hasher = Sha256::new();
     let mut written: u64 = 0;
     let mut unsynced: u64 = 0;
     let mut flushing: Option<std::thread::JoinHandle<std::io::Result<()>>> = None;
     while let Some(chunk) = chunks.blocking_recv() {
-        hasher.update(&chunk);
         file.write_all(&chunk).map_err(failed)?;
         written += chunk.len() as u64;
         unsynced += chunk.len() as u64;
@@ -240,8 +273,7 @@ fn write_chunks(
             .map_err(|_| format!("flushing {} failed", path.display()))?
             .map_err(failed)?;
     }
-    file.sync_all().map_err(failed)?;
-    Ok((written, hex(&hasher.finalize())))
+    Ok(written)
 }
 
 #[cfg(test)]

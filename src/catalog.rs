@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::settings::{ResourceSettings, Settings};
 
 mod access;
+mod backup_set;
 mod builders;
 mod checks;
 mod classes;
@@ -32,6 +33,7 @@ mod rows;
 /// The size floors live with the settings that must respect them; re-exported here, where
 /// the drift checks use them.
 pub use crate::settings::{MIB, MIN_MAX_BYTES, MIN_MAX_MSG_SIZE};
+pub use backup_set::{backup_set, Selected};
 pub use access::{Access, Messaging, LOOKED_UP_ONLY, MESSAGING};
 pub use checks::{is_unset, same_setting, violated, wanted, Check, Note, Rule};
 pub use classes::{Class, FieldRule, Trait, Treatment, Want};

@@ -34,69 +34,28 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::catalog::{Kind, Row, Scope, CATALOG};
+use crate::catalog::Kind;
 use crate::request;
 use api::{describe, Api};
 use manifest::{Manifest, StreamEntry};
 use progress::{human, Progress};
 pub use restore_folder::{restore, RestoreItem, RestoreOptions};
 
-/// One resource a backup takes.
-#[derive(Debug, Clone)]
-pub struct Selected {
-    pub row: &'static Row,
-    /// Bucket or stream name as users know it.
-    pub name: String,
-    /// The JetStream stream.
-    pub stream: String,
-}
+pub use crate::catalog::Selected;
 
-/// What `backup --lattice … [--wadm] [--all]` takes, from the catalog: every row marked
-/// [`crate::catalog::Backup::Recommended`] (with `--all` also the optional ones; never those
-/// marked `Never`) of each lattice, and of wadm with `--wadm` (`--all` implies it).
-/// Lattice names are checked as everywhere.
+/// What `backup --lattice … [--wadm] [--all]` takes: the catalog's backup set
+/// ([`crate::catalog::backup_set`]), after the lattice names are checked as everywhere.
 pub fn selection(lattices: &[String], wadm: bool, all: bool) -> Result<Vec<Selected>, String> {
-    let mut seen: Vec<&String> = Vec::new();
     for l in lattices {
         request::validate_lattice(l).map_err(|e| e.message)?;
-        if !seen.contains(&l) {
-            seen.push(l);
-        }
     }
-    let wadm = wadm || all;
-    if seen.is_empty() && !wadm {
+    if lattices.is_empty() && !(wadm || all) {
         return Err(
             "nothing to back up: give --lattice <name> (repeatable) and/or --wadm (or --all)"
                 .into(),
         );
     }
-    let taken = |row: &Row| row.backup.taken(all);
-    let mut out = Vec::new();
-    for row in CATALOG
-        .iter()
-        .filter(|r| r.scope == Scope::Lattice && taken(r))
-    {
-        for l in &seen {
-            out.push(Selected {
-                row,
-                name: row.name_for(l),
-                stream: row.stream_for(l),
-            });
-        }
-    }
-    if wadm {
-        for row in CATALOG
-            .iter()
-            .filter(|r| r.scope == Scope::Wadm && taken(r))
-        {
-            out.push(Selected {
-                row,
-                name: row.name_for(""),
-                stream: row.stream_for(""),
-            });
-        }
-    }
-    Ok(out)
+    Ok(crate::catalog::backup_set(lattices, wadm, all))
 }
 
 /// How a backup runs.
@@ -373,6 +332,7 @@ pub(crate) fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::CATALOG;
 
     fn streams(lattices: &[&str], wadm: bool, all: bool) -> Vec<String> {
         let l: Vec<String> = lattices.iter().map(|s| s.to_string()).collect();

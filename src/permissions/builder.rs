@@ -225,7 +225,11 @@ impl Builder {
     /// chunks (`shared/spec/backup.md`); the inbox the chunks arrive on; and its own audit
     /// event. No `allow_responses`: it answers no requests, and the acks are named.
     pub(super) fn backup(&mut self, lattices: &[String]) -> Result<(), ConfigError> {
-        for s in crate::backup::selection(lattices, true, true)? {
+        for l in lattices {
+            crate::request::validate_lattice(l)
+                .map_err(|e| ConfigError::Invalid(e.message))?;
+        }
+        for s in crate::catalog::backup_set(lattices, true, true) {
             let stream = &s.stream;
             self.allow_js(&format!("STREAM.INFO.{stream}"));
             self.allow_js(&format!("STREAM.SNAPSHOT.{stream}"));

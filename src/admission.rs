@@ -72,7 +72,7 @@ pub async fn reserve(
     let store = ledger(reconciler, settings).await?;
     let js = reconciler.js();
     for _ in 0..ATTEMPTS {
-        let now = crate::creds::unix_now();
+        let now = crate::clock::unix_now();
         let (revision, mut reserved) = read(&store).await?;
         let names = js
             .stream_names()

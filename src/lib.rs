@@ -71,6 +71,7 @@ pub mod backup;
 pub mod bootstrap;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod config_error;
 pub mod context;

@@ -31,8 +31,8 @@
 //!              reads its table)
 //!
 //!   Layering of the CLI side (a module imports only those left of it):
-//!   subjects, config_error, context, server_url → permissions → creds → config →
-//!   accounts → cli
+//!   subjects, config_error, clock, context, server_url → permissions → creds →
+//!   config → accounts → cli
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   config/: flags > env > TOML file (file.rs, accounts.rs: `[accounts.X]`) > natscli
 //!            context (context.rs), combined in combine.rs; auth.rs: one method per

@@ -1,5 +1,6 @@
-//! Wall-clock time as the provisioner's bookkeeping stores it. A leaf: admission (below
-//! the CLI's credential code) and creds both need it.
+//! The wall clock in Unix seconds, the unit of JWT times (`creds`) and of the
+//! `--max-lattices` reservations (`admission`). A leaf module, so that neither has to
+//! import the other for it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

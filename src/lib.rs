@@ -45,8 +45,8 @@
 //!              reads its table)
 //!
 //!   Layering of the CLI side (a module imports only those left of it):
-//!   subjects, config_error, context, server_url → permissions → creds → config →
-//!   accounts → cli
+//!   subjects, config_error, clock, context, server_url → permissions → creds →
+//!   config → accounts → cli
 //!   metrics.rs: $SRV.STATS data; audit.rs: every change → wasmcloud.provision.events.*
 //!   origin.rs: who asked (the request or command behind a change), for the audit trail;
 //!   clock.rs: Unix time for bookkeeping

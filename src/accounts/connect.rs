@@ -7,6 +7,7 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::{stanzas, AbortOnDrop, AccountConfig, Tenants, USER_INFO_SUBJECT, USER_INFO_TIMEOUT};
+use crate::config_error::ConfigError;
 use crate::error::ProvisionError;
 use crate::jsapi::JetStreamApi;
 use crate::provisioner::Provisioner;
@@ -89,7 +90,7 @@ pub(super) struct Connected {
 fn mint(
     config: &AccountConfig,
     signer: &crate::config::accounts::Signer,
-) -> Result<(crate::config::Resolved, std::time::Instant), String> {
+) -> Result<(crate::config::Resolved, std::time::Instant), ConfigError> {
     use crate::permissions::{template_union, PlatformOptions, Role, TemplateOptions};
     // Read at every mint: a rotated key file is picked up without a restart.
     let key = crate::creds::AccountSigner::from_seed_file(&signer.seed_file, Some(&config.name))?;

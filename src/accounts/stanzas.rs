@@ -30,11 +30,7 @@ impl Layout {
     /// tenant is the provisioner's own account.
     pub fn new(provisioner: String, tenants: Vec<String>) -> Result<Layout, ConfigError> {
         for name in std::iter::once(&provisioner).chain(&tenants) {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+            if !crate::permissions::is_name_token(name) {
                 return Err(ConfigError::Invalid(format!(
                     "account {name:?}: use A-Z, a-z, 0-9, `_` and `-` (a name or public key)"
                 )));
@@ -215,16 +211,21 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::permissions::{template_union, PlatformOptions, Role, TemplateOptions};
+    use crate::permissions::{template_union, PlatformOptions, Role, Template, TemplateOptions};
 
-    #[test]
-    fn the_tenant_user_has_jetstream_and_no_service() {
-        let t = template_union(
+    /// The provisioner's template, as a tenant's user is derived from it.
+    fn provisioner() -> Template {
+        template_union(
             &[Role::Provisioner],
             &TemplateOptions::default(),
             PlatformOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_tenant_user_has_jetstream_and_no_service() {
+        let t = provisioner();
         let p = tenant_user(&t);
         assert!(p
             .publish
@@ -248,12 +249,7 @@ mod tests {
 
     #[test]
     fn nsc_lines_export_import_and_add_the_tenant_users() {
-        let t = template_union(
-            &[Role::Provisioner],
-            &TemplateOptions::default(),
-            PlatformOptions::default(),
-        )
-        .unwrap();
+        let t = provisioner();
         let layout = Layout::new("PROV".into(), vec!["A".into(), "B".into()]).unwrap();
         let out = nsc(&layout, &tenant_user(&t));
         assert!(out.contains(

@@ -196,19 +196,7 @@ pub async fn run_restore(
     args: RestoreArgs,
     replicas: Option<usize>,
 ) -> Result<u8, ConfigError> {
-    let replicas = replicas.map(|r| r as u64);
-    if args.js_timeout == 0 {
-        return Err(ConfigError::Invalid(
-            "--js-timeout must be at least 1 second".into(),
-        ));
-    }
-    if let Some(r) = replicas {
-        if ![1, 3, 5].contains(&r) {
-            return Err(ConfigError::Invalid(format!(
-                "--replicas {r}: use 1, 3 or 5 (JetStream replicas are odd, at most 5)"
-            )));
-        }
-    }
+    let replicas = restore_replicas(&args, replicas)?;
     // Every file is checked before the first byte goes to the server.
     let folder = manifest::read_folder(&args.from)?;
     super::vet::check_folder(&folder, &resolved.settings)?;
@@ -262,6 +250,39 @@ pub async fn run_restore(
     audit.close(Duration::from_secs(5)).await;
     let _ = client.flush().await;
     let items = result?;
+    print_restore(&args, resolved, &folder, &items);
+    Ok(0)
+}
+
+/// `--js-timeout` and the global `--replicas` of a restore, checked.
+fn restore_replicas(
+    args: &RestoreArgs,
+    replicas: Option<usize>,
+) -> Result<Option<u64>, ConfigError> {
+    let replicas = replicas.map(|r| r as u64);
+    if args.js_timeout == 0 {
+        return Err(ConfigError::Invalid(
+            "--js-timeout must be at least 1 second".into(),
+        ));
+    }
+    if let Some(r) = replicas {
+        if ![1, 3, 5].contains(&r) {
+            return Err(ConfigError::Invalid(format!(
+                "--replicas {r}: use 1, 3 or 5 (JetStream replicas are odd, at most 5)"
+            )));
+        }
+    }
+    Ok(replicas)
+}
+
+/// What a restore did (or would do): JSON with `--json`, else a line per stream and a
+/// summary with the next step.
+fn print_restore(
+    args: &RestoreArgs,
+    resolved: &Resolved,
+    folder: &manifest::Folder,
+    items: &[super::RestoreItem],
+) {
     if args.json {
         let body = json!({
             "from": args.from,
@@ -275,7 +296,7 @@ pub async fn run_restore(
             serde_json::to_string_pretty(&body).unwrap_or_default()
         );
     } else {
-        for i in &items {
+        for i in items {
             match i.action {
                 "would_restore" => println!(
                     "would restore {}: {} messages, {} replica(s)",
@@ -299,7 +320,6 @@ pub async fn run_restore(
             );
         }
     }
-    Ok(0)
 }
 
 #[cfg(test)]

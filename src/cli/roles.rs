@@ -1,11 +1,30 @@
 //! `permissions` and `creds`: a role's template, printed or minted into a `.creds` file.
 
-use super::{check_lattice_names, CredsArgs, PermissionsArgs, EXIT_OK};
+use super::{check_lattice_names, CredsArgs, PermissionsArgs, PlatformArgs, EXIT_OK};
 use crate::config::Resolved;
 use crate::config_error::ConfigError;
 use crate::creds::{self, AccountSigner};
-use crate::permissions::{self, Format, TemplateOptions};
+use crate::permissions::{self, Format, Role, Template, TemplateOptions};
 use crate::policy::LatticePolicy;
+
+/// The template of the roles for the lattices (checked against the policy first), with
+/// the connection's JetStream domain and inbox prefix: what `permissions` prints and
+/// `creds` signs.
+fn role_template(
+    resolved: &Resolved,
+    policy: &LatticePolicy,
+    roles: &[Role],
+    platform: &PlatformArgs,
+    lattices: Vec<String>,
+) -> Result<Template, ConfigError> {
+    check_lattice_names(policy, &lattices)?;
+    let options = TemplateOptions {
+        lattices,
+        js_domain: resolved.js_domain.clone(),
+    };
+    permissions::template_union(roles, &options, platform.options())?
+        .with_inbox_prefix(resolved.inbox_prefix.as_deref())
+}
 
 /// `permissions`: prints a role's template.
 pub fn print_permissions(
@@ -13,13 +32,7 @@ pub fn print_permissions(
     policy: &LatticePolicy,
     args: PermissionsArgs,
 ) -> Result<u8, ConfigError> {
-    check_lattice_names(policy, &args.lattices)?;
-    let options = TemplateOptions {
-        lattices: args.lattices,
-        js_domain: resolved.js_domain.clone(),
-    };
-    let template = permissions::template_union(&args.role, &options, args.platform.options())?
-        .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
+    let template = role_template(resolved, policy, &args.role, &args.platform, args.lattices)?;
     print!("{}", template.render(args.format));
     if !args.tenant_accounts.is_empty() {
         // Issue 12: one provisioner serving many accounts.
@@ -42,13 +55,7 @@ pub fn mint_creds(
     policy: &LatticePolicy,
     args: CredsArgs,
 ) -> Result<u8, ConfigError> {
-    check_lattice_names(policy, &args.lattices)?;
-    let options = TemplateOptions {
-        lattices: args.lattices,
-        js_domain: resolved.js_domain.clone(),
-    };
-    let template = permissions::template_union(&args.role, &options, args.platform.options())?
-        .with_inbox_prefix(resolved.inbox_prefix.as_deref())?;
+    let template = role_template(resolved, policy, &args.role, &args.platform, args.lattices)?;
     let signer = AccountSigner::from_seed_file(&args.account_seed, args.account.as_deref())?;
     let valid_for = args
         .expiry

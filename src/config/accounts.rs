@@ -144,11 +144,7 @@ impl AccountConfig {
         file: &FileAccount,
     ) -> Result<AccountConfig, ConfigError> {
         let source = format!("[accounts.{name}] in the config file");
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !permissions::is_name_token(name) {
             return Err(ConfigError::Invalid(format!(
                 "{source}: {name:?} is not an account name or public key (A-Z, a-z, 0-9, `_`, `-`)"
             )));

@@ -102,33 +102,43 @@ fn first_auth(
     url_auth: impl Fn(Source) -> Option<Auth>,
 ) -> Result<Auth, ConfigError> {
     let f = &file.connection;
-    let flag_auth = Auth::from_parts(
-        "the flags and environment",
-        connect.user.clone(),
-        connect.password.clone(),
-        connect.token.clone(),
-        connect.creds.clone(),
-        connect.nkey.clone(),
-        None,
-    )?
-    .with_url_auth("the flags and environment", url_auth(Source::Flags))?;
-    let file_auth = Auth::from_parts(
-        "[connection] in the config file",
-        f.user.clone(),
-        f.password.clone(),
-        f.token.clone(),
-        f.creds.clone(),
-        f.nkey.clone(),
-        None,
-    )?
-    .with_url_auth("[connection] in the config file", url_auth(Source::File))?;
-    Ok(match (flag_auth, file_auth) {
-        (Auth::None, Auth::None) => {
-            context_auth(loaded)?.with_url_auth("the NATS context", url_auth(Source::Context))?
+    // Each source's method is checked even when an earlier one wins: a clash in the
+    // file is reported although a flag would override it.
+    let mut first = Auth::None;
+    for (name, source, [user, password, token], [creds, nkey]) in [
+        (
+            "the flags and environment",
+            Source::Flags,
+            [&connect.user, &connect.password, &connect.token],
+            [&connect.creds, &connect.nkey],
+        ),
+        (
+            "[connection] in the config file",
+            Source::File,
+            [&f.user, &f.password, &f.token],
+            [&f.creds, &f.nkey],
+        ),
+    ] {
+        let auth = Auth::from_parts(
+            name,
+            user.clone(),
+            password.clone(),
+            token.clone(),
+            creds.clone(),
+            nkey.clone(),
+            None,
+        )?
+        .with_url_auth(name, url_auth(source))?;
+        if first == Auth::None {
+            first = auth;
         }
-        (Auth::None, from_file) => from_file,
-        (from_flags, _) => from_flags,
-    })
+    }
+    match first {
+        Auth::None => {
+            context_auth(loaded)?.with_url_auth("the NATS context", url_auth(Source::Context))
+        }
+        auth => Ok(auth),
+    }
 }
 
 /// TLS files one by one (flag, file, context); a client certificate needs its key.

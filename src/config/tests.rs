@@ -3,6 +3,19 @@
 use super::*;
 use crate::context::{self, LoadedContext};
 
+/// The flags (and a context) alone: no config file, default settings.
+fn from_flags(
+    flags: &ConnectArgs,
+    context: Option<LoadedContext>,
+) -> Result<Resolved, ConfigError> {
+    combine(
+        flags,
+        &SettingsArgs::default(),
+        FileConfig::default(),
+        context,
+    )
+}
+
 #[test]
 fn one_source_gives_one_auth_method() {
     let args = ConnectArgs {
@@ -10,7 +23,7 @@ fn one_source_gives_one_auth_method() {
         token: Some("t".into()),
         ..Default::default()
     };
-    let err = combine(&args, &SettingsArgs::default(), FileConfig::default(), None).unwrap_err();
+    let err = from_flags(&args, None).unwrap_err();
     assert!(
         err.to_string()
             .contains("more than one way to authenticate"),
@@ -59,13 +72,7 @@ fn context_fills_what_flags_and_file_leave_open() {
         server: Some("nats://flag:4222".into()),
         ..Default::default()
     };
-    let r = combine(
-        &flags,
-        &SettingsArgs::default(),
-        FileConfig::default(),
-        Some(loaded.clone()),
-    )
-    .unwrap();
+    let r = from_flags(&flags, Some(loaded.clone())).unwrap();
     assert_eq!(r.servers, "nats://flag:4222");
     assert_eq!(r.auth, Auth::Creds("/ctx/u.creds".into()));
     assert_eq!(r.tls.ca, Some(PathBuf::from("/ctx/ca.pem")));
@@ -79,13 +86,7 @@ fn context_fills_what_flags_and_file_leave_open() {
         password: Some("b".into()),
         ..Default::default()
     };
-    let r = combine(
-        &flags,
-        &SettingsArgs::default(),
-        FileConfig::default(),
-        Some(loaded),
-    )
-    .unwrap();
+    let r = from_flags(&flags, Some(loaded)).unwrap();
     assert_eq!(
         r.auth,
         Auth::UserPassword {
@@ -102,7 +103,7 @@ fn client_cert_needs_its_key() {
         tls_cert: Some("c.pem".into()),
         ..Default::default()
     };
-    let err = combine(&args, &SettingsArgs::default(), FileConfig::default(), None).unwrap_err();
+    let err = from_flags(&args, None).unwrap_err();
     assert!(err.to_string().contains("--tls-key"), "{err}");
 }
 
@@ -112,13 +113,7 @@ fn credentials_in_the_url_belong_to_the_source_that_gave_it() {
         server: Some("nats://prov:s3cret@h:4222".into()),
         ..Default::default()
     };
-    let r = combine(
-        &flags,
-        &SettingsArgs::default(),
-        FileConfig::default(),
-        None,
-    )
-    .unwrap();
+    let r = from_flags(&flags, None).unwrap();
     assert_eq!(
         r.auth,
         Auth::UserPassword {
@@ -133,13 +128,7 @@ fn credentials_in_the_url_belong_to_the_source_that_gave_it() {
         token: Some("t".into()),
         ..flags.clone()
     };
-    let err = combine(
-        &clash,
-        &SettingsArgs::default(),
-        FileConfig::default(),
-        None,
-    )
-    .unwrap_err();
+    let err = from_flags(&clash, None).unwrap_err();
     assert!(err.to_string().contains("more than one way"), "{err}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
     // A URL from the file with a token; the flags' --creds wins as a whole.

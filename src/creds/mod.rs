@@ -21,7 +21,7 @@
 //! generate creds` prints), which async-nats, natscli and the wasmCloud host all read.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nkeys::{KeyPair, KeyPairType};
 use serde_json::{json, Map, Value};
@@ -32,6 +32,7 @@ use crate::permissions::{Permissions, Rules};
 mod file;
 mod jwt;
 
+pub use crate::clock::unix_now;
 pub use file::{format_creds, write_creds};
 pub use jwt::{decode_jwt, encode_jwt};
 
@@ -270,14 +271,6 @@ pub fn parse_expiry(text: &str) -> Result<Duration, ConfigError> {
         .filter(|s| *s <= 100 * 365 * 86_400)
         .map(Duration::from_secs)
         .ok_or_else(|| ConfigError::Invalid(format!("expiry {text:?} is more than 100 years away")))
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -226,8 +226,7 @@ impl Builder {
     /// event. No `allow_responses`: it answers no requests, and the acks are named.
     pub(super) fn backup(&mut self, lattices: &[String]) -> Result<(), ConfigError> {
         for l in lattices {
-            crate::request::validate_lattice(l)
-                .map_err(|e| ConfigError::Invalid(e.message))?;
+            crate::request::validate_lattice(l).map_err(|e| ConfigError::Invalid(e.message))?;
         }
         for s in crate::catalog::backup_set(lattices, true, true) {
             let stream = &s.stream;

@@ -176,15 +176,20 @@ pub fn validate_inbox_prefix(prefix: &str) -> Result<String, ConfigError> {
     Ok(prefix.to_string())
 }
 
+/// A name that is one subject token and one word in a config or on a command line: not
+/// empty, only `A-Z a-z 0-9 _ -` (JetStream domains, account names and public keys).
+pub fn is_name_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Checks a JetStream domain: the one rule for `--js-domain`, the config file's
 /// `js_domain` and a context's `jetstream_domain` (a domain is one subject token of
 /// `$JS.<domain>.API`, so a `.`, a wildcard or a space would name other subjects).
 pub fn validate_js_domain(domain: &str) -> Result<(), ConfigError> {
-    if domain.is_empty()
-        || !domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !is_name_token(domain) {
         return Err(ConfigError::Invalid(format!(
             "JetStream domain {domain:?} is invalid: use A-Z, a-z, 0-9, `_` and `-`"
         )));

@@ -18,6 +18,14 @@ pub(super) fn assert_allows(p: &Permissions, publish: &BTreeSet<String>, subscri
     assert_eq!(set(&p.subscribe.allow), subscribe.iter().copied().collect());
 }
 
+/// One lattice in a JetStream domain.
+fn in_domain(lattice: &str, domain: &str) -> TemplateOptions {
+    TemplateOptions {
+        lattices: vec![lattice.to_string()],
+        js_domain: Some(domain.to_string()),
+    }
+}
+
 pub(super) fn lattice(l: &str) -> TemplateOptions {
     TemplateOptions {
         lattices: vec![l.to_string()],
@@ -267,14 +275,7 @@ fn backup_template_is_the_snapshot_subjects_only() {
         .iter()
         .any(|s| s.contains("RESTORE")));
     // With a domain, the API forms are listed twice; the acks are not API subjects.
-    let d = template(
-        Role::Backup,
-        &TemplateOptions {
-            lattices: vec!["default".into()],
-            js_domain: Some("hub".into()),
-        },
-    )
-    .unwrap();
+    let d = template(Role::Backup, &in_domain("default", "hub")).unwrap();
     assert!(d
         .permissions
         .publish
@@ -299,14 +300,7 @@ fn a_new_catalog_row_reaches_the_templates() {
 
 #[test]
 fn domain_adds_the_prefixed_forms() {
-    let t = template(
-        Role::Host,
-        &TemplateOptions {
-            lattices: vec!["default".into()],
-            js_domain: Some("hub".into()),
-        },
-    )
-    .unwrap();
+    let t = template(Role::Host, &in_domain("default", "hub")).unwrap();
     let allow = set(&t.permissions.publish.allow);
     assert!(allow.contains("$JS.API.STREAM.INFO.KV_LATTICEDATA_default"));
     assert!(allow.contains("$JS.hub.API.STREAM.INFO.KV_LATTICEDATA_default"));

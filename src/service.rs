@@ -52,7 +52,7 @@ pub struct ServeOptions {
     /// for `ping --self-file` (see `ping.rs`); removed at shutdown.
     pub id_file: Option<std::path::PathBuf>,
     /// Tenant accounts served besides the own one (issue 12, `accounts`).
-    pub tenants: Option<Arc<crate::accounts::Tenants>>,
+    pub tenants: Option<Arc<crate::accounts::Tenants<Shared>>>,
 }
 
 impl Default for ServeOptions {
@@ -243,15 +243,15 @@ pub struct Shared {
     /// Per account: a warm reply of one account never answers another's request.
     warm_replies: WarmReplies,
     /// The own account's only: where requests from other accounts go.
-    tenants: Option<Arc<crate::accounts::Tenants>>,
+    tenants: Option<Arc<crate::accounts::Tenants<Shared>>>,
     /// A tenant account's only: its name, for STATS.
     account: Option<String>,
 }
 
-impl Shared {
+impl crate::accounts::AccountShared for Shared {
     /// What a tenant account's requests share: its provisioner and warm replies; the
     /// service's metrics and reply route.
-    pub(crate) fn for_account(&self, account: &str, provisioner: Arc<Provisioner>) -> Shared {
+    fn for_account(&self, account: &str, provisioner: Arc<Provisioner>) -> Shared {
         Shared {
             provisioner,
             metrics: self.metrics.clone(),
@@ -282,7 +282,7 @@ fn account_of(shared: Arc<Shared>, message: &async_nats::Message) -> Result<Arc<
 
 /// A request that is not simply served in its account at once.
 enum Route {
-    Open(Arc<crate::accounts::Tenants>, String, Arc<Shared>),
+    Open(Arc<crate::accounts::Tenants<Shared>>, String, Arc<Shared>),
     Refused(ProvisionError, Arc<Shared>),
 }
 

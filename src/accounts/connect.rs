@@ -6,7 +6,10 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use super::{stanzas, AbortOnDrop, AccountConfig, Tenants, USER_INFO_SUBJECT, USER_INFO_TIMEOUT};
+use super::{
+    stanzas, AbortOnDrop, AccountConfig, AccountShared, Tenants, USER_INFO_SUBJECT,
+    USER_INFO_TIMEOUT,
+};
 use crate::config_error::ConfigError;
 use crate::error::ProvisionError;
 use crate::jsapi::JetStreamApi;
@@ -14,7 +17,7 @@ use crate::provisioner::Provisioner;
 use crate::reconcile::{KnownStreams, Reconciler};
 use crate::subjects::SERVICE_NAME;
 
-impl Tenants {
+impl<S: AccountShared> Tenants<S> {
     /// Connects in the account, checks that the connection is in it, and builds its
     /// provisioner.
     pub(super) async fn connect(

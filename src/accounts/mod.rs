@@ -27,8 +27,8 @@ use tracing::{info, warn};
 use crate::catalog::Operator;
 use crate::error::{ErrorKind, ProvisionError};
 use crate::policy::HostAuth;
+use crate::provisioner::Provisioner;
 use crate::reconcile::KnownStreams;
-use crate::service::Shared;
 
 pub use crate::config::accounts::{AccountConfig, FileAccount};
 
@@ -51,18 +51,27 @@ pub struct Build {
     pub policy: Arc<crate::policy::LatticePolicy>,
 }
 
-/// The accounts a provisioner serves besides its own.
-pub struct Tenants {
-    accounts: HashMap<String, Account>,
+/// What the requests of one account share, made from that account's provisioner by the
+/// service, which knows its own metrics and reply route. A trait, so that this module
+/// need not know the service (which routes requests here): the service sits above it.
+pub trait AccountShared: Send + Sync + Sized + 'static {
+    /// What `account`'s requests share, served by `provisioner`; the rest from `self`.
+    fn for_account(&self, account: &str, provisioner: Arc<Provisioner>) -> Self;
+}
+
+/// The accounts a provisioner serves besides its own; `S` is what each account's
+/// requests share (the service's `Shared`).
+pub struct Tenants<S> {
+    accounts: HashMap<String, Account<S>>,
     build: Build,
 }
 
-struct Account {
+struct Account<S> {
     config: AccountConfig,
     /// Set while the account's connection is open and checked; a failed open is retried
     /// by the next request, an idle one closed by [`Tenants::close_idle`]. Held only for
     /// a clone or a swap, never across an await.
-    open: std::sync::Mutex<Option<Opened>>,
+    open: std::sync::Mutex<Option<Opened<S>>>,
     /// One open at a time per account: concurrent first requests share it. Holds the
     /// last failed open, so that requests right after it share its answer instead of
     /// each connecting again (a misconfigured or unreachable account would otherwise cost
@@ -74,8 +83,8 @@ struct Account {
 const RETRY_OPEN_AFTER: Duration = Duration::from_secs(2);
 
 /// An open account: what its requests share, and what closes with it.
-struct Opened {
-    shared: Arc<Shared>,
+struct Opened<S> {
+    shared: Arc<S>,
     last_used: std::time::Instant,
     /// Operator mode: when to mint a new user and connect with it (before the current
     /// one expires).
@@ -98,15 +107,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
-impl Account {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Opened>> {
+impl<S> Account<S> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Opened<S>>> {
         self.open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The open account's shared state, marked as used now.
-    fn use_open(&self) -> Option<Arc<Shared>> {
+    fn use_open(&self) -> Option<Arc<S>> {
         let mut open = self.lock();
         let opened = open.as_mut()?;
         opened.last_used = std::time::Instant::now();
@@ -114,7 +123,7 @@ impl Account {
     }
 }
 
-impl std::fmt::Debug for Tenants {
+impl<S: AccountShared> std::fmt::Debug for Tenants<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenants")
             .field("accounts", &self.names())
@@ -123,18 +132,18 @@ impl std::fmt::Debug for Tenants {
 }
 
 /// Where a request goes.
-pub enum Route {
+pub enum Route<S> {
     /// The provisioner's own account: as without tenants.
     Own,
     /// A tenant account whose provisioner is open.
-    Served(Arc<Shared>),
+    Served(Arc<S>),
     /// A tenant account whose provisioner is not open yet: [`Tenants::open`].
-    Open(Arc<Tenants>, String),
+    Open(Arc<Tenants<S>>, String),
     Refused(ProvisionError),
 }
 
-impl Tenants {
-    pub fn new(configs: Vec<AccountConfig>, build: Build) -> Tenants {
+impl<S: AccountShared> Tenants<S> {
+    pub fn new(configs: Vec<AccountConfig>, build: Build) -> Tenants<S> {
         Tenants {
             accounts: configs
                 .into_iter()
@@ -167,7 +176,7 @@ impl Tenants {
         headers: Option<&async_nats::HeaderMap>,
         reply: Option<&str>,
         server_version: impl FnOnce() -> String,
-    ) -> Route {
+    ) -> Route<S> {
         let Some(value) = headers.and_then(|h| h.get(crate::subjects::REQUEST_INFO_HEADER)) else {
             return Route::Own;
         };
@@ -218,7 +227,7 @@ impl Tenants {
     }
 
     /// The account's provisioner, opened now if no request opened it before.
-    pub async fn open(&self, own: &Shared, account: &str) -> Result<Arc<Shared>, ProvisionError> {
+    pub async fn open(&self, own: &S, account: &str) -> Result<Arc<S>, ProvisionError> {
         let Some(a) = self.accounts.get(account) else {
             return Err(ProvisionError::internal(format!(
                 "account {account} was routed but is not configured"

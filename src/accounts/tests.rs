@@ -2,7 +2,16 @@
 
 use super::*;
 
-fn tenants() -> Arc<Tenants> {
+/// Routing never builds what an account's requests share; a stand-in for the service's.
+struct Unused;
+
+impl AccountShared for Unused {
+    fn for_account(&self, _: &str, _: Arc<Provisioner>) -> Self {
+        Unused
+    }
+}
+
+fn tenants() -> Arc<Tenants<Unused>> {
     let own = crate::config::Resolved::for_tests();
     let file = std::collections::BTreeMap::from([(
         "TENANT_A".to_string(),
@@ -32,7 +41,7 @@ fn header(value: &str) -> async_nats::HeaderMap {
     h
 }
 
-fn code(route: Route) -> u16 {
+fn code(route: Route<Unused>) -> u16 {
     match route {
         Route::Own => 1,
         Route::Served(_) => 2,

@@ -35,9 +35,10 @@
 //!   client.rs: the other side (host bootstrap request, signed; reading a reply)
 //!   runtime.rs: assembles what `serve` runs (two connections, audit, policy); main and
 //!               the tests both start the service through it
-//!   service.rs: micro registration, warm answers in the receive loop, a task per other
-//!               request, drain of its own connection, ADR-32 errors; headers.rs: a
-//!               request keeps only the headers it reads
+//!   service/: micro registration, the receive loop and the drain of its own connection
+//!             (mod.rs); one request answered warm in the loop or in a task of its own
+//!             (answer.rs); which account serves it (shared.rs); where replies go, ADR-32
+//!             errors (reply_route.rs). headers.rs: a request keeps only the headers it reads
 //!   witness.rs: at shutdown, a copy of every request until the endpoints have stopped
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner

@@ -42,6 +42,7 @@ pub fn print_permissions(
                 &template,
                 args.provisioner_account,
                 args.tenant_accounts,
+                args.wadm_account,
                 args.format,
             )?
         );

@@ -447,3 +447,43 @@ async fn the_printed_multitenant_layout_serves_wadm_and_the_tenants_hosts() {
     assert!(violations.is_empty(), "{violations:?}\n{config}");
     service.stop().await;
 }
+
+/// Names that cannot make a working layout are refused before anything is printed.
+#[test]
+fn the_binary_refuses_a_wadm_account_that_cannot_work() {
+    for (args, says) in [
+        (
+            &["--tenant-account", "A", "--wadm-account", "PROV"][..],
+            "--wadm-account PROV is the provisioner's own account",
+        ),
+        (
+            &["--tenant-account", "WADM", "--wadm-account", "WADM"][..],
+            "name the accounts of the hosts with --tenant-account",
+        ),
+        (
+            &["--tenant-account", "A", "--wadm-account", "W.X"][..],
+            "account \"W.X\": use A-Z",
+        ),
+    ] {
+        let out = common::provisioner_command()
+            .args(["permissions", "--role", "provisioner"])
+            .args(args)
+            .output()
+            .expect("run the binary");
+        common::cli::fails_with(&out, says);
+        assert!(out.stdout.is_empty(), "{}", common::cli::text(&out));
+    }
+    // Without tenants there is nothing for wadm to hear: clap refuses the flag alone.
+    let out = common::provisioner_command()
+        .args([
+            "permissions",
+            "--role",
+            "provisioner",
+            "--wadm-account",
+            "W",
+        ])
+        .output()
+        .expect("run the binary");
+    assert!(!out.status.success(), "{}", common::cli::text(&out));
+    assert!(out.stdout.is_empty(), "{}", common::cli::text(&out));
+}

@@ -5,13 +5,19 @@
 //! No wadm or host binary runs here (none can be built or fetched on this machine); the
 //! clients below send and subscribe on exactly the subjects wadm 0.21 `--multitenant`
 //! and the 1.9 host use (see the module docs of `accounts::wiring`).
+//!
+//! The last test is the whole layout as printed by the binary (`permissions … --wadm-account
+//! WADM`) with the provisioner serving it.
 
 mod common;
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use serde_json::json;
 use wasmcloud_provisioner::accounts::wiring::Wiring;
+use wasmcloud_provisioner::accounts::FileAccount;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -263,4 +269,221 @@ async fn wadms_events_stream_stores_every_tenants_host_events() {
 fn server_has_no_violations(server: &common::NatsServer) {
     let violations = common::permission_violations(&server.log());
     assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// The text between the first `start` and the following `end` (both included).
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let at = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
+    let len = text[at..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?} after {start:?} in:\n{text}"));
+    &text[at..at + len + end.len()]
+}
+
+/// What the binary prints for `args` (it must succeed).
+fn printed(args: &[&str]) -> String {
+    let out = common::provisioner_command()
+        .args(args)
+        .output()
+        .expect("run the binary");
+    common::cli::succeeded(&out);
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The whole layout as an operator builds it from what `permissions --tenant-account A
+/// --tenant-account B --wadm-account WADM --format conf` prints (users merged into the
+/// printed blocks): the provisioner in PROV serving A, B and WADM; a multitenant wadm's
+/// resources in WADM; a host in A with the host template; the host's events stored by
+/// wadm's `wasmbus_events` under A's name.
+#[tokio::test]
+async fn the_printed_multitenant_layout_serves_wadm_and_the_tenants_hosts() {
+    let text = printed(&[
+        "permissions",
+        "--role",
+        "provisioner",
+        "--tenant-account",
+        "A",
+        "--tenant-account",
+        "B",
+        "--wadm-account",
+        "WADM",
+        "--format",
+        "conf",
+    ]);
+    let prov_user = between(&text, "permissions: {", "\n}\n");
+    let accounts = between(&text, "accounts {", "}\n# end accounts");
+    let accounts = &accounts[..accounts.len() - "# end accounts".len()];
+    let tenant_user = between(
+        &text[text.find("# end accounts").expect("the end marker")..],
+        "permissions: {",
+        "\n}\n",
+    );
+    let host_text = printed(&["permissions", "--role", "host", "--format", "conf"]);
+    let host_user = between(&host_text, "permissions: {", "\n}\n");
+
+    let merge = |config: String, account: &str, users: String| {
+        let block = format!("  {account}: {{\n");
+        assert_eq!(config.matches(&block).count(), 1, "{account}:\n{config}");
+        config.replacen(
+            &block,
+            &format!("{block}    jetstream: enabled\n    users: [{users}]\n"),
+            1,
+        )
+    };
+    let mut config = merge(
+        accounts.to_string(),
+        "PROV",
+        format!("{{user: prov, password: p, {prov_user}}}, {{user: prov_admin, password: p}}"),
+    );
+    for account in ["A", "B", "WADM"] {
+        let t = account.to_lowercase();
+        config = merge(
+            config,
+            account,
+            format!(
+                "{{user: {t}_prov, password: p, {tenant_user}}}, \
+                 {{user: {t}_host, password: p, {host_user}}}, {{user: {t}, password: p}}"
+            ),
+        );
+    }
+    let server = common::NatsServer::start_with(common::ServerOptions {
+        extra_config: config.clone(),
+        ..Default::default()
+    });
+    let served = |user: &str| FileAccount {
+        user: Some(user.to_string()),
+        password: Some("p".to_string()),
+        ..Default::default()
+    };
+    let observer = user(&server, "prov_admin").await;
+    let service = common::provisioner::Options::new()
+        .user("prov", "p")
+        .accounts(BTreeMap::from([
+            ("A".to_string(), served("a_prov")),
+            ("B".to_string(), served("b_prov")),
+            ("WADM".to_string(), served("wadm_prov")),
+        ]))
+        .start(&server.url(), &observer)
+        .await;
+    let (a, b, wadm, prov) = (
+        user(&server, "a").await,
+        user(&server, "b").await,
+        user(&server, "wadm").await,
+        user(&server, "prov_admin").await,
+    );
+
+    // wadm (a user in WADM) asks for its resources, multitenant: all 8 land in WADM.
+    let reply = common::reply::call(
+        &wadm,
+        "wasmcloud.provision.wadm",
+        json!({"multitenant": true}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.code, 200, "{}\n{config}", reply.raw);
+    assert_eq!(
+        common::actions(&reply.body),
+        vec!["created"; 8],
+        "{}",
+        reply.raw
+    );
+    let wadm_streams = common::stream_names(&wadm).await;
+    assert_eq!(wadm_streams.len(), 8, "{wadm_streams:?}");
+    for name in ["KV_wadm_manifests", "KV_wadm_state", "wasmbus_events"] {
+        assert!(wadm_streams.iter().any(|s| s == name), "{wadm_streams:?}");
+    }
+    let js = async_nats::jetstream::new(wadm.clone());
+    let mut events = js
+        .get_stream("wasmbus_events")
+        .await
+        .expect("wasmbus_events");
+    let subjects = events.info().await.expect("info").config.subjects.clone();
+    assert_eq!(subjects, ["*.wasmbus.evt.*.>"], "multitenant subjects");
+    for other in [&a, &b, &prov] {
+        assert!(common::stream_names(other).await.is_empty());
+    }
+
+    // A host in A (host template) bootstraps lattice `default`: its buckets are A's.
+    let host = user(&server, "a_host").await;
+    let host_id = nkeys::KeyPair::new_server().public_key();
+    let reply = common::reply::call(
+        &host,
+        "wasmcloud.provision.host.default",
+        json!({"lattice": "default", "host_id": host_id}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.code, 200, "{}", reply.raw);
+    assert_eq!(
+        common::stream_names(&a).await,
+        ["KV_CONFIGDATA_default", "KV_LATTICEDATA_default"]
+    );
+    assert!(common::stream_names(&b).await.is_empty());
+    assert!(common::stream_names(&prov).await.is_empty());
+    assert_eq!(common::stream_names(&wadm).await.len(), 8);
+
+    // Its event is stored in wadm's account under A's name.
+    host.publish("wasmbus.evt.default.host_started", "A".into())
+        .await
+        .expect("publish");
+    host.flush().await.expect("flush");
+    let stored = "A.wasmbus.evt.default.host_started";
+    let deadline = Instant::now() + WAIT;
+    let message = loop {
+        match events.get_last_raw_message_by_subject(stored).await {
+            Ok(message) => break message,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "{stored} not in wadm's wasmbus_events after {WAIT:?}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(&message.payload[..], b"A");
+    let stored_count = events.info().await.expect("info").state.messages;
+    assert_eq!(stored_count, 1, "only the host's event is stored");
+
+    let violations = common::permission_violations(&server.log());
+    assert!(violations.is_empty(), "{violations:?}\n{config}");
+    service.stop().await;
+}
+
+/// Names that cannot make a working layout are refused before anything is printed.
+#[test]
+fn the_binary_refuses_a_wadm_account_that_cannot_work() {
+    for (args, says) in [
+        (
+            &["--tenant-account", "A", "--wadm-account", "PROV"][..],
+            "--wadm-account PROV is the provisioner's own account",
+        ),
+        (
+            &["--tenant-account", "WADM", "--wadm-account", "WADM"][..],
+            "name the accounts of the hosts with --tenant-account",
+        ),
+        (
+            &["--tenant-account", "A", "--wadm-account", "W.X"][..],
+            "account \"W.X\": use A-Z",
+        ),
+    ] {
+        let out = common::provisioner_command()
+            .args(["permissions", "--role", "provisioner"])
+            .args(args)
+            .output()
+            .expect("run the binary");
+        common::cli::fails_with(&out, says);
+        assert!(out.stdout.is_empty(), "{}", common::cli::text(&out));
+    }
+    // Without tenants there is nothing for wadm to hear: clap refuses the flag alone.
+    let out = common::provisioner_command()
+        .args([
+            "permissions",
+            "--role",
+            "provisioner",
+            "--wadm-account",
+            "W",
+        ])
+        .output()
+        .expect("run the binary");
+    assert!(!out.status.success(), "{}", common::cli::text(&out));
+    assert!(out.stdout.is_empty(), "{}", common::cli::text(&out));
 }

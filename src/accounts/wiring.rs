@@ -64,6 +64,13 @@ pub struct Import {
     /// The subject in the importing account.
     pub to: String,
     pub name: String,
+    /// `subject`'s first token is the importing account's name (wadm's API prefix).
+    #[serde(skip)]
+    pub subject_names_importer: bool,
+    /// `to`'s first token is the exporting account's name (a tenant's events and control
+    /// as wadm sees them).
+    #[serde(skip)]
+    pub to_names_exporter: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -110,6 +117,8 @@ impl Wiring {
                 subject: subject.clone(),
                 to: subject.clone(),
                 name: PROVISIONER_EXPORT.into(),
+                subject_names_importer: false,
+                to_names_exporter: false,
             });
         }
     }
@@ -143,6 +152,8 @@ impl Wiring {
                 subject: format!("{tenant}.{WADM_API}"),
                 to: WADM_API.into(),
                 name: "wadm-api".into(),
+                subject_names_importer: true,
+                to_names_exporter: false,
             });
             let imports = &mut self.account(wadm).imports;
             for (kind, subject, name) in [
@@ -155,6 +166,8 @@ impl Wiring {
                     subject: subject.into(),
                     to: format!("{tenant}.{subject}"),
                     name: format!("{name}-{tenant}"),
+                    subject_names_importer: false,
+                    to_names_exporter: true,
                 });
             }
         }
@@ -238,23 +251,22 @@ impl Wiring {
                     account.name,
                     i.name,
                     public_key(&i.account),
-                    self.nsc_subject(&i.subject),
-                    self.nsc_subject(&i.to),
+                    nsc_subject(&i.subject, i.subject_names_importer),
+                    nsc_subject(&i.to, i.to_names_exporter),
                 ));
             }
         }
         out
     }
+}
 
-    /// A subject for a shell line: an account's name as its first token becomes the
-    /// account's public key, looked up by nsc.
-    fn nsc_subject(&self, subject: &str) -> String {
-        if let Some((first, rest)) = subject.split_once('.') {
-            if self.accounts.iter().any(|a| a.name == first) {
-                return format!("{}'.{rest}'", public_key(first));
-            }
-        }
-        format!("'{subject}'")
+/// A subject for a shell line: when its first token is an account's name (`named`, as the
+/// model says, never guessed from the text: an account may be called `wadm`), that token
+/// becomes the account's public key, looked up by nsc.
+fn nsc_subject(subject: &str, named: bool) -> String {
+    match subject.split_once('.') {
+        Some((account, rest)) if named => format!("{}'.{rest}'", public_key(account)),
+        _ => format!("'{subject}'"),
     }
 }
 
@@ -327,6 +339,30 @@ mod tests {
         ));
         assert!(nsc.contains(
             "nsc add export --account A --name wasmbus-events --subject 'wasmbus.evt.*.>'\n"
+        ));
+    }
+
+    /// An account may be called like a subject's first token: only the tokens the model
+    /// marks as account names become public keys.
+    #[test]
+    fn an_account_named_like_a_subject_token_is_not_substituted() {
+        let mut w = Wiring::default();
+        w.provisioner("wasmcloud", &["A".into(), "wadm".into()]);
+        w.wadm_multitenant("wadm", &["A".into()]);
+        let nsc = w.nsc();
+        assert!(
+            nsc.contains("--local-subject 'wadm.api.>'"),
+            "wadm's API in the tenant keeps its name:\n{nsc}"
+        );
+        assert!(
+            nsc.contains(
+                "--remote-subject 'wasmcloud.provision.>' --local-subject 'wasmcloud.provision.>'"
+            ),
+            "{nsc}"
+        );
+        assert!(nsc.contains(
+            "--remote-subject 'wasmbus.evt.*.>' --local-subject \"$(nsc describe account A \
+             --field sub | tr -d '\"')\"'.wasmbus.evt.*.>'"
         ));
     }
 }

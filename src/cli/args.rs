@@ -58,6 +58,11 @@ pub struct PermissionsArgs {
     /// The provisioner's own account, for --tenant-account
     #[arg(long, default_value = "PROV")]
     pub provisioner_account: String,
+    /// With --tenant-account: also wasmCloud's multitenant blocks for a `wadm
+    /// --multitenant` in this account (the tenants export their hosts' events and control
+    /// interface to it, it exports its API to them; it imports the provisioner's service)
+    #[arg(long, requires = "tenant_accounts")]
+    pub wadm_account: Option<String>,
 }
 
 /// Where the parties run in the wasmCloud platform (Kubernetes).

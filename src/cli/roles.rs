@@ -33,19 +33,20 @@ pub fn print_permissions(
     args: PermissionsArgs,
 ) -> Result<u8, ConfigError> {
     let template = role_template(resolved, policy, &args.role, &args.platform, args.lattices)?;
-    print!("{}", template.render(args.format));
-    if !args.tenant_accounts.is_empty() {
-        // Issue 12: one provisioner serving many accounts.
-        print!(
-            "{}",
-            crate::accounts::stanzas::render(
-                &template,
-                args.provisioner_account,
-                args.tenant_accounts,
-                args.format,
-            )?
-        );
-    }
+    // Issue 12: one provisioner serving many accounts. Rendered before anything is
+    // printed, so that a refused name leaves no half of an answer on stdout.
+    let accounts = if args.tenant_accounts.is_empty() {
+        String::new()
+    } else {
+        crate::accounts::stanzas::render(
+            &template,
+            args.provisioner_account,
+            args.tenant_accounts,
+            args.wadm_account,
+            args.format,
+        )?
+    };
+    print!("{}{accounts}", template.render(args.format));
     Ok(EXIT_OK)
 }
 

@@ -129,7 +129,7 @@ async fn operator_mode_mints_its_users_and_renews_them_before_they_expire() {
         .accounts(BTreeMap::from([(
             tenant.public_key(),
             FileAccount {
-                signing_key: Some(seed_file),
+                signing_key: Some(seed_file.clone()),
                 user_expiry: Some("4s".into()),
                 ..Default::default()
             },
@@ -194,6 +194,53 @@ async fn operator_mode_mints_its_users_and_renews_them_before_they_expire() {
         streams(&a_admin).await.len() > 2,
         "the creator created nothing"
     );
+
+    // A renewal that fails (the signing key file is gone): the current user still serves
+    // until it nearly expires; then requests get a 503 naming the cause at once (they do
+    // not hang on the connection the server closes), and once the key is back a request
+    // opens the account again and finds its lattice: nothing recreated.
+    let moved = dir.path().join("moved-away.nk");
+    std::fs::rename(&seed_file, &moved).expect("rename");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let refused = loop {
+        assert!(
+            Instant::now() < deadline,
+            "requests still served 8 s after the key left"
+        );
+        let asked = Instant::now();
+        let (code, body) = request(&a_host, "a1", None).await;
+        if code == 200 {
+            assert_eq!(common::actions(&body), ["exists", "exists"], "{body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "a slow refusal: {body}"
+        );
+        break (code, body);
+    };
+    assert_eq!(refused.0, 503, "{}", refused.1);
+    assert!(
+        refused
+            .1
+            .to_string()
+            .contains("cannot read the account seed file"),
+        "{}",
+        refused.1
+    );
+    std::fs::rename(&moved, &seed_file).expect("rename back");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = request(&a_host, "a1", None).await;
+        if code == 200 {
+            assert_eq!(common::actions(&body), ["exists", "exists"], "{body}");
+            break;
+        }
+        assert_eq!(code, 503, "{body}");
+        assert!(Instant::now() < deadline, "not served again: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     service.stop().await;
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
+use super::renewal::Lease;
 use super::{
     stanzas, AbortOnDrop, AccountConfig, AccountShared, Tenants, USER_INFO_SUBJECT,
     USER_INFO_TIMEOUT,
@@ -26,12 +27,12 @@ impl<S: AccountShared> Tenants<S> {
         known: Arc<KnownStreams>,
     ) -> Result<Connected, ProvisionError> {
         let name = &config.name;
-        let (resolved, renew_at) = match &config.signer {
+        let (resolved, lease) = match &config.signer {
             None => (std::borrow::Cow::Borrowed(&config.resolved), None),
             Some(signer) => {
-                let (resolved, renew_at) = mint(config, signer)
+                let (resolved, lease) = mint(config, signer)
                     .map_err(|e| ProvisionError::unavailable(format!("account {name}: {e}")))?;
-                (std::borrow::Cow::Owned(resolved), Some(renew_at))
+                (std::borrow::Cow::Owned(resolved), Some(lease))
             }
         };
         let client = crate::config::connect(&resolved, SERVICE_NAME, Some(known.clone()))
@@ -75,7 +76,7 @@ impl<S: AccountShared> Tenants<S> {
         Ok(Connected {
             provisioner: Arc::new(provisioner),
             advisories,
-            renew_at,
+            lease,
         })
     }
 }
@@ -84,16 +85,17 @@ impl<S: AccountShared> Tenants<S> {
 pub(super) struct Connected {
     pub(super) provisioner: Arc<Provisioner>,
     pub(super) advisories: AbortOnDrop,
-    pub(super) renew_at: Option<std::time::Instant>,
+    /// Operator mode: the minted user's schedule.
+    pub(super) lease: Option<Lease>,
 }
 
 /// Operator mode: mints the provisioner a user in the account, with exactly the tenant
 /// user's permissions (`stanzas::tenant_user`), valid for the signer's expiry; returns the
-/// connection settings with it and when to renew it (after three quarters).
+/// connection settings with it and its lease (when to renew it, from its `exp`).
 fn mint(
     config: &AccountConfig,
     signer: &crate::config::accounts::Signer,
-) -> Result<(crate::config::Resolved, std::time::Instant), ConfigError> {
+) -> Result<(crate::config::Resolved, Lease), ConfigError> {
     use crate::permissions::{template_union, PlatformOptions, Role, TemplateOptions};
     // Read at every mint: a rotated key file is picked up without a restart.
     let key = crate::creds::AccountSigner::from_seed_file(&signer.seed_file, Some(&config.name))?;
@@ -108,15 +110,18 @@ fn mint(
     .with_inbox_prefix(config.resolved.inbox_prefix.as_deref())?;
     let permissions = stanzas::tenant_user(&template);
     let user = key.mint_user_valid_for(SERVICE_NAME, &permissions, Some(signer.expiry))?;
+    // `exp` is whole seconds from a truncated clock reading: the user is valid up to 1 s
+    // less than `signer.expiry`, so the lease is computed from `exp` itself.
+    let exp = user
+        .expires_at
+        .ok_or_else(|| ConfigError::Credentials("the minted user has no expiry (`exp`)".into()))?;
+    let lease = Lease::starting_now(exp);
     let mut resolved = config.resolved.clone();
     resolved.auth = crate::config::Auth::JwtAndSeed {
         jwt: user.jwt,
         seed: user.seed,
     };
-    Ok((
-        resolved,
-        std::time::Instant::now() + signer.expiry.mul_f64(0.75),
-    ))
+    Ok((resolved, lease))
 }
 
 /// Keeps an account's warm cache honest as `advisories` does for the own account (in a

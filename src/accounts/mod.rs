@@ -14,6 +14,7 @@
 //! Nothing in a request's body can name an account.
 
 mod connect;
+mod renewal;
 pub mod request_info;
 pub mod stanzas;
 pub mod wiring;
@@ -86,9 +87,9 @@ const RETRY_OPEN_AFTER: Duration = Duration::from_secs(2);
 struct Opened<S> {
     shared: Arc<S>,
     last_used: std::time::Instant,
-    /// Operator mode: when to mint a new user and connect with it (before the current
-    /// one expires).
-    renew_at: Option<std::time::Instant>,
+    /// Operator mode: when to mint a new user and connect with it, and until when
+    /// requests may start on this connection (both before its user expires).
+    lease: Option<renewal::Lease>,
     /// The account's verdicts, handed to the renewed connection (which forgets them on
     /// connect, as every connection does).
     known: Arc<KnownStreams>,
@@ -114,12 +115,29 @@ impl<S> Account<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The open account's shared state, marked as used now.
+    /// The open account's shared state, marked as used now; `None` if the account is
+    /// not open, or if its minted user is so close to expiring that a request started on
+    /// it might not finish before the server closes the connection (that request waits
+    /// for the renewal under way, or renews itself: [`Tenants::open`]).
     fn use_open(&self) -> Option<Arc<S>> {
         let mut open = self.lock();
         let opened = open.as_mut()?;
-        opened.last_used = std::time::Instant::now();
+        let now = std::time::Instant::now();
+        if opened.lease.is_some_and(|l| now >= l.serve_until) {
+            return None;
+        }
+        opened.last_used = now;
         Some(opened.shared.clone())
+    }
+
+    /// The open account's shared state and verdicts if its minted user is due for
+    /// renewal.
+    fn due(&self) -> Option<(Arc<S>, Arc<KnownStreams>)> {
+        let open = self.lock();
+        let o = open.as_ref()?;
+        o.lease
+            .filter(|l| l.renew_at <= std::time::Instant::now())
+            .map(|_| (o.shared.clone(), o.known.clone()))
     }
 }
 
@@ -137,7 +155,8 @@ pub enum Route<S> {
     Own,
     /// A tenant account whose provisioner is open.
     Served(Arc<S>),
-    /// A tenant account whose provisioner is not open yet: [`Tenants::open`].
+    /// A tenant account whose provisioner is not open yet, or whose minted user is about
+    /// to expire: [`Tenants::open`].
     Open(Arc<Tenants<S>>, String),
     Refused(ProvisionError),
 }
@@ -226,7 +245,9 @@ impl<S: AccountShared> Tenants<S> {
         }
     }
 
-    /// The account's provisioner, opened now if no request opened it before.
+    /// The account's provisioner, opened now if no request opened it before; in
+    /// operator mode also renewed now if its user is about to expire and no renewal
+    /// got there first (requests in flight finish on the old connection).
     pub async fn open(&self, own: &S, account: &str) -> Result<Arc<S>, ProvisionError> {
         let Some(a) = self.accounts.get(account) else {
             return Err(ProvisionError::internal(format!(
@@ -242,7 +263,12 @@ impl<S: AccountShared> Tenants<S> {
                 return Err(e.clone());
             }
         }
-        let known = Arc::new(KnownStreams::default());
+        // A renewal keeps the verdicts (the new connection forgets them on connect).
+        let known = a
+            .lock()
+            .as_ref()
+            .map(|o| o.known.clone())
+            .unwrap_or_default();
         let connected = match self.connect(&a.config, known.clone()).await {
             Ok(c) => c,
             Err(e) => {
@@ -256,7 +282,7 @@ impl<S: AccountShared> Tenants<S> {
         *a.lock() = Some(Opened {
             shared: shared.clone(),
             last_used: std::time::Instant::now(),
-            renew_at: connected.renew_at,
+            lease: connected.lease,
             known,
             _advisories: connected.advisories,
         });
@@ -264,35 +290,60 @@ impl<S: AccountShared> Tenants<S> {
     }
 
     /// Operator mode: for every open account whose minted user is due, mints a new one,
-    /// connects with it and swaps the connection. Requests in flight finish on the old
-    /// connection (its user is still valid), later ones use the new, which starts with a
-    /// cold cache (`config::connect` forgets it on every connect). A failed renewal is
-    /// retried on the next round and logged.
+    /// connects with it and swaps the connection; the accounts concurrently, so that a
+    /// slow one delays no other. Requests in flight finish on the old connection (its
+    /// user is still valid), later ones use the new, which starts with a cold cache
+    /// (`config::connect` forgets it on every connect). A failed renewal is logged and
+    /// tried again after [`renewal::RETRY_RENEW_AFTER`]; once the old user has expired
+    /// its connection is closed, and the next request opens the account again.
     pub async fn renew_due(&self) {
-        for (name, a) in &self.accounts {
-            let due = a.lock().as_ref().and_then(|o| {
-                o.renew_at
-                    .filter(|at| *at <= std::time::Instant::now())
-                    .map(|_| (o.shared.clone(), o.known.clone()))
-            });
-            let Some((old, known)) = due else {
-                continue;
-            };
-            let _opening = a.opening.lock().await;
-            match self.connect(&a.config, known).await {
-                Ok(connected) => {
-                    let shared = Arc::new(old.for_account(name, connected.provisioner));
-                    let mut open = a.lock();
-                    if let Some(o) = open.as_mut() {
-                        o.shared = shared;
-                        o.renew_at = connected.renew_at;
-                        o._advisories = connected.advisories;
-                        info!(account = %name, "renewed the minted user in tenant account");
-                    }
+        let due = self.accounts.iter().filter(|(_, a)| a.due().is_some());
+        futures::future::join_all(due.map(|(name, a)| self.renew(name, a))).await;
+    }
+
+    async fn renew(&self, name: &str, a: &Account<S>) {
+        let _opening = a.opening.lock().await;
+        // Checked again under the lock: a request may have renewed it meanwhile.
+        let Some((old, known)) = a.due() else {
+            return;
+        };
+        match self.connect(&a.config, known).await {
+            Ok(connected) => {
+                let shared = Arc::new(old.for_account(name, connected.provisioner));
+                let mut open = a.lock();
+                if let Some(o) = open.as_mut() {
+                    o.shared = shared;
+                    o.lease = connected.lease;
+                    o._advisories = connected.advisories;
+                    info!(account = %name, "renewed the minted user in tenant account");
                 }
-                Err(e) => warn!(account = %name, "cannot renew the minted user: {e}"),
+            }
+            Err(e) => {
+                warn!(account = %name, "cannot renew the minted user: {}", e.message);
+                let mut open = a.lock();
+                let now = std::time::Instant::now();
+                let expired = match open.as_mut().and_then(|o| o.lease.as_mut()) {
+                    Some(l) if now >= l.expires_at => true,
+                    Some(l) => {
+                        l.renew_at = now + renewal::RETRY_RENEW_AFTER;
+                        false
+                    }
+                    None => false,
+                };
+                if expired {
+                    *open = None;
+                    warn!(account = %name, "closed the connection of the expired minted user");
+                }
             }
         }
+    }
+
+    /// The earliest instant at which a minted user is due for renewal.
+    fn next_renewal(&self) -> Option<std::time::Instant> {
+        self.accounts
+            .values()
+            .filter_map(|a| a.lock().as_ref().and_then(|o| o.lease).map(|l| l.renew_at))
+            .min()
     }
 
     /// Closes the connections of accounts that served no request for `idle` and have
@@ -316,8 +367,9 @@ impl<S: AccountShared> Tenants<S> {
         closed
     }
 
-    /// Runs [`Tenants::close_idle`] and [`Tenants::renew_due`] every quarter of `idle`
-    /// (at least every second)
+    /// Runs [`Tenants::close_idle`] every quarter of `idle` (at least every second), and
+    /// [`Tenants::renew_due`] as well as at the earliest renewal instant (a fixed tick
+    /// would run a renewal up to a tick late: past the expiry of a short-lived user),
     /// until the last other reference to the tenants is gone.
     pub fn spawn_idle_closer(self: &Arc<Self>, idle: Duration) {
         if self.accounts.is_empty() {
@@ -327,7 +379,14 @@ impl<S: AccountShared> Tenants<S> {
         let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                let wake = {
+                    let Some(tenants) = weak.upgrade() else {
+                        return;
+                    };
+                    let tick = std::time::Instant::now() + every;
+                    tenants.next_renewal().map_or(tick, |at| at.min(tick))
+                };
+                tokio::time::sleep_until(wake.into()).await;
                 let Some(tenants) = weak.upgrade() else {
                     return;
                 };

@@ -34,7 +34,8 @@ pub struct FileAccount {
     /// it expires.
     pub signing_key: Option<PathBuf>,
     /// How long a minted user is valid (`90d`, `12h`, `30m`, `60s`); default 1 hour.
-    /// A new one is minted after three quarters of it.
+    /// A new one is minted a quarter of it before it expires, at least 2 s before (at
+    /// most half of it).
     pub user_expiry: Option<String>,
     /// JetStream domain in that account; the provisioner's own when unset.
     pub js_domain: Option<String>,
@@ -110,8 +111,8 @@ impl Signer {
                 };
                 if expiry < std::time::Duration::from_secs(4) {
                     return Err(ConfigError::Invalid(format!(
-                        "{source}: user_expiry must be at least 4s (a new user is minted after \
-                     three quarters of it)"
+                        "{source}: user_expiry must be at least 4s (a new user is minted before the \
+                     current one expires: a quarter of it before, at least 2 s or half of it)"
                     )));
                 }
                 Ok(Some(Signer {

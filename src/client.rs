@@ -11,9 +11,9 @@ use async_nats::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::host_auth::{sign, SIGNATURE_HEADER};
+use crate::host_auth::sign;
 use crate::request::HostRequest;
-use crate::subjects::SUBJECT_PREFIX;
+use crate::subjects::{SIGNATURE_HEADER, SUBJECT_PREFIX};
 
 pub use crate::reply::{HostReply, ProvisionReply};
 

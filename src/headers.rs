@@ -11,8 +11,9 @@
 
 use async_nats::{HeaderMap, HeaderValue, Message};
 
-pub use crate::subjects::MAX_SIGNATURE_BYTES;
-use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER, SIGNATURE_HEADER};
+use crate::subjects::{
+    MAX_REQUEST_INFO_BYTES, MAX_SIGNATURE_BYTES, REQUEST_INFO_HEADER, SIGNATURE_HEADER,
+};
 
 /// The headers the service reads, each with the most bytes of it that are kept. One
 /// character (up to 4 bytes) more of `Nats-Request-Info` than the audit trail parses, so

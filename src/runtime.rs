@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{self, AuditPublisher, Instance};
+use crate::audit::{AuditPublisher, Instance};
 use crate::config::{self, Resolved};
 use crate::jsapi::JetStreamApi;
 use crate::metrics::Metrics;
@@ -17,6 +17,7 @@ use crate::policy::{HostAuth, LatticePolicy};
 use crate::provisioner::Provisioner;
 use crate::reconcile::{KnownStreams, Reconciler};
 use crate::service::{self, ServeOptions};
+use crate::subjects::SERVICE_NAME;
 
 /// How the service is to run: the resolved connection and settings, and `serve`'s knobs.
 pub struct ServiceSetup {
@@ -57,8 +58,7 @@ impl ServiceSetup {
     pub async fn connect(self) -> Result<ConnectedService, String> {
         let resolved = self.resolved;
         let known = Arc::new(KnownStreams::default());
-        let js_client =
-            config::connect(&resolved, service::SERVICE_NAME, Some(known.clone())).await?;
+        let js_client = config::connect(&resolved, SERVICE_NAME, Some(known.clone())).await?;
         let js = JetStreamApi::new(
             js_client.clone(),
             resolved.js_domain.clone(),
@@ -66,7 +66,7 @@ impl ServiceSetup {
         );
         let audit = AuditPublisher::start(
             js_client,
-            Instance::new(service::SERVICE_NAME),
+            Instance::new(SERVICE_NAME),
             resolved.js_domain.clone(),
         );
         let reconciler = Arc::new(
@@ -103,7 +103,7 @@ impl ServiceSetup {
             ("instance_id".to_string(), audit.instance().id.clone()),
             (
                 "audit_events".to_string(),
-                format!("{}.<action>", audit::EVENTS_PREFIX),
+                format!("{}.<action>", crate::subjects::EVENTS_PREFIX),
             ),
         ]);
         if let Some(operator) = self.operator {
@@ -120,7 +120,7 @@ impl ServiceSetup {
         );
         // Its own connection: drained at shutdown so that no request on the wire is lost,
         // while replies still go out on the JetStream connection.
-        let service_client = config::connect(&resolved, service::SERVICE_NAME, None).await?;
+        let service_client = config::connect(&resolved, SERVICE_NAME, None).await?;
         Ok(ConnectedService {
             service_client,
             provisioner,

@@ -34,8 +34,8 @@ use wasmcloud_provisioner::metrics::Metrics;
 use wasmcloud_provisioner::policy::{HostAuth, LatticePolicy};
 use wasmcloud_provisioner::reconcile::KnownStreams;
 use wasmcloud_provisioner::runtime::ServiceSetup;
-use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::Settings;
+use wasmcloud_provisioner::subjects::SERVICE_NAME;
 
 /// How an in-process service is set up; `Options::new()` is `serve` with its defaults.
 pub struct Options {

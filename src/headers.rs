@@ -56,7 +56,7 @@ fn prefix(s: &str, limit: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit;
+    use crate::origin;
 
     fn message(headers: Option<HeaderMap>) -> Message {
         Message {
@@ -87,7 +87,7 @@ mod tests {
         assert!(info.len() > MAX_REQUEST_INFO_BYTES, "{}", info.len());
         // Still recorded as too large to parse.
         assert_eq!(
-            audit::request_info(info),
+            origin::request_info(info),
             Some(serde_json::json!({ "truncated": true }))
         );
         assert_eq!(

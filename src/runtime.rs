@@ -12,10 +12,11 @@ use std::time::Duration;
 use crate::audit::{AuditPublisher, Instance};
 use crate::config::{self, Resolved};
 use crate::jsapi::JetStreamApi;
+use crate::known::KnownStreams;
 use crate::metrics::Metrics;
 use crate::policy::{HostAuth, LatticePolicy};
 use crate::provisioner::Provisioner;
-use crate::reconcile::{KnownStreams, Reconciler};
+use crate::reconcile::Reconciler;
 use crate::service::{self, ServeOptions};
 use crate::subjects::SERVICE_NAME;
 

@@ -10,8 +10,9 @@ use super::{stanzas, AbortOnDrop, AccountConfig, AccountShared, Tenants, USER_IN
 use crate::config_error::ConfigError;
 use crate::error::ProvisionError;
 use crate::jsapi::JetStreamApi;
+use crate::known::KnownStreams;
 use crate::provisioner::Provisioner;
-use crate::reconcile::{KnownStreams, Reconciler};
+use crate::reconcile::Reconciler;
 use crate::subjects::{SERVICE_NAME, USER_INFO_SUBJECT};
 
 impl<S: AccountShared> Tenants<S> {

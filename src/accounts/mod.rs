@@ -26,9 +26,9 @@ use tracing::{info, warn};
 
 use crate::catalog::Operator;
 use crate::error::{ErrorKind, ProvisionError};
+use crate::known::KnownStreams;
 use crate::policy::HostAuth;
 use crate::provisioner::Provisioner;
-use crate::reconcile::KnownStreams;
 
 pub use crate::config::accounts::{AccountConfig, FileAccount};
 

@@ -10,9 +10,10 @@ use crate::audit::{self, AuditPublisher, Instance, Origin};
 use crate::config::{self, Resolved};
 use crate::config_error::ConfigError;
 use crate::jsapi::JetStreamApi;
+use crate::plan::{Action, ResourceReport};
 use crate::policy::LatticePolicy;
 use crate::provisioner::{Provisioner, Target};
-use crate::reconcile::{Action, Reconciler, ResourceReport};
+use crate::reconcile::Reconciler;
 use crate::report;
 
 /// `apply` and `plan`.

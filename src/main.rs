@@ -11,7 +11,8 @@ use wasmcloud_provisioner::catalog::Operator;
 use wasmcloud_provisioner::cli::{
     self, CredsArgs, PermissionsArgs, TargetArgs, EXIT_ERROR, EXIT_OK,
 };
-use wasmcloud_provisioner::config::{self, ConfigError, ConnectArgs, Resolved, SettingsArgs};
+use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
+use wasmcloud_provisioner::config_error::ConfigError;
 use wasmcloud_provisioner::ping::{self, PingArgs};
 use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::runtime::ServiceSetup;

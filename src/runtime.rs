@@ -75,7 +75,7 @@ impl ServiceSetup {
         );
         let settings = resolved.settings.clone();
         let tenants = Arc::new(crate::accounts::Tenants::new(
-            crate::accounts::AccountConfig::resolve_all(&resolved, &resolved.file_accounts)?,
+            config::AccountConfig::resolve_all(&resolved, &resolved.file_accounts)?,
             crate::accounts::Build {
                 cache_ttl: self.cache_ttl,
                 js_timeout: self.js_timeout,

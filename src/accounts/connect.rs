@@ -6,7 +6,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use super::{stanzas, AbortOnDrop, AccountConfig, AccountShared, Tenants, USER_INFO_TIMEOUT};
+use super::{stanzas, AbortOnDrop, AccountShared, Tenants, USER_INFO_TIMEOUT};
+use crate::config::AccountConfig;
 use crate::config_error::ConfigError;
 use crate::error::ProvisionError;
 use crate::jsapi::JetStreamApi;

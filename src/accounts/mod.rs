@@ -30,7 +30,7 @@ use crate::known::KnownStreams;
 use crate::policy::HostAuth;
 use crate::provisioner::Provisioner;
 
-pub use crate::config::accounts::{AccountConfig, FileAccount};
+use crate::config::AccountConfig;
 
 /// How long the account check of a new connection may take.
 const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);

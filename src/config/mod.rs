@@ -25,7 +25,6 @@ mod connect;
 mod file;
 mod flags;
 
-pub use crate::config_error::ConfigError;
 pub use accounts::{AccountConfig, FileAccount};
 pub use auth::{Auth, Tls};
 pub use combine::{combine, resolve};

@@ -26,8 +26,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use wasmcloud_provisioner::accounts::FileAccount;
 use wasmcloud_provisioner::catalog::Operator;
+use wasmcloud_provisioner::config::FileAccount;
 use wasmcloud_provisioner::config::{Auth, ConnectArgs};
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
 use wasmcloud_provisioner::known::KnownStreams;

@@ -13,8 +13,9 @@ use wasmcloud_provisioner::cli::{
 };
 use wasmcloud_provisioner::config::{self, ConnectArgs, Resolved, SettingsArgs};
 use wasmcloud_provisioner::config_error::ConfigError;
+use wasmcloud_provisioner::host_auth::{HostAuth, HostAuthArgs};
 use wasmcloud_provisioner::ping::{self, PingArgs};
-use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
+use wasmcloud_provisioner::policy::{LatticePolicy, LatticePolicyArgs};
 use wasmcloud_provisioner::runtime::ServiceSetup;
 use wasmcloud_provisioner::{backup, request};
 

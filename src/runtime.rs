@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use crate::audit::{AuditPublisher, Instance};
 use crate::config::{self, Resolved};
+use crate::host_auth::HostAuth;
 use crate::jsapi::JetStreamApi;
 use crate::known::KnownStreams;
 use crate::metrics::Metrics;
-use crate::policy::{HostAuth, LatticePolicy};
+use crate::policy::LatticePolicy;
 use crate::provisioner::Provisioner;
 use crate::reconcile::Reconciler;
 use crate::service::{self, ServeOptions};

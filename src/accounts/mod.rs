@@ -26,8 +26,8 @@ use tracing::{info, warn};
 
 use crate::catalog::Operator;
 use crate::error::{ErrorKind, ProvisionError};
+use crate::host_auth::HostAuth;
 use crate::known::KnownStreams;
-use crate::policy::HostAuth;
 use crate::provisioner::Provisioner;
 
 use crate::config::AccountConfig;

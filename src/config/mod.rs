@@ -15,7 +15,8 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::policy::{FileHosts, LatticePolicyArgs};
+use crate::host_auth::FileHosts;
+use crate::policy::LatticePolicyArgs;
 use crate::settings::Settings;
 
 pub mod accounts;

@@ -15,7 +15,7 @@ use crate::host_auth::sign;
 use crate::request::HostRequest;
 use crate::subjects::{SIGNATURE_HEADER, SUBJECT_PREFIX};
 
-pub use crate::reply::{HostReply, ProvisionReply};
+use crate::reply::HostReply;
 
 /// The requester's side of an error reply: its ADR-32 code and the body's message (the
 /// header's text when the body has none), or `None` for a success.

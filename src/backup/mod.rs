@@ -41,7 +41,7 @@ use manifest::{Manifest, StreamEntry};
 use progress::{human, Progress};
 pub use restore_folder::{restore, RestoreItem, RestoreOptions};
 
-pub use crate::catalog::Selected;
+use crate::catalog::Selected;
 
 /// What `backup --lattice … [--wadm] [--all]` takes: the catalog's backup set
 /// ([`crate::catalog::backup_set`]), after the lattice names are checked as everywhere.

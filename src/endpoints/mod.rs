@@ -23,6 +23,7 @@ use crate::plan::{Action, ResourceReport};
 use crate::provisioner::{Provisioner, Target};
 use crate::reply::{ProvisionReply, ReplyHead};
 
+/// Kept while `service.rs` (being split) names it here; its home is `subjects.rs`.
 pub use crate::subjects::SUBJECT_PREFIX;
 
 /// Which handler serves a request.

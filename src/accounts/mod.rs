@@ -25,12 +25,11 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::catalog::Operator;
+use crate::config::AccountConfig;
 use crate::error::{ErrorKind, ProvisionError};
 use crate::host_auth::HostAuth;
 use crate::known::KnownStreams;
 use crate::provisioner::Provisioner;
-
-use crate::config::AccountConfig;
 
 /// How long the account check of a new connection may take.
 const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);

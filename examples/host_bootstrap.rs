@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 
-use wasmcloud_provisioner::endpoints::host;
+use wasmcloud_provisioner::client::request_bootstrap;
 
 #[tokio::main]
 async fn main() -> Result<(), async_nats::Error> {
@@ -40,7 +40,7 @@ async fn main() -> Result<(), async_nats::Error> {
     let client = options.connect(url.as_str()).await?;
 
     // 2. The bootstrap: one request; the reply says what to bind.
-    let reply = host::request_bootstrap(&client, &key, &lattice, Some("1.9.2")).await?;
+    let reply = request_bootstrap(&client, &key, &lattice, Some("1.9.2")).await?;
     println!(
         "host {} bootstrapped lattice {} (signed: {}, JetStream domain: {})",
         reply.host_id,

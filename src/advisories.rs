@@ -17,8 +17,8 @@ use tracing::{debug, info};
 
 use crate::known::KnownStreams;
 
-/// Advisory subjects for stream deletions and updates; the last token is the stream.
-pub use crate::subjects::STREAM_ADVISORIES as SUBJECTS;
+// Advisory subjects for stream deletions and updates; the last token is the stream.
+use crate::subjects::STREAM_ADVISORIES;
 
 /// Subscribes to the deletion and update advisories (plain `$JS.EVENT…` subjects: a
 /// JetStream domain does not change them).
@@ -26,7 +26,7 @@ pub async fn subscribe(
     client: &async_nats::Client,
 ) -> Result<impl Stream<Item = async_nats::Message> + Unpin + Send, async_nats::SubscribeError> {
     let mut subscriptions = Vec::new();
-    for subject in SUBJECTS {
+    for subject in STREAM_ADVISORIES {
         subscriptions.push(client.subscribe(subject).await?);
     }
     info!("watching stream advisories to keep the cache fresh");

@@ -16,20 +16,16 @@ use serde_json::Value;
 
 use crate::catalog::Kind;
 use crate::plan::{Action, Change};
+use crate::subjects::EVENTS_PREFIX;
 
 mod publisher;
-/// Who asked: moved to `origin.rs`, re-exported where callers found it.
-pub use crate::origin::{
-    current_origin, request_info, with_origin, Origin, MAX_FIELD_CHARS, MAX_TAGS,
-};
+use crate::origin::Origin;
 pub use publisher::AuditPublisher;
 
-pub use crate::subjects::EVENTS_PREFIX;
 /// The `schema` field of every event; bumped when a field changes meaning.
 pub const SCHEMA_ID: &str = "wasmcloud-provisioner/audit_event/v1";
 /// The JSON schema of an event.
 pub const SCHEMA: &str = include_str!("../schemas/audit_event.json");
-pub use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER};
 /// An event is at most this large: half the 32 KiB `max_payload` the README suggests for
 /// requesters' accounts, and far below nats-server's default of 1 MiB, so an event of a
 /// change is always publishable. The bounds above keep an ordinary worst case under it;
@@ -275,8 +271,9 @@ mod tests {
 
     use serde_json::Map;
 
-    use crate::origin::REQUEST_INFO_FIELDS;
+    use crate::origin::{MAX_FIELD_CHARS, MAX_TAGS, REQUEST_INFO_FIELDS};
     use crate::plan::ResourceReport;
+    use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER};
     use serde_json::json;
 
     fn change(action: Action, origin: Option<Origin>) -> Change {

@@ -465,7 +465,10 @@ mod tests {
         let (subject, headers, body) = step.message().unwrap();
         assert_eq!(subject, "wasmcloud.provision.host.default");
         let request: request::HostRequest = serde_json::from_slice(&body).unwrap();
-        let signature = headers.get(host_auth::SIGNATURE_HEADER).unwrap().as_str();
+        let signature = headers
+            .get(crate::subjects::SIGNATURE_HEADER)
+            .unwrap()
+            .as_str();
         let auth = host_auth::HostAuth {
             require_signed: true,
             ..Default::default()

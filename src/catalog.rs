@@ -30,9 +30,6 @@ mod fields;
 mod readme;
 mod rows;
 
-/// The size floors live with the settings that must respect them; re-exported here, where
-/// the drift checks use them.
-pub use crate::settings::{MIB, MIN_MAX_BYTES, MIN_MAX_MSG_SIZE};
 pub use access::{Access, Messaging, LOOKED_UP_ONLY, MESSAGING};
 pub use backup_set::{backup_set, Selected};
 pub use checks::{is_unset, same_setting, violated, wanted, Check, Note, Rule};

@@ -11,11 +11,11 @@ use async_nats::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::host_auth::{sign, SIGNATURE_HEADER};
+use crate::host_auth::sign;
 use crate::request::HostRequest;
-use crate::subjects::SUBJECT_PREFIX;
+use crate::subjects::{SIGNATURE_HEADER, SUBJECT_PREFIX};
 
-pub use crate::reply::{HostReply, ProvisionReply};
+use crate::reply::HostReply;
 
 /// The requester's side of an error reply: its ADR-32 code and the body's message (the
 /// header's text when the body has none), or `None` for a success.

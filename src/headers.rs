@@ -11,8 +11,9 @@
 
 use async_nats::{HeaderMap, HeaderValue, Message};
 
-pub use crate::subjects::MAX_SIGNATURE_BYTES;
-use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER, SIGNATURE_HEADER};
+use crate::subjects::{
+    MAX_REQUEST_INFO_BYTES, MAX_SIGNATURE_BYTES, REQUEST_INFO_HEADER, SIGNATURE_HEADER,
+};
 
 /// The headers the service reads, each with the most bytes of it that are kept. One
 /// character (up to 4 bytes) more of `Nats-Request-Info` than the audit trail parses, so
@@ -55,7 +56,7 @@ fn prefix(s: &str, limit: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit;
+    use crate::origin;
 
     fn message(headers: Option<HeaderMap>) -> Message {
         Message {
@@ -86,7 +87,7 @@ mod tests {
         assert!(info.len() > MAX_REQUEST_INFO_BYTES, "{}", info.len());
         // Still recorded as too large to parse.
         assert_eq!(
-            audit::request_info(info),
+            origin::request_info(info),
             Some(serde_json::json!({ "truncated": true }))
         );
         assert_eq!(

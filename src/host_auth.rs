@@ -29,7 +29,7 @@ use crate::error::{ErrorKind, ProvisionError};
 use crate::names;
 use crate::request::HostRequest;
 
-pub use crate::subjects::SIGNATURE_HEADER;
+use crate::subjects::SIGNATURE_HEADER;
 
 /// Host bootstrap flags (for `serve`).
 #[derive(Debug, Clone, Default, clap::Args)]

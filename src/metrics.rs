@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ProvisionError;
-use crate::reply::ResourceReport;
+use crate::plan::ResourceReport;
 
-/// Every key of `data.resources`: the [`Action`](crate::reply::Action)s, and `failed`
+/// Every key of `data.resources`: the [`Action`](crate::plan::Action)s, and `failed`
 /// ([`crate::error::FAILED`]) for a resource whose JetStream call failed.
 pub const OUTCOMES: &[&str] = &[
     "created",

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER};
+use crate::subjects::{MAX_REQUEST_INFO_BYTES, REQUEST_INFO_HEADER};
 
 /// Who or what caused a change.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,9 +7,9 @@
 //!   obey it alike. It also holds the operator's reserved lattice names
 //!   (`--reserve-lattice-name`, refused like the built-in ones of [`crate::names`]). Its
 //!   refusals name neither the globs nor other tenants' lattices (those are logged).
-//! - [`HostAuth`] (in [`crate::host_auth`], re-exported here): whether host bootstrap
-//!   requests must be signed by the host's key, by which keys, and for which lattices each
-//!   key may ask.
+//! - [`HostAuth`](crate::host_auth::HostAuth) (in [`crate::host_auth`]): whether host
+//!   bootstrap requests must be signed by the host's key, by which keys, and for which
+//!   lattices each key may ask.
 //!
 //! ## How `--max-lattices` counts
 //! The cap bounds the number of lattices that **exist in JetStream**, not the number this
@@ -30,12 +30,9 @@ use crate::admission;
 use crate::catalog::{self, Scope};
 use crate::error::{ErrorKind, ProvisionError};
 use crate::jsapi::Call;
-use crate::names::{self, validate_glob};
+use crate::names::{self, glob_match, validate_glob};
 use crate::reconcile::Reconciler;
 use crate::settings::Settings;
-
-pub use crate::host_auth::{FileHosts, HostAuth, HostAuthArgs, DEFAULT_HOST_SIGNATURE_MAX_AGE};
-pub use crate::names::glob_match;
 
 /// Lattice flags (for `serve`, `apply` and `plan`).
 #[derive(Debug, Clone, Default, clap::Args)]

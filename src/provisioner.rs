@@ -7,9 +7,10 @@ use std::sync::Arc;
 use crate::catalog::{self, Desired, DesiredKey, Operator};
 use crate::error::ProvisionError;
 use crate::host_auth::HostAuth;
+use crate::known::Warm;
+use crate::plan::ResourceReport;
 use crate::policy::LatticePolicy;
-use crate::reconcile::{Reconciler, Warm};
-use crate::reply::ResourceReport;
+use crate::reconcile::Reconciler;
 use crate::settings::Settings;
 
 /// Shared state of a running provisioner.

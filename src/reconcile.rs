@@ -24,15 +24,10 @@ use serde_json::{json, Value};
 use crate::catalog::{Desired, DesiredKey};
 use crate::error::{ErrorKind, ProvisionError};
 use crate::jsapi::{codes, Call, JetStreamApi, JsError, StreamInfo};
-use crate::known::Topology;
+use crate::known::{KnownStreams, Topology, Warm, WarmStamp};
 use crate::origin::{current_origin, Origin};
-use crate::plan::{plan, plan_item};
-
-/// The plan types and the verdict cache, where callers found them before they had modules
-/// of their own.
-pub use crate::known::{KnownStreams, Warm, WarmStamp};
-pub use crate::plan::{
-    Action, Change, ChangeListener, Finding, Plan, PlanItem, ResourceReport, Step,
+use crate::plan::{
+    plan, plan_item, Action, Change, ChangeListener, Plan, PlanItem, ResourceReport, Step,
 };
 
 mod outcome;

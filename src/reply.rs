@@ -7,9 +7,10 @@
 //!
 //! `tests/schemas.rs` holds each struct against its schema file field by field, both ways.
 //!
-//! Both are generic over their `resources`: the service writes its [`ResourceReport`]s
-//! (borrowed, so a reply is serialized without copying its reports), a client reads
-//! `serde_json::Value`s (the default), which also take fields a newer service adds.
+//! Both are generic over their `resources`: the service writes its
+//! [`crate::plan::ResourceReport`]s (borrowed, so a reply is serialized without copying
+//! its reports), a client reads `serde_json::Value`s (the default), which also take
+//! fields a newer service adds.
 //!
 //! Fields are declared in alphabetical order: serde writes them in declaration order, so a
 //! body has the bytes it had when replies were `serde_json::Map`s (whose keys are sorted).
@@ -20,8 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{App, Kind, Operator, CATALOG};
-
-pub use crate::reconcile::{Action, ResourceReport};
 
 /// The reply of `lattice`, `lattice_scoped`, `wadm` and `status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +170,7 @@ pub fn buckets_for(app: App, lattice: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Action, ResourceReport};
 
     fn report() -> ResourceReport {
         ResourceReport {

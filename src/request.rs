@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::catalog::Operator;
 use crate::error::ProvisionError;
 
-pub use crate::names::MAX_LATTICE_LEN;
+use crate::names::MAX_LATTICE_LEN;
 
 /// Largest request body accepted. Real requests are a few dozen bytes; anything near the
 /// server's max_payload is either a mistake or an attack and is refused before parsing.

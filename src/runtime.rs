@@ -9,14 +9,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{self, AuditPublisher, Instance};
+use crate::audit::{AuditPublisher, Instance};
 use crate::config::{self, Resolved};
+use crate::host_auth::HostAuth;
 use crate::jsapi::JetStreamApi;
+use crate::known::KnownStreams;
 use crate::metrics::Metrics;
-use crate::policy::{HostAuth, LatticePolicy};
+use crate::policy::LatticePolicy;
 use crate::provisioner::Provisioner;
-use crate::reconcile::{KnownStreams, Reconciler};
+use crate::reconcile::Reconciler;
 use crate::service::{self, ServeOptions};
+use crate::subjects::SERVICE_NAME;
 
 /// How the service is to run: the resolved connection and settings, and `serve`'s knobs.
 pub struct ServiceSetup {
@@ -57,8 +60,7 @@ impl ServiceSetup {
     pub async fn connect(self) -> Result<ConnectedService, String> {
         let resolved = self.resolved;
         let known = Arc::new(KnownStreams::default());
-        let js_client =
-            config::connect(&resolved, service::SERVICE_NAME, Some(known.clone())).await?;
+        let js_client = config::connect(&resolved, SERVICE_NAME, Some(known.clone())).await?;
         let js = JetStreamApi::new(
             js_client.clone(),
             resolved.js_domain.clone(),
@@ -66,7 +68,7 @@ impl ServiceSetup {
         );
         let audit = AuditPublisher::start(
             js_client,
-            Instance::new(service::SERVICE_NAME),
+            Instance::new(SERVICE_NAME),
             resolved.js_domain.clone(),
         );
         let reconciler = Arc::new(
@@ -74,7 +76,7 @@ impl ServiceSetup {
         );
         let settings = resolved.settings.clone();
         let tenants = Arc::new(crate::accounts::Tenants::new(
-            crate::accounts::AccountConfig::resolve_all(&resolved, &resolved.file_accounts)?,
+            config::AccountConfig::resolve_all(&resolved, &resolved.file_accounts)?,
             crate::accounts::Build {
                 cache_ttl: self.cache_ttl,
                 js_timeout: self.js_timeout,
@@ -103,7 +105,7 @@ impl ServiceSetup {
             ("instance_id".to_string(), audit.instance().id.clone()),
             (
                 "audit_events".to_string(),
-                format!("{}.<action>", audit::EVENTS_PREFIX),
+                format!("{}.<action>", crate::subjects::EVENTS_PREFIX),
             ),
         ]);
         if let Some(operator) = self.operator {
@@ -120,7 +122,7 @@ impl ServiceSetup {
         );
         // Its own connection: drained at shutdown so that no request on the wire is lost,
         // while replies still go out on the JetStream connection.
-        let service_client = config::connect(&resolved, service::SERVICE_NAME, None).await?;
+        let service_client = config::connect(&resolved, SERVICE_NAME, None).await?;
         Ok(ConnectedService {
             service_client,
             provisioner,

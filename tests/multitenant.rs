@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 use wasmcloud_provisioner::accounts::wiring::Wiring;
-use wasmcloud_provisioner::accounts::FileAccount;
+use wasmcloud_provisioner::config::FileAccount;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use wasmcloud_provisioner::catalog::{App, Kind, Operator};
 use wasmcloud_provisioner::error::{Outcome, ProvisionError, FAILED};
-use wasmcloud_provisioner::reconcile::Finding;
-use wasmcloud_provisioner::reply::{Action, HostReply, ProvisionReply, ReplyHead, ResourceReport};
+use wasmcloud_provisioner::plan::{Action, Finding, ResourceReport};
+use wasmcloud_provisioner::reply::{HostReply, ProvisionReply, ReplyHead};
 use wasmcloud_provisioner::request::{HostRequest, LatticeRequest, StatusRequest, WadmRequest};
 
 fn schema(file: &str) -> Value {

@@ -21,8 +21,9 @@ use common::reply::{call, Reply};
 use common::NatsServer;
 use wasmcloud_provisioner::catalog;
 use wasmcloud_provisioner::jsapi::JetStreamApi;
+use wasmcloud_provisioner::known::KnownStreams;
 use wasmcloud_provisioner::provisioner::{Provisioner, Target};
-use wasmcloud_provisioner::reconcile::{KnownStreams, Reconciler};
+use wasmcloud_provisioner::reconcile::Reconciler;
 use wasmcloud_provisioner::settings::Settings;
 
 const LATTICE: &str = "wasmcloud.provision.lattice";
@@ -283,7 +284,7 @@ async fn without_advisories_a_verdict_expires_after_the_cache_ttl() {
         let provisioner = Provisioner::new(reconciler, Settings::default());
         let target = [Target::Lattice(lattice.clone())];
         let latticedata = streams(&lattice)[0].clone();
-        let action = |reports: &[wasmcloud_provisioner::reconcile::ResourceReport]| {
+        let action = |reports: &[wasmcloud_provisioner::plan::ResourceReport]| {
             reports
                 .iter()
                 .find(|r| r.stream == latticedata)

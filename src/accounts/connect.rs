@@ -7,16 +7,15 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::renewal::Lease;
-use super::{
-    stanzas, AbortOnDrop, AccountConfig, AccountShared, Tenants, USER_INFO_SUBJECT,
-    USER_INFO_TIMEOUT,
-};
+use super::{stanzas, AbortOnDrop, AccountShared, Tenants, USER_INFO_TIMEOUT};
+use crate::config::AccountConfig;
 use crate::config_error::ConfigError;
 use crate::error::ProvisionError;
 use crate::jsapi::JetStreamApi;
+use crate::known::KnownStreams;
 use crate::provisioner::Provisioner;
-use crate::reconcile::{KnownStreams, Reconciler};
-use crate::subjects::SERVICE_NAME;
+use crate::reconcile::Reconciler;
+use crate::subjects::{SERVICE_NAME, USER_INFO_SUBJECT};
 
 impl<S: AccountShared> Tenants<S> {
     /// Connects in the account, checks that the connection is in it, and builds its

@@ -26,14 +26,11 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::catalog::Operator;
+use crate::config::AccountConfig;
 use crate::error::{ErrorKind, ProvisionError};
-use crate::policy::HostAuth;
+use crate::host_auth::HostAuth;
+use crate::known::KnownStreams;
 use crate::provisioner::Provisioner;
-use crate::reconcile::KnownStreams;
-
-pub use crate::config::accounts::{AccountConfig, FileAccount};
-
-pub use crate::subjects::USER_INFO_SUBJECT;
 
 /// How long the account check of a new connection may take.
 const USER_INFO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -218,7 +215,7 @@ impl<S: AccountShared> Tenants<S> {
                 request_info::REQUIRED
             )));
         }
-        if !reply.is_some_and(|r| r.starts_with(request_info::IMPORT_REPLY_PREFIX)) {
+        if !reply.is_some_and(|r| r.starts_with(crate::subjects::IMPORT_REPLY_PREFIX)) {
             return Route::Refused(ProvisionError::new(
                 ErrorKind::Forbidden,
                 format!(

@@ -15,7 +15,7 @@
 
 use serde::Deserialize;
 
-pub use crate::subjects::{IMPORT_REPLY_PREFIX, REQUEST_INFO_HEADER as HEADER};
+use crate::subjects::REQUEST_INFO_HEADER as HEADER;
 
 /// Longest header value considered: the same bound as what the audit trail keeps of it
 /// (the server's own is well under 1 KiB, but with `share: true` it carries the user's

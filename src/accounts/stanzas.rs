@@ -127,7 +127,7 @@ pub fn tenant_user(provisioner: &Template) -> Permissions {
         .filter(|s| !service(s))
         .cloned()
         .collect();
-    publish_allow.push(crate::accounts::USER_INFO_SUBJECT.to_string());
+    publish_allow.push(crate::subjects::USER_INFO_SUBJECT.to_string());
     Permissions {
         publish: Rules {
             allow: publish_allow,

@@ -1,6 +1,7 @@
 //! Routing by `Nats-Request-Info`: which header is believed, and where a request goes.
 
 use super::*;
+use crate::config::FileAccount;
 
 /// Routing never builds what an account's requests share; a stand-in for the service's.
 struct Unused;

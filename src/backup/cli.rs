@@ -9,10 +9,11 @@ use serde_json::{json, Value};
 use super::api::Api;
 use super::manifest::{self, FolderStream, Manifest};
 use super::{BackupOptions, RestoreOptions};
-use crate::audit::{self, AuditEvent, AuditPublisher, BackupRef, Instance, Origin};
+use crate::audit::{self, AuditEvent, AuditPublisher, BackupRef, Instance};
 use crate::catalog::Kind;
 use crate::config::{self, Resolved};
 use crate::config_error::ConfigError;
+use crate::origin::Origin;
 
 #[derive(clap::Args)]
 pub struct BackupArgs {

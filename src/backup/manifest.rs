@@ -182,6 +182,17 @@ pub fn hex(bytes: &[u8]) -> String {
 /// directly in the folder), `backup.json` parses, names its folder's stream, and the data
 /// file is not empty.
 pub fn read_folder(dir: &Path) -> Result<Folder, String> {
+    check_finished_folder(dir)?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if manifest_path.exists() {
+        read_our_folder(dir, &manifest_path)
+    } else {
+        read_natscli_folder(dir)
+    }
+}
+
+/// `dir` is a folder and not the leftover of an interrupted backup.
+fn check_finished_folder(dir: &Path) -> Result<(), String> {
     let shown = dir.display();
     let meta =
         std::fs::metadata(dir).map_err(|e| format!("cannot read backup folder {shown}: {e}"))?;
@@ -196,79 +207,99 @@ pub fn read_folder(dir: &Path) -> Result<Folder, String> {
              it was interrupted or failed); restore from a complete backup instead"
         ));
     }
-    let manifest_path = dir.join(MANIFEST_FILE);
-    if manifest_path.exists() {
-        let text = read_small(&manifest_path)?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is not a wasmcloud-provisioner backup manifest: {e}",
-                manifest_path.display()
-            )
-        })?;
-        if manifest.format != FORMAT {
+    Ok(())
+}
+
+/// A folder with our manifest: the manifest is ours and of this format, every listed
+/// stream is there and intact, and nothing unlisted is.
+fn read_our_folder(dir: &Path, manifest_path: &Path) -> Result<Folder, String> {
+    let shown = dir.display();
+    let manifest = read_manifest(manifest_path)?;
+    let mut streams: Vec<FolderStream> = Vec::new();
+    for entry in &manifest.streams {
+        // Listed twice, the second restore would fail on the first's stream with a
+        // message blaming a host or wadm, after the first was restored.
+        if streams.iter().any(|s| s.stream == entry.stream) {
             return Err(format!(
-                "{} has format {:?}; this version reads {FORMAT:?}: use the \
-                 wasmcloud-provisioner version that wrote it",
+                "{} lists {} twice: the manifest was changed after the backup; nothing \
+                 was restored",
                 manifest_path.display(),
-                manifest.format
+                entry.stream
             ));
         }
-        let mut streams: Vec<FolderStream> = Vec::new();
-        for entry in &manifest.streams {
-            // Listed twice, the second restore would fail on the first's stream with a
-            // message blaming a host or wadm, after the first was restored.
-            if streams.iter().any(|s| s.stream == entry.stream) {
-                return Err(format!(
-                    "{} lists {} twice: the manifest was changed after the backup; nothing \
-                     was restored",
-                    manifest_path.display(),
-                    entry.stream
-                ));
-            }
-            let s = check_stream(dir, &dir.join(&entry.stream), &entry.stream)?;
-            if s.data_bytes != entry.data_bytes {
-                return Err(format!(
-                    "{}: {} bytes, the manifest recorded {}: the file was truncated or changed \
-                     after the backup; nothing was restored",
-                    s.data_path.display(),
-                    s.data_bytes,
-                    entry.data_bytes
-                ));
-            }
-            let sum = sha256_file(&s.data_path)
-                .map_err(|e| format!("cannot read {}: {e}", s.data_path.display()))?;
-            if !sum.eq_ignore_ascii_case(&entry.sha256) {
-                return Err(format!(
-                    "{}: SHA-256 {sum} does not match the manifest's {}: the file is corrupted \
-                     or not the one backed up; nothing was restored",
-                    s.data_path.display(),
-                    entry.sha256
-                ));
-            }
-            streams.push(FolderStream {
-                sha256: Some(sum),
-                messages: entry.messages,
-                ..s
-            });
-        }
-        for sub in subfolders(dir)? {
-            if !manifest.streams.iter().any(|e| e.stream == sub) {
-                return Err(format!(
-                    "{shown}/{sub} is not listed in {MANIFEST_FILE}: the folder was changed \
-                     after the backup; remove what does not belong to it"
-                ));
-            }
-        }
-        if streams.is_empty() {
-            return Err(format!("{shown}: the manifest lists no stream"));
-        }
-        return Ok(Folder {
-            dir: dir.to_path_buf(),
-            manifest: Some(manifest),
-            streams,
-        });
+        streams.push(check_listed_stream(dir, entry)?);
     }
-    // natscli: `nats stream backup` (the two files here) or `nats account backup`.
+    for sub in subfolders(dir)? {
+        if !manifest.streams.iter().any(|e| e.stream == sub) {
+            return Err(format!(
+                "{shown}/{sub} is not listed in {MANIFEST_FILE}: the folder was changed \
+                 after the backup; remove what does not belong to it"
+            ));
+        }
+    }
+    if streams.is_empty() {
+        return Err(format!("{shown}: the manifest lists no stream"));
+    }
+    Ok(Folder {
+        dir: dir.to_path_buf(),
+        manifest: Some(manifest),
+        streams,
+    })
+}
+
+/// Parses `backup-manifest.json`, refusing another tool's file or another format.
+fn read_manifest(manifest_path: &Path) -> Result<Manifest, String> {
+    let text = read_small(manifest_path)?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a wasmcloud-provisioner backup manifest: {e}",
+            manifest_path.display()
+        )
+    })?;
+    if manifest.format != FORMAT {
+        return Err(format!(
+            "{} has format {:?}; this version reads {FORMAT:?}: use the \
+             wasmcloud-provisioner version that wrote it",
+            manifest_path.display(),
+            manifest.format
+        ));
+    }
+    Ok(manifest)
+}
+
+/// One stream the manifest lists: its files check out, and its data file has the
+/// recorded size and SHA-256.
+fn check_listed_stream(dir: &Path, entry: &StreamEntry) -> Result<FolderStream, String> {
+    let s = check_stream(dir, &dir.join(&entry.stream), &entry.stream)?;
+    if s.data_bytes != entry.data_bytes {
+        return Err(format!(
+            "{}: {} bytes, the manifest recorded {}: the file was truncated or changed \
+             after the backup; nothing was restored",
+            s.data_path.display(),
+            s.data_bytes,
+            entry.data_bytes
+        ));
+    }
+    let sum = sha256_file(&s.data_path)
+        .map_err(|e| format!("cannot read {}: {e}", s.data_path.display()))?;
+    if !sum.eq_ignore_ascii_case(&entry.sha256) {
+        return Err(format!(
+            "{}: SHA-256 {sum} does not match the manifest's {}: the file is corrupted \
+             or not the one backed up; nothing was restored",
+            s.data_path.display(),
+            entry.sha256
+        ));
+    }
+    Ok(FolderStream {
+        sha256: Some(sum),
+        messages: entry.messages,
+        ..s
+    })
+}
+
+/// A natscli folder: `nats stream backup` (the two files directly in `dir`) or
+/// `nats account backup` (one `<stream>/` per stream).
+fn read_natscli_folder(dir: &Path) -> Result<Folder, String> {
     let streams = if dir.join(METADATA_FILE).exists() {
         let name = stream_name_of(&dir.join(METADATA_FILE))?;
         vec![check_stream(dir, dir, &name)?]
@@ -281,7 +312,8 @@ pub fn read_folder(dir: &Path) -> Result<Folder, String> {
     };
     if streams.is_empty() {
         return Err(format!(
-            "{shown} holds no backup: neither {MANIFEST_FILE} nor a <stream>/{METADATA_FILE}"
+            "{} holds no backup: neither {MANIFEST_FILE} nor a <stream>/{METADATA_FILE}",
+            dir.display()
         ));
     }
     Ok(Folder {

@@ -41,7 +41,7 @@ use manifest::{Manifest, StreamEntry};
 use progress::{human, Progress};
 pub use restore_folder::{restore, RestoreItem, RestoreOptions};
 
-pub use crate::catalog::Selected;
+use crate::catalog::Selected;
 
 /// What `backup --lattice … [--wadm] [--all]` takes: the catalog's backup set
 /// ([`crate::catalog::backup_set`]), after the lattice names are checked as everywhere.
@@ -163,6 +163,8 @@ fn target_folders(out: &Path) -> Result<(PathBuf, PathBuf), String> {
     Ok((parent, temp))
 }
 
+/// Writes the marker, each stream's snapshot in turn, the manifest, and makes them
+/// durable; returns the manifest.
 async fn write_streams(
     api: &Api,
     streams: &[Selected],
@@ -181,47 +183,7 @@ async fn write_streams(
     let mut entries = Vec::new();
     for (i, s) in streams.iter().enumerate() {
         progress.stream(&s.stream, i + 1, streams.len());
-        let dir = temp.join(&s.stream);
-        std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let mut on_bytes = |n: u64| progress.add(n);
-        let snap = snapshot::snapshot_to_file(
-            api,
-            &s.stream,
-            &dir.join(manifest::DATA_FILE),
-            options.idle,
-            &mut on_bytes,
-        )
-        .await?;
-        if !snap.config.is_object() {
-            return Err(format!(
-                "the snapshot reply for {} carried no stream config",
-                s.stream
-            ));
-        }
-        let metadata = serde_json::json!({ "config": snap.config, "state": snap.state });
-        write_new(
-            &dir.join(manifest::METADATA_FILE),
-            serde_json::to_string_pretty(&metadata)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-        let state = &snap.state;
-        let entry = StreamEntry {
-            stream: s.stream.clone(),
-            name: s.name.clone(),
-            kind: match s.row.kind() {
-                Kind::Kv => "kv",
-                Kind::Stream => "stream",
-            }
-            .to_string(),
-            catalog_key: Some(s.row.key.to_string()),
-            messages: state["messages"].as_u64().unwrap_or(0),
-            first_seq: state["first_seq"].as_u64().unwrap_or(0),
-            last_seq: state["last_seq"].as_u64().unwrap_or(0),
-            bytes: state["bytes"].as_u64().unwrap_or(0),
-            data_bytes: snap.data_bytes,
-            sha256: snap.sha256,
-        };
+        let entry = write_stream(api, s, temp, options, &progress).await?;
         progress.line(&format!(
             "backed up {}: {} messages, last sequence {}, {} stored as {}",
             entry.stream,
@@ -233,8 +195,71 @@ async fn write_streams(
         entries.push(entry);
     }
     progress.finish();
+    let manifest = manifest_of(api, started, entries);
+    write_new(
+        &temp.join(manifest::MANIFEST_FILE),
+        manifest.to_json().as_bytes(),
+    )?;
+    sync_written(temp, &manifest).await?;
+    Ok(manifest)
+}
+
+/// One stream's folder: the snapshot's data file and its `backup.json`; returns the
+/// stream's manifest entry.
+async fn write_stream(
+    api: &Api,
+    s: &Selected,
+    temp: &Path,
+    options: &BackupOptions,
+    progress: &Progress,
+) -> Result<StreamEntry, String> {
+    let dir = temp.join(&s.stream);
+    std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut on_bytes = |n: u64| progress.add(n);
+    let snap = snapshot::snapshot_to_file(
+        api,
+        &s.stream,
+        &dir.join(manifest::DATA_FILE),
+        options.idle,
+        &mut on_bytes,
+    )
+    .await?;
+    if !snap.config.is_object() {
+        return Err(format!(
+            "the snapshot reply for {} carried no stream config",
+            s.stream
+        ));
+    }
+    let metadata = serde_json::json!({ "config": snap.config, "state": snap.state });
+    write_new(
+        &dir.join(manifest::METADATA_FILE),
+        serde_json::to_string_pretty(&metadata)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    let state = &snap.state;
+    Ok(StreamEntry {
+        stream: s.stream.clone(),
+        name: s.name.clone(),
+        kind: match s.row.kind() {
+            Kind::Kv => "kv",
+            Kind::Stream => "stream",
+        }
+        .to_string(),
+        catalog_key: Some(s.row.key.to_string()),
+        messages: state["messages"].as_u64().unwrap_or(0),
+        first_seq: state["first_seq"].as_u64().unwrap_or(0),
+        last_seq: state["last_seq"].as_u64().unwrap_or(0),
+        bytes: state["bytes"].as_u64().unwrap_or(0),
+        data_bytes: snap.data_bytes,
+        sha256: snap.sha256,
+    })
+}
+
+/// The manifest of a backup that started at `started` and ends now.
+fn manifest_of(api: &Api, started: String, entries: Vec<StreamEntry>) -> Manifest {
     let info = api.client().server_info();
-    let manifest = Manifest {
+    Manifest {
         format: manifest::FORMAT.to_string(),
         tool: manifest::Tool {
             name: env!("CARGO_PKG_NAME").to_string(),
@@ -249,14 +274,13 @@ async fn write_streams(
         started,
         finished: now_rfc3339(),
         streams: entries,
-    };
-    write_new(
-        &temp.join(manifest::MANIFEST_FILE),
-        manifest.to_json().as_bytes(),
-    )?;
-    // Durable before the folder gets its final name: the data files (mostly flushed by
-    // their writers already), the small files and the folders are flushed together (each
-    // fsync costs milliseconds, and concurrent ones share the file system's commits).
+    }
+}
+
+/// Durable before the folder gets its final name: the data files (mostly flushed by
+/// their writers already), the small files and the folders are flushed together (each
+/// fsync costs milliseconds, and concurrent ones share the file system's commits).
+async fn sync_written(temp: &Path, manifest: &Manifest) -> Result<(), String> {
     let mut paths = vec![temp.join(manifest::MANIFEST_FILE), temp.to_path_buf()];
     for e in &manifest.streams {
         paths.push(temp.join(&e.stream).join(manifest::DATA_FILE));
@@ -273,7 +297,7 @@ async fn write_streams(
     for done in futures::future::join_all(syncs).await {
         done.map_err(|e| format!("a file sync failed: {e}"))??;
     }
-    Ok(manifest)
+    Ok(())
 }
 
 /// Removes the marker and gives the folder its final name, then makes both durable

@@ -53,6 +53,32 @@ pub async fn restore(
             ));
         }
     }
+    let existing = look_up_existing(api, folder).await?;
+    if !existing.is_empty() && !options.skip_existing {
+        return Err(refusal(&existing));
+    }
+    let mut items = skipped_items(folder, &existing, options);
+    let todo: Vec<&FolderStream> = folder
+        .streams
+        .iter()
+        .filter(|s| !existing.iter().any(|e| e.stream == s.stream))
+        .collect();
+    if options.dry_run {
+        items.extend(todo.into_iter().map(|s| RestoreItem {
+            stream: s.stream.clone(),
+            action: "would_restore",
+            messages: s.messages,
+            replicas: replicas_of(&metadata_for(s, options)),
+            existing: None,
+        }));
+        return Ok(items);
+    }
+    upload_all(api, &todo, options, restored, &mut items).await?;
+    Ok(items)
+}
+
+/// The folder's streams that exist on the server, all looked up at once.
+async fn look_up_existing(api: &Api, folder: &manifest::Folder) -> Result<Vec<Existing>, String> {
     let lookups = folder
         .streams
         .iter()
@@ -68,59 +94,62 @@ pub async fn restore(
             });
         }
     }
-    if !existing.is_empty() && !options.skip_existing {
-        return Err(refusal(&existing));
+    Ok(existing)
+}
+
+/// The restore request's body for a stream: its `backup.json`, with `--replicas` applied.
+fn metadata_for(s: &FolderStream, options: &RestoreOptions) -> Value {
+    let mut m = s.metadata.clone();
+    if let Some(r) = options.replicas {
+        m["config"]["num_replicas"] = Value::from(r);
     }
-    let metadata_for = |s: &FolderStream| {
-        let mut m = s.metadata.clone();
-        if let Some(r) = options.replicas {
-            m["config"]["num_replicas"] = Value::from(r);
-        }
-        m
-    };
-    let mut items = Vec::new();
-    let todo: Vec<&FolderStream> = folder
-        .streams
+    m
+}
+
+fn replicas_of(metadata: &Value) -> u64 {
+    metadata["config"]["num_replicas"].as_u64().unwrap_or(1)
+}
+
+/// The `skipped_existing` items (with `--skip-existing`), in the lookup's order.
+fn skipped_items(
+    folder: &manifest::Folder,
+    existing: &[Existing],
+    options: &RestoreOptions,
+) -> Vec<RestoreItem> {
+    existing
         .iter()
-        .filter(|s| !existing.iter().any(|e| e.stream == s.stream))
-        .collect();
-    for e in &existing {
-        let replicas = folder
-            .streams
-            .iter()
-            .find(|s| s.stream == e.stream)
-            .map(|s| {
-                metadata_for(s)["config"]["num_replicas"]
-                    .as_u64()
-                    .unwrap_or(1)
-            })
-            .unwrap_or(1);
-        items.push(RestoreItem {
-            stream: e.stream.clone(),
-            action: "skipped_existing",
-            messages: e.messages,
-            replicas,
-            existing: Some(serde_json::json!({ "messages": e.messages, "created": e.created })),
-        });
-    }
-    if options.dry_run {
-        for s in todo {
-            let m = metadata_for(s);
-            items.push(RestoreItem {
-                stream: s.stream.clone(),
-                action: "would_restore",
-                messages: s.messages,
-                replicas: m["config"]["num_replicas"].as_u64().unwrap_or(1),
-                existing: None,
-            });
-        }
-        return Ok(items);
-    }
+        .map(|e| {
+            let replicas = folder
+                .streams
+                .iter()
+                .find(|s| s.stream == e.stream)
+                .map(|s| replicas_of(&metadata_for(s, options)))
+                .unwrap_or(1);
+            RestoreItem {
+                stream: e.stream.clone(),
+                action: "skipped_existing",
+                messages: e.messages,
+                replicas,
+                existing: Some(serde_json::json!({ "messages": e.messages, "created": e.created })),
+            }
+        })
+        .collect()
+}
+
+/// Uploads `todo` one stream after the other, with progress, appending a `restored`
+/// item for each. On a failure the error says which streams were restored before it.
+async fn upload_all(
+    api: &Api,
+    todo: &[&FolderStream],
+    options: &RestoreOptions,
+    restored: &mut (dyn FnMut(&FolderStream, &Value) + Send),
+    items: &mut Vec<RestoreItem>,
+) -> Result<(), String> {
     let total: u64 = todo.iter().map(|s| s.data_bytes).sum();
     let progress = Progress::new("restore", total, options.json);
     for (i, s) in todo.iter().enumerate() {
         progress.stream(&s.stream, i + 1, todo.len());
-        let m = metadata_for(s);
+        let m = metadata_for(s, options);
         let mut on_bytes = |n: u64| progress.add(n);
         let answer = upload::restore_from_file(
             api,
@@ -133,23 +162,10 @@ pub async fn restore(
         .await
         .map_err(|e| {
             progress.finish();
-            let done: Vec<&str> = items
-                .iter()
-                .filter(|i| i.action == "restored")
-                .map(|i| i.stream.as_str())
-                .collect();
-            if done.is_empty() {
-                e
-            } else {
-                format!(
-                    "{e}\nrestored before the failure: {} (run restore again with \
-                     --skip-existing to restore the rest)",
-                    done.join(", ")
-                )
-            }
+            with_restored_so_far(e, items)
         })?;
         let messages = answer["state"]["messages"].as_u64().unwrap_or(s.messages);
-        let replicas = answer["config"]["num_replicas"].as_u64().unwrap_or(1);
+        let replicas = replicas_of(&answer);
         progress.line(&format!(
             "restored {}: {messages} messages, {replicas} replica(s)",
             s.stream
@@ -164,7 +180,25 @@ pub async fn restore(
         });
     }
     progress.finish();
-    Ok(items)
+    Ok(())
+}
+
+/// An upload's error, plus the streams restored before it and the next step.
+fn with_restored_so_far(e: String, items: &[RestoreItem]) -> String {
+    let done: Vec<&str> = items
+        .iter()
+        .filter(|i| i.action == "restored")
+        .map(|i| i.stream.as_str())
+        .collect();
+    if done.is_empty() {
+        e
+    } else {
+        format!(
+            "{e}\nrestored before the failure: {} (run restore again with \
+             --skip-existing to restore the rest)",
+            done.join(", ")
+        )
+    }
 }
 
 /// Why restore stops when targets exist, and what to do next.

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::catalog::{field_rule, row, violated, Desired, CATALOG, FIELDS, MIB};
+use crate::catalog::{field_rule, row, violated, Desired, CATALOG, FIELDS};
 use crate::settings::Settings;
+use crate::settings::MIB;
 
 /// The keys of stream configs nats-server 2.12.8 returned for streams created with
 /// every option it accepts (a source with an external API, a mirror with transforms,

@@ -24,7 +24,7 @@
 //! with discard old, keeps nothing).
 
 use super::classes::{t, Class, FieldRule, Trait, Want};
-use super::{MIN_MAX_BYTES, MIN_MAX_MSG_SIZE};
+use crate::settings::{MIN_MAX_BYTES, MIN_MAX_MSG_SIZE};
 
 /// Every field of a nats-server 2.12 stream config, in the server's order.
 pub static FIELDS: &[FieldRule] = &[

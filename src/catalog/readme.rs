@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::checks::Rule;
 use super::classes::{Class, Treatment};
-use super::{Retention, Row, Scope, Shape, CATALOG, FIELDS, MIB};
-use crate::settings::Settings;
+use super::{Retention, Row, Scope, Shape, CATALOG, FIELDS};
+use crate::settings::{Settings, MIB};
 
 /// `1 MiB` for README tables.
 pub(super) fn human(bytes: i64) -> String {

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::EXIT_OK;
 use crate::config::{self, AccountConfig, ConnectArgs, Resolved};
 use crate::config_error::ConfigError;
-use crate::policy::{HostAuth, HostAuthArgs, LatticePolicy, LatticePolicyArgs};
+use crate::host_auth::{HostAuth, HostAuthArgs};
+use crate::policy::{LatticePolicy, LatticePolicyArgs};
 use crate::report;
 use crate::server_url;
 

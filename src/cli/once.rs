@@ -6,13 +6,15 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{check_lattice_names, TargetArgs, EXIT_CHANGES, EXIT_DRIFT, EXIT_OK};
-use crate::audit::{self, AuditPublisher, Instance, Origin};
+use crate::audit::{AuditPublisher, Instance};
 use crate::config::{self, Resolved};
 use crate::config_error::ConfigError;
 use crate::jsapi::JetStreamApi;
+use crate::origin::Origin;
+use crate::plan::{Action, ResourceReport};
 use crate::policy::LatticePolicy;
 use crate::provisioner::{Provisioner, Target};
-use crate::reconcile::{Action, Reconciler, ResourceReport};
+use crate::reconcile::Reconciler;
 use crate::report;
 
 /// `apply` and `plan`.
@@ -55,7 +57,7 @@ pub async fn once(
     let reconciler = Arc::new(Reconciler::uncached(js).with_listener(audit.listener()));
     let provisioner = Provisioner::new(reconciler, resolved.settings.clone()).with_policy(policy);
     let command = if dry_run { "plan" } else { "apply" };
-    let result = audit::with_origin(
+    let result = crate::origin::with_origin(
         Origin::cli(command),
         provisioner.run(&targets, None, dry_run),
     )

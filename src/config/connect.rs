@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Auth, Resolved, Tls};
 use crate::config_error::ConfigError;
-use crate::reconcile::KnownStreams;
+use crate::known::KnownStreams;
 use crate::server_url;
 
 /// Connects with the resolved options. `known`, when given, is forgotten on every

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::FileAccount;
 use crate::config_error::ConfigError;
-use crate::policy::FileHosts;
+use crate::host_auth::FileHosts;
 use crate::settings::ResourceSettings;
 
 /// The config file (TOML). Every section is optional.

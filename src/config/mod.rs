@@ -15,7 +15,8 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::policy::{FileHosts, LatticePolicyArgs};
+use crate::host_auth::FileHosts;
+use crate::policy::LatticePolicyArgs;
 use crate::settings::Settings;
 
 pub mod accounts;
@@ -25,7 +26,6 @@ mod connect;
 mod file;
 mod flags;
 
-pub use crate::config_error::ConfigError;
 pub use accounts::{AccountConfig, FileAccount};
 pub use auth::{Auth, Tls};
 pub use combine::{combine, resolve};

@@ -1,6 +1,7 @@
 //! How flags, file and context combine; what descriptions leave out.
 
 use super::*;
+use crate::config_error::ConfigError;
 use crate::context::{self, LoadedContext};
 
 /// The flags (and a context) alone: no config file, default settings.

@@ -32,7 +32,7 @@ use crate::permissions::{Permissions, Rules};
 mod file;
 mod jwt;
 
-pub use crate::clock::unix_now;
+use crate::clock::unix_now;
 pub use file::{format_creds, write_creds};
 pub use jwt::{decode_jwt, encode_jwt};
 

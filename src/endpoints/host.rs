@@ -24,18 +24,11 @@ use tracing::info;
 use super::{EndpointSpec, Handler, Prepared, Work};
 use crate::catalog::App;
 use crate::error::{ErrorKind, ProvisionError};
+use crate::host_auth::{authenticate, validate_host_id};
 use crate::provisioner::{Provisioner, Target};
-use crate::reply::{buckets_for, ReplyHead};
-use crate::request::{self, DEFAULT_LATTICE};
-
-// The paths these had when they lived here (tests and examples use them; the client's
-// are an upward edge, to go once those callers use `client::`).
-pub use crate::client::{request_bootstrap, signed_request};
-pub use crate::host_auth::{
-    authenticate, sign, validate_host_id, MAX_CLOCK_AHEAD, SIGNATURE_HEADER,
-};
-pub use crate::reply::HostReply;
-pub use crate::request::HostRequest;
+use crate::reply::{buckets_for, HostReply, ReplyHead};
+use crate::request::{self, HostRequest, DEFAULT_LATTICE};
+use crate::subjects::SIGNATURE_HEADER;
 
 pub const SPEC: EndpointSpec = EndpointSpec {
     name: "host",

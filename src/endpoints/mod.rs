@@ -18,11 +18,10 @@ use std::collections::HashMap;
 
 use crate::catalog::Operator;
 use crate::error::{ErrorKind, Outcome, ProvisionError};
+use crate::known::WarmStamp;
+use crate::plan::{Action, ResourceReport};
 use crate::provisioner::{Provisioner, Target};
-use crate::reconcile::WarmStamp;
-use crate::reply::{Action, ProvisionReply, ReplyHead, ResourceReport};
-
-pub use crate::subjects::SUBJECT_PREFIX;
+use crate::reply::{ProvisionReply, ReplyHead};
 
 /// Which handler serves a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

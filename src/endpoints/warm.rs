@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use super::{EndpointSpec, Prepared, Reply, Work};
 use crate::error::ProvisionError;
+use crate::known::WarmStamp;
 use crate::provisioner::Provisioner;
-use crate::reconcile::WarmStamp;
 
 /// The answer to a warm request.
 #[derive(Debug, Clone, PartialEq)]

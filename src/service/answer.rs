@@ -8,10 +8,10 @@ use async_nats::service::Request;
 use async_nats::HeaderMap;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::audit::{self, Origin};
 use crate::endpoints::warm::{self, NotWarm, WarmAnswer};
 use crate::endpoints::{self, EndpointSpec, Prepared, Reply};
 use crate::error::ProvisionError;
+use crate::origin::{self, Origin};
 
 use super::reply_route::{error_body, error_headers};
 use super::shared::{account_of, Route, Shared};
@@ -226,7 +226,7 @@ pub(super) async fn answer_in_span(
             Stage::Prepared(cold) => {
                 // Changes made for this request name it in their audit events.
                 let origin = Origin::request(spec.name, &message.subject, message.headers.as_ref());
-                Box::pin(audit::with_origin(origin, cold.run(provisioner))).await
+                Box::pin(origin::with_origin(origin, cold.run(provisioner))).await
             }
             Stage::Answered(answer) => answer,
         };
@@ -282,7 +282,7 @@ pub(super) async fn answer_in_span(
 }
 
 /// `created=1 exists=1` for logs.
-fn summarize(reports: &[crate::reconcile::ResourceReport]) -> String {
+fn summarize(reports: &[crate::plan::ResourceReport]) -> String {
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in reports {
         *counts.entry(r.action.as_str()).or_default() += 1;

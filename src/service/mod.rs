@@ -35,10 +35,10 @@ use tracing::{info, warn};
 
 use crate::advisories;
 use crate::endpoints::warm::WarmReplies;
-use crate::endpoints::{self, EndpointSpec, ENDPOINTS};
+use crate::endpoints::{EndpointSpec, ENDPOINTS};
 use crate::metrics::Metrics;
 use crate::provisioner::Provisioner;
-pub use crate::subjects::SERVICE_NAME;
+use crate::subjects::{SERVICE_NAME, SUBJECT_PREFIX};
 use crate::witness::{endpoint_for, Witness};
 
 use answer::{
@@ -98,7 +98,7 @@ pub async fn serve(
         version = env!("CARGO_PKG_VERSION"),
         endpoints = ENDPOINTS.len(),
         "listening on {}.>",
-        endpoints::SUBJECT_PREFIX
+        SUBJECT_PREFIX
     );
 
     let js_client = provisioner.reconciler.js().client();

@@ -23,9 +23,9 @@ use common::provisioner::{Options, RunningService};
 use common::reply::call_with;
 use common::schema::project_schema;
 use common::stream_names as streams;
-use wasmcloud_provisioner::accounts::FileAccount;
+use wasmcloud_provisioner::config::FileAccount;
 use wasmcloud_provisioner::policy::LatticePolicy;
-use wasmcloud_provisioner::service::SERVICE_NAME;
+use wasmcloud_provisioner::subjects::SERVICE_NAME;
 
 const IMPORT: &str = r#"imports: [{service: {account: PROV, subject: "wasmcloud.provision.>"}}]"#;
 

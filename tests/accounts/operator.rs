@@ -9,10 +9,10 @@ use super::*;
 #[tokio::test]
 async fn operator_mode_mints_its_users_and_renews_them_before_they_expire() {
     use nkeys::KeyPair;
-    use wasmcloud_provisioner::creds;
+    use wasmcloud_provisioner::{clock, creds};
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let now = creds::unix_now();
+    let now = clock::unix_now();
     let operator = KeyPair::new_operator();
     let system = KeyPair::new_account();
     let prov = KeyPair::new_account();

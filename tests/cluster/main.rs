@@ -29,8 +29,8 @@ use common::provisioner::{wait_discoverable, Options, RunningService};
 use common::reply::{call, Reply};
 use common::{eventually, ClusterOptions, NatsCluster, NatsServer};
 use wasmcloud_provisioner::catalog::{self, Desired};
-use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::{Placement, Settings};
+use wasmcloud_provisioner::subjects::SERVICE_NAME;
 
 /// `serve`'s default `--js-timeout`: the fault tests use it, since how the service answers
 /// a silent JetStream is what they check.

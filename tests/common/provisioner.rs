@@ -26,16 +26,17 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use wasmcloud_provisioner::accounts::FileAccount;
 use wasmcloud_provisioner::catalog::Operator;
+use wasmcloud_provisioner::config::FileAccount;
 use wasmcloud_provisioner::config::{Auth, ConnectArgs};
 use wasmcloud_provisioner::endpoints::ENDPOINTS;
+use wasmcloud_provisioner::host_auth::HostAuth;
+use wasmcloud_provisioner::known::KnownStreams;
 use wasmcloud_provisioner::metrics::Metrics;
-use wasmcloud_provisioner::policy::{HostAuth, LatticePolicy};
-use wasmcloud_provisioner::reconcile::KnownStreams;
+use wasmcloud_provisioner::policy::LatticePolicy;
 use wasmcloud_provisioner::runtime::ServiceSetup;
-use wasmcloud_provisioner::service::SERVICE_NAME;
 use wasmcloud_provisioner::settings::Settings;
+use wasmcloud_provisioner::subjects::SERVICE_NAME;
 
 /// How an in-process service is set up; `Options::new()` is `serve` with its defaults.
 pub struct Options {

@@ -19,11 +19,13 @@ use common::cli::Served;
 use common::provisioner::Options;
 use common::reply::{call, call_with, client as test_client};
 use common::{now_secs, stream_names, NatsServer, ServerOptions};
+use wasmcloud_provisioner::client::request_bootstrap;
 use wasmcloud_provisioner::config::ConnectArgs;
-use wasmcloud_provisioner::endpoints::host;
+use wasmcloud_provisioner::host_auth::{sign, HostAuth, HostAuthArgs};
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
-use wasmcloud_provisioner::policy::{HostAuth, HostAuthArgs, LatticePolicy};
+use wasmcloud_provisioner::policy::LatticePolicy;
 use wasmcloud_provisioner::settings::Settings;
+use wasmcloud_provisioner::subjects::SIGNATURE_HEADER;
 
 // ---------------------------------------------------------------------------
 // Helpers

@@ -46,8 +46,8 @@ async fn refusals_reveal_neither_other_tenants_nor_the_policy() {
             .to_string();
     let mut headers = HeaderMap::new();
     headers.insert(
-        host::SIGNATURE_HEADER,
-        host::sign(&bound, body.as_bytes()).expect("sign").as_str(),
+        SIGNATURE_HEADER,
+        sign(&bound, body.as_bytes()).expect("sign").as_str(),
     );
     let reply = call_with(&client, "wasmcloud.provision.host.default", headers, &body).await;
     reply.error(403);
@@ -177,8 +177,8 @@ async fn signed_host_requests_cannot_come_from_the_future_or_leave_their_lattice
             .to_string();
         let mut headers = HeaderMap::new();
         headers.insert(
-            host::SIGNATURE_HEADER,
-            host::sign(key, body.as_bytes()).expect("sign").as_str(),
+            SIGNATURE_HEADER,
+            sign(key, body.as_bytes()).expect("sign").as_str(),
         );
         (headers, body)
     };
@@ -212,10 +212,10 @@ async fn signed_host_requests_cannot_come_from_the_future_or_leave_their_lattice
     call_with(&client, "wasmcloud.provision.host", headers, &body)
         .await
         .error(403);
-    let reply = host::request_bootstrap(&client, &tenant_a, "tenant-a-2", None).await;
+    let reply = request_bootstrap(&client, &tenant_a, "tenant-a-2", None).await;
     assert!(reply.is_ok(), "{reply:?}");
     // An unbound trusted key may bootstrap any lattice.
-    host::request_bootstrap(&client, &anywhere, "tenant-b", None)
+    request_bootstrap(&client, &anywhere, "tenant-b", None)
         .await
         .expect("an unbound key is served");
     assert_eq!(

@@ -410,7 +410,7 @@ async fn host_keys_bound_in_the_config_file_hold_in_serve() {
     let mut command = common::provisioner_command();
     command.args(["--config", config, "-s", &url, "serve"]);
     let serve = Served::start(command, None, &client).await;
-    let refused = host::request_bootstrap(&client, &key, "tenant-b", None).await;
+    let refused = request_bootstrap(&client, &key, "tenant-b", None).await;
     let message = refused.expect_err("tenant-b is refused");
     assert!(message.starts_with("403"), "{message}");
     assert!(message.contains("not trusted for lattice"), "{message}");
@@ -421,7 +421,7 @@ async fn host_keys_bound_in_the_config_file_hold_in_serve() {
     )
     .await;
     unsigned.error(403);
-    host::request_bootstrap(&client, &key, "tenant-a", None)
+    request_bootstrap(&client, &key, "tenant-a", None)
         .await
         .expect("tenant-a is served");
     drop(serve);

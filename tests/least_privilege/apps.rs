@@ -273,7 +273,7 @@ async fn host_and_wadm_with_generated_templates(domain: Option<&str>) {
 
     // The host's first start: a signed bootstrap on its scoped subject, then its buckets.
     let host = bed.user("host").await;
-    let reply = host::request_bootstrap(&host, &host_key, "default", Some("1.9.2"))
+    let reply = request_bootstrap(&host, &host_key, "default", Some("1.9.2"))
         .await
         .expect("the host bootstraps");
     assert_eq!(reply.lattice, "default");
@@ -329,7 +329,7 @@ async fn host_and_wadm_with_generated_templates(domain: Option<&str>) {
         .expect("reply");
         // Unsigned: refused, without touching JetStream.
         assert_eq!(code, Some(403), "{body}");
-        let reply = host::request_bootstrap(&host, &host_key, "default", None)
+        let reply = request_bootstrap(&host, &host_key, "default", None)
             .await
             .expect("bootstrap again");
         if reply

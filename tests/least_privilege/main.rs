@@ -30,10 +30,11 @@ use common::provisioner::{Options, RunningService};
 use common::reply::Reply;
 use common::{now_secs, NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Kind, Scope};
-use wasmcloud_provisioner::endpoints::host;
+use wasmcloud_provisioner::client::request_bootstrap;
+use wasmcloud_provisioner::host_auth::{sign, HostAuth};
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
-use wasmcloud_provisioner::policy::{HostAuth, LatticePolicy};
-use wasmcloud_provisioner::service::SERVICE_NAME;
+use wasmcloud_provisioner::policy::LatticePolicy;
+use wasmcloud_provisioner::subjects::{SERVICE_NAME, SIGNATURE_HEADER};
 
 const PASSWORD: &str = "least-privilege";
 const ACCOUNT: &str = "WASMCLOUD";

@@ -52,11 +52,11 @@ async fn a_tenant_cannot_provision_another_lattice() {
     // A host of tenant-a, with the host template: only its own bootstrap subject.
     let host_a = bed.user("host-a").await;
     let key = nkeys::KeyPair::new_server();
-    let reply = host::request_bootstrap(&host_a, &key, "tenant-a", None)
+    let reply = request_bootstrap(&host_a, &key, "tenant-a", None)
         .await
         .expect("its own lattice");
     assert!(reply.resources.iter().all(|r| r["action"] == "exists"));
-    let err = host::request_bootstrap(&host_a, &key, "tenant-b", None)
+    let err = request_bootstrap(&host_a, &key, "tenant-b", None)
         .await
         .unwrap_err();
     assert!(err.contains("failed"), "{err}");
@@ -180,8 +180,8 @@ async fn host_bootstrap_checks_keys_and_signatures() {
                 .to_string();
         let mut headers = HeaderMap::new();
         headers.insert(
-            host::SIGNATURE_HEADER,
-            host::sign(signer, body.as_bytes()).expect("sign").as_str(),
+            SIGNATURE_HEADER,
+            sign(signer, body.as_bytes()).expect("sign").as_str(),
         );
         (headers, body)
     };
@@ -217,10 +217,8 @@ async fn host_bootstrap_checks_keys_and_signatures() {
     let body = json!({"host_id": trusted.public_key(), "issued_at": now}).to_string();
     let mut headers = HeaderMap::new();
     headers.insert(
-        host::SIGNATURE_HEADER,
-        host::sign(&trusted, body.as_bytes())
-            .expect("sign")
-            .as_str(),
+        SIGNATURE_HEADER,
+        sign(&trusted, body.as_bytes()).expect("sign").as_str(),
     );
     let (code, _) = call_with(admin, "wasmcloud.provision.host.default", headers, &body)
         .await
@@ -234,7 +232,7 @@ async fn host_bootstrap_checks_keys_and_signatures() {
     assert_eq!(code, None, "{reply}");
     assert_eq!(reply["signed"], true);
     assert_eq!(actions(&reply), vec!["created", "created"]);
-    let reply = host::request_bootstrap(admin, &trusted, "default", Some("1.9.2"))
+    let reply = request_bootstrap(admin, &trusted, "default", Some("1.9.2"))
         .await
         .expect("scoped bootstrap");
     assert!(reply.resources.iter().all(|r| r["action"] == "exists"));

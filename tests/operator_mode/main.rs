@@ -31,8 +31,8 @@ use common::provisioner_command_with_config_home as cli;
 use common::reply::call;
 use common::schema::{assert_valid, project_schema};
 use common::{NatsServer, ServerOptions};
-use wasmcloud_provisioner::creds;
 use wasmcloud_provisioner::permissions::{self, Role, TemplateOptions};
+use wasmcloud_provisioner::{clock, creds};
 
 /// Failsafe for waits on replies and events; never a timing assertion.
 const WAIT: Duration = Duration::from_secs(30);

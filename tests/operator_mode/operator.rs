@@ -16,7 +16,7 @@ struct Trust {
 
 impl Trust {
     fn new(dir: &Path) -> Trust {
-        let now = creds::unix_now();
+        let now = clock::unix_now();
         let operator = KeyPair::new_operator();
         let system = KeyPair::new_account();
         let app = KeyPair::new_account();

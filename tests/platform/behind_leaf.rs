@@ -91,7 +91,7 @@ async fn host_workload_through_leaf(
     let reply = common::eventually(
         "the bootstrap through the leaf",
         Duration::from_secs(20),
-        || host::request_bootstrap(&host, &host_key, "default", Some("1.9.2")),
+        || request_bootstrap(&host, &host_key, "default", Some("1.9.2")),
     )
     .await;
     assert_eq!(reply.lattice, "default");
@@ -348,7 +348,7 @@ async fn a_host_behind_a_leaf_works_with_the_via_leaf_template() {
     common::eventually(
         "the bootstrap through the old leaf",
         Duration::from_secs(20),
-        || host::request_bootstrap(&old_host, &old_key, "old", Some("1.9.2")),
+        || request_bootstrap(&old_host, &old_key, "old", Some("1.9.2")),
     )
     .await;
     let old_kv = js_of(&old_host, Some(hub_domain))

@@ -40,9 +40,9 @@ use common::provisioner::Options;
 use common::reply::call;
 use common::{NatsServer, ServerOptions};
 use wasmcloud_provisioner::catalog::{self, Operator};
-use wasmcloud_provisioner::endpoints::host;
+use wasmcloud_provisioner::client::request_bootstrap;
 use wasmcloud_provisioner::permissions::{self, PlatformOptions, Role, TemplateOptions};
-use wasmcloud_provisioner::service::SERVICE_NAME;
+use wasmcloud_provisioner::subjects::SERVICE_NAME;
 
 const PASSWORD: &str = "platform";
 const ACCOUNT: &str = "WASMCLOUD";

@@ -271,17 +271,6 @@ fn server_has_no_violations(server: &common::NatsServer) {
     assert!(violations.is_empty(), "{violations:?}");
 }
 
-/// The text between the first `start` and the following `end` (both included).
-fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
-    let at = text
-        .find(start)
-        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
-    let len = text[at..]
-        .find(end)
-        .unwrap_or_else(|| panic!("no {end:?} after {start:?} in:\n{text}"));
-    &text[at..at + len + end.len()]
-}
-
 /// What the binary prints for `args` (it must succeed).
 fn printed(args: &[&str]) -> String {
     let out = common::provisioner_command()
@@ -312,16 +301,16 @@ async fn the_printed_multitenant_layout_serves_wadm_and_the_tenants_hosts() {
         "--format",
         "conf",
     ]);
-    let prov_user = between(&text, "permissions: {", "\n}\n");
-    let accounts = between(&text, "accounts {", "}\n# end accounts");
+    let prov_user = common::cli::between(&text, "permissions: {", "\n}\n");
+    let accounts = common::cli::between(&text, "accounts {", "}\n# end accounts");
     let accounts = &accounts[..accounts.len() - "# end accounts".len()];
-    let tenant_user = between(
+    let tenant_user = common::cli::between(
         &text[text.find("# end accounts").expect("the end marker")..],
         "permissions: {",
         "\n}\n",
     );
     let host_text = printed(&["permissions", "--role", "host", "--format", "conf"]);
-    let host_user = between(&host_text, "permissions: {", "\n}\n");
+    let host_user = common::cli::between(&host_text, "permissions: {", "\n}\n");
 
     let merge = |config: String, account: &str, users: String| {
         let block = format!("  {account}: {{\n");

@@ -129,17 +129,6 @@ fn real_calls(calls: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// The text between the first `start` and the following `end` (both included).
-fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
-    let at = text
-        .find(start)
-        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
-    let len = text[at..]
-        .find(end)
-        .unwrap_or_else(|| panic!("no {end:?} after {start:?} in:\n{text}"));
-    &text[at..at + len + end.len()]
-}
-
 /// `permissions --role provisioner --tenant-account …` prints account blocks and a tenant
 /// user that work as printed: a server configured with them (plus users) serves both
 /// tenants, with the provisioner's users holding exactly the printed permissions and no
@@ -159,10 +148,10 @@ async fn the_printed_account_blocks_and_users_serve_the_tenants() {
         .expect("run permissions");
     common::cli::succeeded(&out);
     let text = String::from_utf8(out.stdout).expect("UTF-8");
-    let prov_user = between(&text, "permissions: {", "\n}\n");
-    let accounts = between(&text, "accounts {", "}\n# end accounts");
+    let prov_user = common::cli::between(&text, "permissions: {", "\n}\n");
+    let accounts = common::cli::between(&text, "accounts {", "}\n# end accounts");
     let accounts = &accounts[..accounts.len() - "# end accounts".len()];
-    let tenant_user = between(
+    let tenant_user = common::cli::between(
         &text[text.find("# end accounts").expect("the end marker")..],
         "permissions: {",
         "\n}\n",

@@ -180,3 +180,15 @@ pub fn fails_saying(o: &Output, words: &[&str]) {
 pub fn succeeded(o: &Output) {
     assert!(o.status.success(), "{}", stderr(o));
 }
+
+/// The text between the first `start` and the following `end` (both included): a part of
+/// a command's printed output (e.g. an `accounts { … }` block of `permissions`).
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let at = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
+    let len = text[at..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?} after {start:?} in:\n{text}"));
+    &text[at..at + len + end.len()]
+}

@@ -43,7 +43,9 @@
 //!   advisories.rs: stream deleted/updated advisories invalidate the cache
 //!   accounts/: requests from tenant accounts (Nats-Request-Info) go to a provisioner
 //!              connected in that account (connect.rs opens it; config/accounts.rs
-//!              reads its table)
+//!              reads its table; renewal.rs: when a minted user is renewed); wiring.rs:
+//!              the exports and imports between accounts, ours and wasmCloud's multitenant
+//!   subjects.rs: every subject, prefix and header name on the wire (a leaf)
 //!
 //!   Layering of the CLI side (a module imports only those left of it):
 //!   subjects, config_error, clock, context, server_url → permissions → creds →

@@ -4,9 +4,9 @@
 //! The provisioner runs in its own account and exports `wasmcloud.provision.>`; tenant
 //! accounts import it. A request that crossed the import carries `Nats-Request-Info`,
 //! whose `acc` names the requesting account (see [`request_info`] for when that header can
-//! be believed). [`route`] reads it before anything else happens to a request:
+//! be believed). [`Tenants::route`] reads it before anything else happens to a request:
 //! - no header (a request from within the provisioner's own account): served as always;
-//! - a configured account (`[accounts.<name>]`, see [`config`]): served by that account's
+//! - a configured account (`[accounts.<name>]`, see [`crate::config::accounts`]): served by that account's
 //!   own [`Provisioner`]: its own connection in the account (opened on first use), its
 //!   JetStream context, warm cache, single flight, warm replies and lattice policy;
 //! - anything else: refused, nothing created.
@@ -291,7 +291,7 @@ impl<S: AccountShared> Tenants<S> {
     /// slow one delays no other. Requests in flight finish on the old connection (its
     /// user is still valid), later ones use the new, which starts with a cold cache
     /// (`config::connect` forgets it on every connect). A failed renewal is logged and
-    /// tried again after [`renewal::RETRY_RENEW_AFTER`]; once the old user has expired
+    /// tried again after `renewal::RETRY_RENEW_AFTER`; once the old user has expired
     /// its connection is closed, and the next request opens the account again.
     pub async fn renew_due(&self) {
         let due = self.accounts.iter().filter(|(_, a)| a.due().is_some());

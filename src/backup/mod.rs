@@ -8,7 +8,7 @@
 //! stream.
 //!
 //! - [`snapshot`]: the snapshot protocol for one stream, streamed to a file;
-//! - [`restore`]: the restore protocol for one stream, streamed from a file;
+//! - [`mod@restore`]: the restore protocol for one stream, streamed from a file;
 //! - `restore_folder`: a whole folder, never over an existing stream;
 //! - [`manifest`]: the folder layout, our manifest, and the checks before a restore;
 //! - [`vet`]: the configs a restore accepts (the catalog's streams, nothing hostile);

@@ -1,7 +1,7 @@
 //! Least-privilege permission templates for the parties: a wasmCloud host, wadm, the
 //! provisioner itself and the wasmCloud Kubernetes operator. Derived from the catalog, never listed by hand: each row's
-//! [`Access`] says what its app does with the resource once it exists, and
-//! [`catalog::MESSAGING`] holds the apps' own control and RPC subjects. Adding a resource
+//! [`crate::catalog::Access`] says what its app does with the resource once it exists, and
+//! [`crate::catalog::MESSAGING`] holds the apps' own control and RPC subjects. Adding a resource
 //! to the catalog updates every template.
 //!
 //! A [`Template`] is one value (`publish`/`subscribe` allow and deny lists plus

@@ -301,14 +301,7 @@ async fn the_printed_multitenant_layout_serves_wadm_and_the_tenants_hosts() {
         "--format",
         "conf",
     ]);
-    let prov_user = common::cli::between(&text, "permissions: {", "\n}\n");
-    let accounts = common::cli::between(&text, "accounts {", "}\n# end accounts");
-    let accounts = &accounts[..accounts.len() - "# end accounts".len()];
-    let tenant_user = common::cli::between(
-        &text[text.find("# end accounts").expect("the end marker")..],
-        "permissions: {",
-        "\n}\n",
-    );
+    let (prov_user, accounts, tenant_user) = common::cli::tenant_blocks(&text);
     let host_text = printed(&["permissions", "--role", "host", "--format", "conf"]);
     let host_user = common::cli::between(&host_text, "permissions: {", "\n}\n");
 

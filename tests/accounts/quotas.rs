@@ -148,14 +148,7 @@ async fn the_printed_account_blocks_and_users_serve_the_tenants() {
         .expect("run permissions");
     common::cli::succeeded(&out);
     let text = String::from_utf8(out.stdout).expect("UTF-8");
-    let prov_user = common::cli::between(&text, "permissions: {", "\n}\n");
-    let accounts = common::cli::between(&text, "accounts {", "}\n# end accounts");
-    let accounts = &accounts[..accounts.len() - "# end accounts".len()];
-    let tenant_user = common::cli::between(
-        &text[text.find("# end accounts").expect("the end marker")..],
-        "permissions: {",
-        "\n}\n",
-    );
+    let (prov_user, accounts, tenant_user) = common::cli::tenant_blocks(&text);
     assert!(
         text.trim_end().ends_with("# end tenant user permissions"),
         "{text}"

@@ -192,3 +192,18 @@ pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {end:?} after {start:?} in:\n{text}"));
     &text[at..at + len + end.len()]
 }
+
+/// The parts of `permissions --role provisioner --tenant-account …`'s `conf` output: the
+/// provisioner's own permissions, the `accounts { … }` block (without its end marker) and
+/// the tenant user's permissions.
+pub fn tenant_blocks(text: &str) -> (&str, &str, &str) {
+    let prov_user = between(text, "permissions: {", "\n}\n");
+    let accounts = between(text, "accounts {", "}\n# end accounts");
+    let accounts = &accounts[..accounts.len() - "# end accounts".len()];
+    let tenant_user = between(
+        &text[text.find("# end accounts").expect("the end marker")..],
+        "permissions: {",
+        "\n}\n",
+    );
+    (prov_user, accounts, tenant_user)
+}

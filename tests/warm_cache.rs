@@ -464,6 +464,18 @@ async fn the_warm_door_answers_the_same_request_bytes_while_their_verdicts_hold(
         ask(scoped, "wasmcloud.provision.lattice.door", "").await,
         Some((true, made.clone()))
     );
+    // A body far larger than real requests (here padded JSON) is answered warm from the
+    // reply kept for its work, but not kept as a key: varying its padding must not make
+    // the service keep a copy of each.
+    let keys = replies.requests_kept();
+    for pad in [600, 601, 602] {
+        let padded = format!("{{\"lattice\":\"door\"}}{}", " ".repeat(pad));
+        assert_eq!(
+            ask(plain, subject, &padded).await,
+            Some((true, made.clone()))
+        );
+    }
+    assert_eq!(replies.requests_kept(), keys);
     // The scoped subject is part of the request: another lattice is not this reply.
     assert_eq!(
         ask(scoped, "wasmcloud.provision.lattice.door2", "").await,

@@ -63,12 +63,18 @@ pub fn answer(
         &message.payload,
     )
     .map_err(NotWarm::Refused)?;
-    // Only a reply that follows from the work follows from the request's bytes.
-    let key = prepared
-        .same_reply_for_same_work
+    // Only a reply that follows from the work follows from the request's bytes; and only
+    // a body of the size real requests have is kept as a key (see `MAX_KEYED_BODY`).
+    let key = (prepared.same_reply_for_same_work && message.payload.len() <= MAX_KEYED_BODY)
         .then(|| RequestKey::of(spec, message, true));
     replies.answer_keyed(provisioner, prepared, key)
 }
+
+/// The largest request body kept as a key of a warm reply. Real `lattice` and `wadm`
+/// bodies are a few dozen bytes; a requester who varies a 16 KiB body (whitespace, key
+/// order) would otherwise make each account keep up to `max` copies of it (64 MiB at the
+/// default 4,096). A larger body is still answered warm, only parsed each time.
+const MAX_KEYED_BODY: usize = 512;
 
 /// A request as its bytes: the endpoint, the subject where it names the lattice (the
 /// scoped endpoints), the body. Headers are not part of it: a reply kept for the work
@@ -239,12 +245,7 @@ impl WarmReplies {
             let mut kept = self.lock();
             match key {
                 Some(key) => self.insert(&mut kept, Some(work), key, kept_reply),
-                None => {
-                    if kept.by_work.len() >= self.max && !kept.by_work.contains_key(&work) {
-                        kept.by_work.clear();
-                    }
-                    kept.by_work.insert(work, kept_reply);
-                }
+                None => bounded_insert(&mut kept.by_work, self.max, work, kept_reply),
             }
         }
         Ok(WarmAnswer {
@@ -257,21 +258,20 @@ impl WarmReplies {
     /// Keeps `reply` for the request bytes `key` (and for `work`, when given); a map at
     /// `max` starts over.
     fn insert(&self, kept: &mut Kept, work: Option<Work>, key: RequestKey, reply: Arc<WarmReply>) {
-        if kept.by_request.len() >= self.max && !kept.by_request.contains_key(&key) {
-            kept.by_request.clear();
-        }
         if let Some(work) = work {
-            if kept.by_work.len() >= self.max && !kept.by_work.contains_key(&work) {
-                kept.by_work.clear();
-            }
-            kept.by_work.insert(work, reply.clone());
+            bounded_insert(&mut kept.by_work, self.max, work, reply.clone());
         }
-        kept.by_request.insert(key, reply);
+        bounded_insert(&mut kept.by_request, self.max, key, reply);
     }
 
     /// How many replies are kept (by work).
     pub fn len(&self) -> usize {
         self.lock().by_work.len()
+    }
+
+    /// How many request bodies are kept as keys (each at most [`MAX_KEYED_BODY`] bytes).
+    pub fn requests_kept(&self) -> usize {
+        self.lock().by_request.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -284,4 +284,13 @@ impl WarmReplies {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Inserts into a map of at most `max` entries: a new key into a full map starts it over
+/// (cheaper than tracking age, and a warm reply is cheap to make again).
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, max: usize, k: K, v: V) {
+    if map.len() >= max && !map.contains_key(&k) {
+        map.clear();
+    }
+    map.insert(k, v);
 }
